@@ -1,0 +1,463 @@
+"""The user-space DAMON engine: sampling, aggregation, region merge/split, per target.
+
+One `sample_step()` is one sampling interval: the simulated clock advances, each
+target's source reports which sampled pages were accessed, and new samples are
+picked and prepared (last, so that merge/split never move a prepared address).
+Every aggr_us/sample_us steps comes an aggregation: merge (bounded by
+max_nr_regions), snapshot of the regions, DAMOS, intervals tuning, reset, split.
+The Snapshot object is assembled after DAMOS so its scheme stats include this
+aggregation. Every update_us the monitored ranges are refreshed from the sources.
+
+Beyond DAMON, the region count is held in [min_nr_regions, max_nr_regions] after
+every merge: smallest touching pairs are joined when DAMON's merge leaves too many
+(tight bounds, separate ranges), biggest regions halved when too few remain.
+
+The engine is single-threaded and never sleeps; EngineBackend paces it in real time.
+"""
+
+from __future__ import annotations
+
+import heapq
+import mmap
+import time
+from array import array
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from ...model import MonitoringAttrs, Scheme, Snapshot, Target, TargetKind, TargetSnapshot
+from . import kernels
+from .actions import TargetActions, make_actions
+from .damos import Damos, TargetView, validate_for_engine
+from .regionset import Regions, make_rng
+from .sources.base import AccessSource, SourceError, TargetGone
+from .tuning import IntervalsTuner, SystemPaths
+
+U32_MAX = (1 << 32) - 1
+
+
+def source_page_size(source: AccessSource) -> int:
+    """The page size the source checks at (synthetic workloads define their own)."""
+    size = getattr(source, "page_size", None) or getattr(
+        getattr(source, "workload", None), "page_size", None
+    )
+    return int(size) if size else mmap.PAGESIZE
+
+
+@dataclass
+class EngineTarget:
+    """One monitored target: its source, regions and random generator."""
+
+    index: int  # position in the configured target list (DAMOS target filters)
+    target: Target
+    source: AccessSource
+    regions: Regions
+    rng: array
+    actions: TargetActions
+    page_size: int
+
+    def ranges(self) -> list[tuple[int, int]]:
+        return list(self.target.ranges) or self.source.target_ranges()
+
+
+class Engine:
+    """DAMON's monitoring loop over one or more (Target, AccessSource) pairs."""
+
+    def __init__(
+        self,
+        targets: Sequence[tuple[Target, AccessSource]],
+        attrs: MonitoringAttrs | None = None,
+        schemes: Sequence[Scheme] = (),
+        seed: int = 0,
+        paths: SystemPaths | None = None,
+        on_snapshot: Callable[[Snapshot], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self._attrs = (attrs or MonitoringAttrs()).validate()
+        self.paths = paths or SystemPaths()
+        self.seed = seed
+        self.on_snapshot = on_snapshot
+        self.on_error = on_error
+        self.cpu_meter: Callable[[], float] | None = None  # set by the realtime thread
+        self.elapsed_us = 0
+        self.seq = 0
+        self.latest: Snapshot | None = None
+        self.targets: list[EngineTarget] = []
+        self._samples = 0  # sampling steps in the current aggregation
+        self._last_split_nr = -1
+        self._next_update_us = self._attrs.update_us
+        self._messages: list[str] = []
+        self._reported: set[str] = set()
+        self.tuner = IntervalsTuner()
+        validate_for_engine(schemes, [t.kind for t, _ in targets])
+        for index, (target, source) in enumerate(targets):
+            self.targets.append(self._make_target(index, target, source))
+        self.damos = Damos(self.paths, mmap.PAGESIZE)
+        self.damos.set_schemes(schemes, 0)
+
+    # --- configuration -------------------------------------------------------------
+
+    @property
+    def attrs(self) -> MonitoringAttrs:
+        return self._attrs
+
+    @property
+    def schemes(self) -> tuple[Scheme, ...]:
+        return self.damos.schemes
+
+    def set_attrs(self, attrs: MonitoringAttrs) -> None:
+        """New attrs from the next step; counters are rescaled like damon_set_attrs."""
+        attrs.validate()
+        old, self._attrs = self._attrs, attrs
+        if (old.sample_us, old.aggr_us) != (attrs.sample_us, attrs.aggr_us):
+            self._rescale(old, attrs)
+        if attrs.update_us != old.update_us:
+            self._next_update_us = self.elapsed_us + attrs.update_us
+
+    def set_schemes(self, schemes: Sequence[Scheme]) -> None:
+        validate_for_engine(schemes, [t.target.kind for t in self.targets])
+        self.damos.set_schemes(schemes, self.elapsed_us)
+        self._reported.clear()
+
+    def set_targets(self, targets: Sequence[tuple[Target, AccessSource | None]]) -> None:
+        """Replace the targets; a None source keeps the running state of an equal target.
+
+        A target whose setup fails is left out and reported (message + on_error).
+        """
+        by_target = {t.target: t for t in self.targets}
+        new: list[EngineTarget] = []
+        for index, (target, source) in enumerate(targets):
+            if source is None and target in by_target:
+                kept = by_target.pop(target)
+                kept.index = index
+                new.append(kept)
+                continue
+            if source is None:  # it went away while the change was queued
+                self.report(f"{target.label} is no longer monitored")
+                continue
+            try:
+                new.append(self._make_target(index, target, source))
+            except (TargetGone, SourceError) as e:
+                source.close()
+                self.report(f"{target.label}: {e}")
+        for gone in self.targets:
+            if all(gone is not et for et in new):
+                self._close(gone)
+        self.targets = new
+        self._reported.clear()
+
+    def _make_target(self, index: int, target: Target, source: AccessSource) -> EngineTarget:
+        page_size = source_page_size(source)
+        et = EngineTarget(
+            index=index,
+            target=target,
+            source=source,
+            regions=Regions(),
+            rng=make_rng(self.seed * 0x9E3779B1 + index),
+            actions=make_actions(target.kind, source, target.pid, self.paths.proc_root),
+            page_size=page_size,
+        )
+        et.regions = Regions.from_ranges(et.ranges(), self._attrs.min_nr_regions, page_size)
+        self._prepare(et)
+        return et
+
+    def _rescale(self, old: MonitoringAttrs, new: MonitoringAttrs) -> None:
+        """Keep counts comparable: nr_accesses scale with max_nr_accesses, ages with time."""
+        old_max, new_max = old.max_nr_accesses, new.max_nr_accesses
+        for et in self.targets:
+            r = et.regions
+            if old_max != new_max:
+                for arr in (r.nr_accesses, r.last_nr_accesses):
+                    arr[:] = array("I", (min(U32_MAX, v * new_max // old_max) for v in arr))
+            r.age[:] = array("I", (min(U32_MAX, a * old.aggr_us // new.aggr_us) for a in r.age))
+        if old_max != new_max:
+            self._samples = self._samples * new_max // old_max
+
+    # --- the loop --------------------------------------------------------------------
+
+    def sample_step(self) -> Snapshot | None:
+        """One sampling interval; returns the snapshot if this step aggregated."""
+        attrs = self._attrs
+        self.elapsed_us += attrs.sample_us
+        for et in list(self.targets):
+            try:
+                et.source.advance(attrs.sample_us)
+                accessed = et.source.check(et.regions.sample_addrs)
+                kernels.apply_checks(et.regions, accessed)
+            except TargetGone as e:
+                self._drop(et, str(e))
+            except SourceError as e:
+                self.report(f"{et.target.label}: {e}")
+        self._samples += 1
+        snapshot = None
+        if self._samples >= attrs.aggr_us // attrs.sample_us:
+            self._samples = 0
+            snapshot = self._aggregate(attrs)
+        if self.elapsed_us >= self._next_update_us:
+            self._next_update_us = self.elapsed_us + self._attrs.update_us
+            self._update_ranges()
+        for et in list(self.targets):
+            self._prepare(et)
+        return snapshot
+
+    def run_for(self, us: int) -> Snapshot | None:
+        """Run steps back to back for `us` of monitoring time; the last snapshot."""
+        return self.step_until(self.elapsed_us + us)
+
+    def step_until(self, elapsed_us: int) -> Snapshot | None:
+        while self.elapsed_us < elapsed_us:
+            self.sample_step()
+        return self.latest
+
+    def _prepare(self, et: EngineTarget) -> None:
+        try:
+            kernels.pick_samples(et.regions, et.rng, et.page_size)
+            et.source.prepare(et.regions.sample_addrs)
+        except TargetGone as e:
+            self._drop(et, str(e))
+        except SourceError as e:
+            self.report(f"{et.target.label}: {e}")
+
+    def _aggregate(self, attrs: MonitoringAttrs) -> Snapshot:
+        max_nr = attrs.max_nr_accesses
+        total = sum(et.regions.total_size() for et in self.targets)
+        min_sz = max((et.page_size for et in self.targets), default=mmap.PAGESIZE)
+        sz_limit = max(total // attrs.min_nr_regions, min_sz)
+        self._merge(max(1, max_nr // 10), sz_limit, attrs.max_nr_regions, max_nr)
+        self._grow_to_min()
+        views = tuple(self._target_snapshot(et) for et in self.targets)
+        self._apply_schemes(attrs)
+        snapshot = self._publish(attrs, views)
+        new_attrs = self.tuner.after_aggregation(attrs, self._sizes_and_accesses())
+        for et in self.targets:
+            kernels.reset_aggregated(et.regions)
+        self._split(attrs.max_nr_regions)
+        if new_attrs != attrs:
+            self.set_attrs(new_attrs)
+        return snapshot
+
+    def _merge(self, threshold: int, sz_limit: int, max_nr_regions: int, max_nr: int) -> None:
+        """kdamond_merge_regions over all targets, then a size-based fallback."""
+        if not self.targets:
+            return
+        if len(self.targets) == 1:
+            r = self.targets[0].regions
+            kernels.merge_to_limit(r, threshold, sz_limit, max_nr_regions, max_nr)
+        else:
+            first = True
+            while True:
+                for et in self.targets:
+                    kernels.merge(et.regions, threshold, sz_limit, age_regions=first)
+                first = False
+                threshold = max(1, threshold * 2)
+                if self.nr_regions <= max_nr_regions or threshold // 2 >= max_nr:
+                    break
+        excess = self.nr_regions - max_nr_regions
+        if excess > 0:
+            # DAMON can stay above max when sz_limit blocks merges (min near max):
+            # join the smallest touching pairs so the bound always holds.
+            for et in sorted(self.targets, key=lambda t: -len(t.regions)):
+                excess -= _merge_smallest_pairs(et.regions, excess)
+                if excess <= 0:
+                    break
+
+    def _grow_to_min(self) -> None:
+        """Halve the biggest regions until min_nr_regions holds again.
+
+        Merging keeps the count up only while no region exceeds sz_limit; shrunk
+        ranges (update) or a raised minimum can leave too few regions.
+        """
+        for _ in range(self._attrs.min_nr_regions - self.nr_regions):
+            best, best_i, best_sz = None, 0, 0
+            for et in self.targets:
+                r = et.regions
+                for i in range(len(r)):
+                    if r.ends[i] - r.starts[i] > best_sz:
+                        best, best_i, best_sz = et, i, r.ends[i] - r.starts[i]
+            if best is None or best_sz < 2 * best.page_size:
+                return
+            r = best.regions
+            half = best_sz // 2
+            _split_at(r, best_i, r.starts[best_i] + half - half % best.page_size)
+
+    def _split(self, max_nr_regions: int) -> None:
+        nr = self.nr_regions
+        if nr > max_nr_regions // 2:
+            return
+        nr_subs = 3 if nr == self._last_split_nr and nr < max_nr_regions // 3 else 2
+        for et in self.targets:
+            kernels.split(et.regions, nr_subs, et.page_size, et.rng)
+        self._last_split_nr = nr
+
+    def _apply_schemes(self, attrs: MonitoringAttrs) -> None:
+        if not self.damos.states:
+            return
+        views = [
+            TargetView(et.index, et.target.kind, et.regions, et.actions) for et in self.targets
+        ]
+        messages, gone = self.damos.apply(
+            self.elapsed_us, attrs.max_nr_accesses, attrs.aggr_us, views
+        )
+        for message in messages:
+            self.report(message)
+        for et in [t for t in self.targets if t.index in gone]:
+            self._drop(et, None)
+
+    def _sizes_and_accesses(self) -> Iterator[tuple[int, int]]:
+        for et in self.targets:
+            r = et.regions
+            yield from zip(
+                (e - s for s, e in zip(r.starts, r.ends, strict=True)), r.nr_accesses, strict=True
+            )
+
+    def _update_ranges(self) -> None:
+        for et in list(self.targets):
+            if et.target.ranges:
+                continue  # fixed ranges never change
+            try:
+                et.regions.set_ranges(et.source.target_ranges(), et.page_size)
+            except TargetGone as e:
+                self._drop(et, str(e))
+            except SourceError as e:
+                self.report(f"{et.target.label}: {e}")
+        self._grow_to_min()
+
+    # --- output ----------------------------------------------------------------------
+
+    @property
+    def simulated(self) -> bool:
+        """True when every source runs on a simulated clock (no pacing needed)."""
+        return all(et.source.name == "synthetic" for et in self.targets)
+
+    @property
+    def next_step_aggregates(self) -> bool:
+        return self._samples + 1 >= self._attrs.aggr_us // self._attrs.sample_us
+
+    @property
+    def nr_regions(self) -> int:
+        return sum(len(et.regions) for et in self.targets)
+
+    @staticmethod
+    def _target_snapshot(et: EngineTarget) -> TargetSnapshot:
+        r = et.regions
+        return TargetSnapshot(
+            et.target,
+            array("Q", r.starts),
+            array("Q", r.ends),
+            array("I", r.nr_accesses),
+            array("I", r.age),
+        )
+
+    def _publish(self, attrs: MonitoringAttrs, views: tuple[TargetSnapshot, ...]) -> Snapshot:
+        self.seq += 1
+        messages, self._messages = tuple(self._messages), []
+        snapshot = Snapshot(
+            seq=self.seq,
+            timestamp=time.time(),
+            elapsed_us=self.elapsed_us,
+            attrs=attrs,
+            targets=views,
+            schemes=self.damos.schemes,
+            scheme_stats=self.damos.stats(),
+            cpu_percent=self.cpu_meter() if self.cpu_meter else 0.0,
+            messages=messages,
+        )
+        self.latest = snapshot
+        if self.on_snapshot is not None:
+            self.on_snapshot(snapshot)
+        return snapshot
+
+    def report(self, message: str) -> None:
+        """Queue a message for the next snapshot and tell on_error, once per text."""
+        if message in self._reported:
+            return
+        if len(self._reported) > 1000:
+            self._reported.clear()  # bounded memory; a repeat now and then is fine
+        self._reported.add(message)
+        self._messages.append(message)
+        if self.on_error is not None:
+            self.on_error(message)
+
+    def _drop(self, et: EngineTarget, reason: str | None) -> None:
+        """Stop monitoring a target that went away (its pid exited)."""
+        if et not in self.targets:
+            return
+        self.targets.remove(et)
+        self._close(et)
+        if et.target.kind is TargetKind.PID:
+            what = f"pid {et.target.pid} exited"
+        else:
+            what = f"{et.target.label} is gone" + (f" ({reason})" if reason else "")
+        self.report(f"{what}; monitoring stopped for it")
+
+    @staticmethod
+    def _close(et: EngineTarget) -> None:
+        et.source.close()
+        et.actions.close()
+
+    def close(self) -> None:
+        for et in self.targets:
+            self._close(et)
+
+
+def _merge_smallest_pairs(r: Regions, want: int) -> int:
+    """Merge up to `want` disjoint touching pairs, smallest union first; count merged.
+
+    Repeats passes until `want` merges happened or no touching pair is left.
+    Counters of a union are size-weighted averages, as in the merge kernel.
+    """
+    done = 0
+    while done < want:
+        n = len(r)
+        pairs = [
+            (r.ends[i + 1] - r.starts[i], i) for i in range(n - 1) if r.ends[i] == r.starts[i + 1]
+        ]
+        if not pairs:
+            break
+        taken = bytearray(n)
+        chosen: list[int] = []
+        for _, i in heapq.nsmallest(len(pairs), pairs):
+            if len(chosen) >= want - done:
+                break
+            if not taken[i] and not taken[i + 1]:
+                taken[i] = taken[i + 1] = 1
+                chosen.append(i)
+        _merge_at(r, set(chosen))
+        done += len(chosen)
+    return done
+
+
+def _split_at(r: Regions, i: int, addr: int) -> None:
+    """Cut region i at `addr`; both pieces keep its counters."""
+    end, sample = r.ends[i], r.sample_addrs[i]
+    r.ends[i] = addr
+    r.starts.insert(i + 1, addr)
+    r.ends.insert(i + 1, end)
+    for arr in (r.nr_accesses, r.last_nr_accesses, r.age):
+        arr.insert(i + 1, arr[i])
+    r.sample_addrs.insert(i + 1, sample if sample >= addr else addr)
+    if sample >= addr:
+        r.sample_addrs[i] = r.starts[i]
+
+
+def _merge_at(r: Regions, lefts: set[int]) -> None:
+    """Merge region i with i+1 for every i in `lefts` (pairs are disjoint)."""
+    out = Regions()
+    i, n = 0, len(r)
+    while i < n:
+        if i in lefts:
+            a, b = r.ends[i] - r.starts[i], r.ends[i + 1] - r.starts[i + 1]
+
+            def avg(arr: array, i: int = i, a: int = a, b: int = b) -> int:
+                return (arr[i] * a + arr[i + 1] * b) // (a + b)
+
+            out.append(
+                r.starts[i], r.ends[i + 1], avg(r.nr_accesses), avg(r.age), avg(r.last_nr_accesses)
+            )
+            out.sample_addrs[-1] = r.sample_addrs[i]
+            i += 2
+        else:
+            out.append(r.starts[i], r.ends[i], r.nr_accesses[i], r.age[i], r.last_nr_accesses[i])
+            out.sample_addrs[-1] = r.sample_addrs[i]
+            i += 1
+    for dst, src in zip(r.arrays(), out.arrays(), strict=True):
+        dst[:] = src

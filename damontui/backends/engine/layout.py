@@ -1,0 +1,144 @@
+"""Address-layout helpers: what the engine should monitor for a process or for RAM.
+
+For a process, DAMON's vaddr operations do not monitor every mapping: they take the
+whole span of mappings and cut out the two biggest unmapped gaps, leaving three
+regions that roughly hold the heap, the mmap area and the stack. Monitoring the huge
+gaps would waste regions on addresses that can never be accessed.
+"""
+
+from __future__ import annotations
+
+Range = tuple[int, int]
+
+# [vsyscall] is listed in maps but is not a VMA of the process (it is the kernel's
+# gate page, far above the stack); counting it would make stack->vsyscall the biggest
+# gap and leave the stack lumped with the mmap area.
+_NOT_VMAS = ("[vsyscall]",)
+
+
+def parse_maps(text: str) -> list[Range]:
+    """Mapped ranges (start, end exclusive) of a /proc/PID/maps (or smaps) text.
+
+    Only header lines ``start-end perms offset dev inode [path]`` count; smaps field
+    lines (``Size: ...``) are skipped, so both files parse alike.
+    """
+    ranges: list[Range] = []
+    for line in text.splitlines():
+        head, _, rest = line.partition(" ")
+        start_s, dash, end_s = head.partition("-")
+        if not dash:
+            continue
+        try:
+            start, end = int(start_s, 16), int(end_s, 16)
+        except ValueError:
+            continue
+        if rest.rstrip().endswith(_NOT_VMAS):
+            continue
+        if end > start:
+            ranges.append((start, end))
+    return ranges
+
+
+def merge_ranges(ranges: list[Range]) -> list[Range]:
+    """Sort and coalesce overlapping or touching ranges."""
+    merged: list[Range] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def three_regions(ranges: list[Range]) -> list[Range]:
+    """DAMON's vaddr initial layout: the mapped span minus its two biggest gaps.
+
+    Returns [first start, gap A start), [gap A end, gap B start), [gap B end, last end)
+    with gaps A and B in address order. With fewer than three separate mappings, the
+    mappings themselves (merged) are returned.
+    """
+    merged = merge_ranges(ranges)
+    if len(merged) < 3:
+        return merged
+    # Track the two biggest gaps; on ties the lower one wins, as a strict '>' keeps it.
+    big: tuple[int, int] | None = None  # (size, index of mapping after the gap)
+    second: tuple[int, int] | None = None
+    for i in range(1, len(merged)):
+        size = merged[i][0] - merged[i - 1][1]
+        if big is None or size > big[0]:
+            big, second = (size, i), big
+        elif second is None or size > second[0]:
+            second = (size, i)
+    assert big is not None and second is not None
+    a, b = sorted((big[1], second[1]))
+    return [
+        (merged[0][0], merged[a - 1][1]),
+        (merged[a][0], merged[b - 1][1]),
+        (merged[b][0], merged[-1][1]),
+    ]
+
+
+def system_ram_ranges(iomem_text: str) -> list[Range]:
+    """Top-level "System RAM" ranges of a /proc/iomem text, end exclusive.
+
+    iomem ends are inclusive, hence the +1. Without root the kernel prints every
+    address as 0; that is reported as ValueError rather than returning empty RAM.
+    """
+    ranges: list[Range] = []
+    for line in iomem_text.splitlines():
+        if not line or line[0].isspace():
+            continue  # nested entries (kernel code, ...) lie inside their parent
+        span, sep, name = line.partition(" : ")
+        if not sep or name.strip() != "System RAM":
+            continue
+        start_s, _, end_s = span.partition("-")
+        try:
+            start, end = int(start_s, 16), int(end_s, 16) + 1
+        except ValueError:
+            raise ValueError(f"malformed iomem line: {line!r}") from None
+        ranges.append((start, end))
+    if ranges and all(start == 0 and end == 1 for start, end in ranges):
+        raise ValueError(
+            "System RAM addresses read as 0: the kernel hides iomem addresses from "
+            "processes without CAP_SYS_ADMIN (run as root)"
+        )
+    return ranges
+
+
+def read_three_regions(pid: int, proc_root: str = "/proc") -> list[Range]:
+    """three_regions() of /proc/PID/maps; TargetGone/SourceError name the pid/file."""
+    from .sources.base import SourceError, TargetGone, pid_alive
+
+    path = f"{proc_root}/{pid}/maps"
+    try:
+        with open(path) as f:
+            text = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        raise TargetGone(f"pid {pid} exited ({path} gone)") from None
+    except OSError as e:
+        raise SourceError(f"cannot read {path}: {e.strerror}") from None
+    ranges = parse_maps(text)
+    if not ranges:
+        if not pid_alive(proc_root, pid):
+            raise TargetGone(f"pid {pid} exited")
+        raise SourceError(f"{path} lists no mappings (kernel thread without address space?)")
+    return three_regions(ranges)
+
+
+def read_system_ram(iomem_path: str = "/proc/iomem") -> list[Range]:
+    """system_ram_ranges() of the iomem file; SourceError names the file."""
+    from .sources.base import SourceError
+
+    try:
+        with open(iomem_path) as f:
+            text = f.read()
+    except OSError as e:
+        raise SourceError(f"cannot read {iomem_path}: {e.strerror}") from None
+    try:
+        ranges = system_ram_ranges(text)
+    except ValueError as e:
+        raise SourceError(f"{iomem_path}: {e}") from None
+    if not ranges:
+        raise SourceError(f"{iomem_path} lists no System RAM")
+    return ranges

@@ -1,0 +1,152 @@
+"""The access-source interface of the user-space DAMON engine, plus shared /proc helpers.
+
+A source answers one question for a batch of addresses: "was the page holding this
+address accessed since I last reset it?". The engine drives it once per sampling
+interval as ``check(prev_addrs)``, ``prepare(new_addrs)``, ``advance(sample_us)``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from abc import ABC, abstractmethod
+from array import array
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Whether a source can work here; ``reason`` names the missing file/config if not."""
+
+    available: bool
+    reason: str = ""
+
+
+class TargetGone(Exception):
+    """The monitored process exited; the message names the pid."""
+
+
+class SourceError(Exception):
+    """Any other access-source failure; the message names the file involved."""
+
+
+class AccessSource(ABC):
+    """One way of learning whether pages were accessed (see module docstring)."""
+
+    name: ClassVar[str]
+    granularity: ClassVar[str]  # "exact" | "vma" | "page"
+    sees: ClassVar[str]  # "reads+writes" | "writes"
+    description: ClassVar[str]
+
+    @classmethod
+    @abstractmethod
+    def probe(cls, **kwargs: Any) -> ProbeResult:
+        """Tell, by reading only, whether this source works with these path parameters."""
+
+    @abstractmethod
+    def target_ranges(self) -> list[tuple[int, int]]:
+        """Address ranges (end exclusive) the engine should monitor now."""
+
+    @abstractmethod
+    def prepare(self, addrs: array) -> None:
+        """Reset the accessed state of the pages holding ``addrs``."""
+
+    @abstractmethod
+    def check(self, addrs: array) -> bytearray:
+        """Per address, 1 if its page was accessed since the last ``prepare``."""
+
+    def advance(self, elapsed_us: int) -> None:  # noqa: B027 - real sources ignore time
+        """Move a simulated clock; real sources follow wall time and do nothing."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """One line naming the source, its granularity and its target."""
+
+    def close(self) -> None:  # noqa: B027 - only sources holding fds override it
+        """Release file descriptors."""
+
+    def __enter__(self) -> AccessSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- helpers shared by the /proc based sources ---------------------------------------
+
+
+def proc_comm(proc_root: str, pid: int) -> str:
+    """The process name, or "?" if it cannot be read (only used for display)."""
+    try:
+        with open(f"{proc_root}/{pid}/comm") as f:
+            return f.read().strip() or "?"
+    except OSError:
+        return "?"
+
+
+def pid_alive(proc_root: str, pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie.
+
+    A zombie keeps its /proc entry but has no address space any more: its smaps reads
+    empty and clear_refs writes silently succeed, so the entry alone proves nothing.
+    """
+    try:
+        with open(f"{proc_root}/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    except OSError:
+        return True  # exists but unreadable: let the real operation report why
+    # The state follows the last ')' because comm may itself contain parentheses.
+    tail = stat[stat.rfind(b")") + 1 :].split()
+    return not (tail and tail[0] in (b"Z", b"X", b"x"))
+
+
+def ensure_alive(proc_root: str, pid: int) -> None:
+    """Raise TargetGone if ``pid`` exited."""
+    if not pid_alive(proc_root, pid):
+        raise TargetGone(f"pid {pid} exited")
+
+
+def write_clear_refs(proc_root: str, pid: int, value: bytes) -> None:
+    """Write ``value`` to /proc/PID/clear_refs, mapping errors to TargetGone/SourceError."""
+    path = f"{proc_root}/{pid}/clear_refs"
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except (FileNotFoundError, ProcessLookupError):
+        raise TargetGone(f"pid {pid} exited ({path} gone)") from None
+    except OSError as e:
+        raise SourceError(f"cannot open {path}: {e.strerror}") from None
+    try:
+        os.write(fd, value)
+    except ProcessLookupError:
+        raise TargetGone(f"pid {pid} exited") from None
+    except OSError as e:
+        raise SourceError(f"cannot write {value!r} to {path}: {e.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def read_config_option(config_path: str, option: str) -> str | None:
+    """Value of ``option`` ("y", "m", "n" for "is not set") in a kernel config, or None.
+
+    None means the config could not be read (no /proc/config.gz, not gzip, ...).
+    """
+    try:
+        if config_path.endswith(".gz"):
+            with gzip.open(config_path, "rt", errors="replace") as f:
+                text = f.read()
+        else:
+            with open(config_path, errors="replace") as f:
+                text = f.read()
+    except (OSError, EOFError):
+        return None
+    prefix = option + "="
+    unset = f"# {option} is not set"
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            return line[len(prefix) :].strip()
+        if line.strip() == unset:
+            return "n"
+    return "n"  # absent from a full config means the option does not exist/isn't set

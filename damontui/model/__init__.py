@@ -1,0 +1,48 @@
+"""Plain data: regions, snapshots, schemes, monitoring attributes. No I/O here."""
+
+from .attrs import IntervalsGoal, MonitoringAttrs
+from .errors import ValidationError
+from .region import DEFAULT_WEIGHTS, Region, TemperatureWeights
+from .scheme import (
+    AccessPattern,
+    Action,
+    Filter,
+    FilterType,
+    GoalMetric,
+    QuotaGoal,
+    Quotas,
+    QuotaWeights,
+    Range,
+    Scheme,
+    SchemeStats,
+    WatermarkMetric,
+    Watermarks,
+)
+from .snapshot import BackendInfo, Snapshot, Target, TargetKind, TargetSnapshot
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "AccessPattern",
+    "Action",
+    "BackendInfo",
+    "Filter",
+    "FilterType",
+    "GoalMetric",
+    "IntervalsGoal",
+    "MonitoringAttrs",
+    "QuotaGoal",
+    "QuotaWeights",
+    "Quotas",
+    "Range",
+    "Region",
+    "Scheme",
+    "SchemeStats",
+    "Snapshot",
+    "Target",
+    "TargetKind",
+    "TargetSnapshot",
+    "TemperatureWeights",
+    "ValidationError",
+    "WatermarkMetric",
+    "Watermarks",
+]

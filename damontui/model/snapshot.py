@@ -1,0 +1,113 @@
+"""Immutable monitoring results handed from a backend thread to the UI."""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+from enum import Enum
+
+from .attrs import MonitoringAttrs
+from .region import DEFAULT_WEIGHTS, Region, TemperatureWeights
+from .scheme import Scheme, SchemeStats
+
+
+class TargetKind(str, Enum):
+    SYNTHETIC = "synthetic"  # the engine's simulated workload
+    PID = "pid"  # a process' virtual address space (DAMON vaddr)
+    PADDR = "paddr"  # physical memory
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    kind: TargetKind
+    pid: int | None = None
+    name: str = ""  # process name or synthetic pattern name
+    ranges: tuple[tuple[int, int], ...] = ()  # fixed ranges (fvaddr/paddr), empty = automatic
+
+    @property
+    def label(self) -> str:
+        if self.kind is TargetKind.PID:
+            return f"pid {self.pid}" + (f" ({self.name})" if self.name else "")
+        if self.kind is TargetKind.PADDR:
+            return "physical memory"
+        return f"synthetic:{self.name}" if self.name else "synthetic"
+
+
+@dataclass(frozen=True)
+class TargetSnapshot:
+    """One target's regions as parallel arrays (cheap to copy, sort and render).
+
+    The arrays belong to the snapshot: backends hand over copies and nobody
+    mutates them afterwards.
+    """
+
+    target: Target
+    starts: array = field(default_factory=lambda: array("Q"))
+    ends: array = field(default_factory=lambda: array("Q"))
+    nr_accesses: array = field(default_factory=lambda: array("I"))
+    ages: array = field(default_factory=lambda: array("I"))
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    @classmethod
+    def from_regions(
+        cls, target: Target, regions: list[Region] | tuple[Region, ...]
+    ) -> TargetSnapshot:
+        return cls(
+            target,
+            array("Q", (r.start for r in regions)),
+            array("Q", (r.end for r in regions)),
+            array("I", (r.nr_accesses for r in regions)),
+            array("I", (r.age for r in regions)),
+        )
+
+    def region(self, index: int) -> Region:
+        return Region(
+            self.starts[index], self.ends[index], self.nr_accesses[index], self.ages[index]
+        )
+
+    def regions(self) -> list[Region]:
+        return [self.region(i) for i in range(len(self.starts))]
+
+    @property
+    def total_size(self) -> int:
+        return sum(self.ends) - sum(self.starts)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the UI shows for one aggregation interval."""
+
+    seq: int
+    timestamp: float  # wall clock seconds
+    elapsed_us: int  # monitoring time since start (simulated for synthetic)
+    attrs: MonitoringAttrs  # in force, i.e. tuned intervals when auto-tuning
+    targets: tuple[TargetSnapshot, ...] = ()
+    schemes: tuple[Scheme, ...] = ()
+    scheme_stats: tuple[SchemeStats, ...] = ()
+    cpu_percent: float = 0.0  # the monitor's own CPU use (engine thread or kdamond)
+    messages: tuple[str, ...] = ()  # warnings worth showing (target exited, ...)
+
+    @property
+    def max_nr_accesses(self) -> int:
+        return self.attrs.max_nr_accesses
+
+    @property
+    def nr_regions(self) -> int:
+        return sum(len(t) for t in self.targets)
+
+    def temperature(self, region: Region, weights: TemperatureWeights = DEFAULT_WEIGHTS) -> float:
+        return region.temperature(self.max_nr_accesses, weights)
+
+
+@dataclass(frozen=True, slots=True)
+class BackendInfo:
+    """What the header shows about where the data comes from."""
+
+    backend: str  # "engine" | "kernel"
+    source: str  # access source description or kernel operations set
+    kernel_version: str = ""
+    features: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # e.g. why kernel DAMON was not used
+    readonly: bool = False
