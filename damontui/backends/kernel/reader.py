@@ -1,0 +1,383 @@
+"""Read DAMON sysfs into model objects: config, stats, tried regions.
+
+Reads only the files a caller asks for: the snapshot path reads one scheme's
+tried_regions/ and the stats files of the user's schemes, never the whole tree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from array import array
+from dataclasses import dataclass
+from enum import Enum
+
+from ...model import (
+    AccessPattern,
+    Action,
+    Filter,
+    FilterType,
+    GoalMetric,
+    IntervalsGoal,
+    MonitoringAttrs,
+    QuotaGoal,
+    Quotas,
+    QuotaWeights,
+    Range,
+    Scheme,
+    SchemeStats,
+    Target,
+    TargetKind,
+    WatermarkMetric,
+    Watermarks,
+)
+from .sysfs import Sysfs, SysfsReadError, join, numbered, parse_yn, read_int
+
+FILTER_DIRS = ("core_filters", "ops_filters", "filters")
+STATS_FILES = ("nr_tried", "sz_tried", "nr_applied", "sz_applied", "qt_exceeds",
+               "sz_ops_filter_passed")
+REGION_FILES = ("start", "end", "nr_accesses", "age")
+
+
+def _enum_or_raw(enum_type: type[Enum], value: str):
+    try:
+        return enum_type(value)
+    except ValueError:
+        return value  # a kernel newer than the model: keep the kernel's word
+
+
+def _int(text: str | None, default: int = 0) -> int:
+    if text is None:
+        return default
+    try:
+        return int(text.strip() or "0", 0)
+    except ValueError:
+        return default
+
+
+def read_files(sysfs: Sysfs, path: str, names: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """The given files of one directory that exist (one listdir, one dir lookup)."""
+    try:
+        have = set(sysfs.listdir(path))
+    except SysfsReadError:
+        return {}
+    wanted = [n for n in names if n in have]
+    return dict(zip(wanted, sysfs.read_dir_files(path, wanted), strict=True))
+
+
+def numbered_dirs(sysfs: Sysfs, path: str) -> list[int]:
+    try:
+        return numbered(sysfs.listdir(path))
+    except SysfsReadError:
+        return []
+
+
+# --------------------------------------------------------------------------- config
+
+
+def read_attrs(sysfs: Sysfs, ctx: str) -> MonitoringAttrs:
+    iv = read_files(sysfs, join(ctx, "monitoring_attrs/intervals"),
+                    ("sample_us", "aggr_us", "update_us"))
+    nr = read_files(sysfs, join(ctx, "monitoring_attrs/nr_regions"), ("min", "max"))
+    goal = read_files(sysfs, join(ctx, "monitoring_attrs/intervals/intervals_goal"),
+                      ("access_bp", "aggrs", "min_sample_us", "max_sample_us"))
+    igoal = IntervalsGoal(
+        access_bp=_int(goal.get("access_bp")),
+        aggrs=_int(goal.get("aggrs"), 3),
+        min_sample_us=_int(goal.get("min_sample_us"), 5_000),
+        max_sample_us=_int(goal.get("max_sample_us"), 10_000_000),
+    ) if goal else IntervalsGoal()
+    return MonitoringAttrs(
+        sample_us=_int(iv.get("sample_us"), 5_000),
+        aggr_us=_int(iv.get("aggr_us"), 100_000),
+        update_us=_int(iv.get("update_us"), 60_000_000),
+        min_nr_regions=_int(nr.get("min"), 10),
+        max_nr_regions=_int(nr.get("max"), 1_000),
+        intervals_goal=igoal,
+    )
+
+
+def read_tuned_intervals(sysfs: Sysfs, ctx: str) -> tuple[int, int]:
+    iv = sysfs.read_dir_files(join(ctx, "monitoring_attrs/intervals"), ("sample_us", "aggr_us"))
+    return _int(iv[0]), _int(iv[1])
+
+
+def proc_comm(pid: int | None, proc_root: str = "/proc") -> str:
+    if not pid:
+        return ""
+    try:
+        with open(f"{proc_root}/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def read_targets(sysfs: Sysfs, ctx: str, ops: str, proc_root: str = "/proc"
+                 ) -> tuple[Target, ...]:
+    out = []
+    tdir = join(ctx, "targets")
+    for t in numbered_dirs(sysfs, tdir):
+        base = join(tdir, t)
+        files = read_files(sysfs, base, ("pid_target", "obsolete_target"))
+        ranges = []
+        rdir = join(base, "regions")
+        for index, (start, end) in sysfs.read_numbered(rdir, ("start", "end")):
+            del index
+            ranges.append((_int(start), _int(end)))
+        if ops == "paddr":
+            out.append(Target(TargetKind.PADDR, ranges=tuple(ranges)))
+        else:
+            pid = _int(files.get("pid_target"))
+            out.append(Target(TargetKind.PID, pid=pid, name=proc_comm(pid, proc_root),
+                              ranges=tuple(ranges) if ops == "fvaddr" else ()))
+    return tuple(out)
+
+
+def read_filter(sysfs: Sysfs, fdir: str) -> Filter:
+    f = read_files(sysfs, fdir, ("type", "matching", "allow", "memcg_path", "addr_start",
+                                  "addr_end", "damon_target_idx", "min", "max"))
+    return Filter(
+        type=_enum_or_raw(FilterType, f.get("type", "anon")),
+        matching=parse_yn(f.get("matching", "N")),
+        allow=parse_yn(f.get("allow", "N")),
+        memcg_path=f.get("memcg_path", ""),
+        addr_start=_int(f.get("addr_start")),
+        addr_end=_int(f.get("addr_end")),
+        target_idx=_int(f.get("damon_target_idx")),
+        min=_int(f.get("min")),
+        max=_int(f.get("max")),
+    )
+
+
+def read_filters(sysfs: Sysfs, sdir: str) -> tuple[Filter, ...]:
+    out = []
+    for name in FILTER_DIRS:
+        base = join(sdir, name)
+        for i in numbered_dirs(sysfs, base):
+            out.append(read_filter(sysfs, join(base, i)))
+    return tuple(out)
+
+
+def read_goals(sysfs: Sysfs, qdir: str) -> tuple[QuotaGoal, ...]:
+    out = []
+    gdir = join(qdir, "goals")
+    for i in numbered_dirs(sysfs, gdir):
+        g = read_files(sysfs, join(gdir, i),
+                       ("target_metric", "target_value", "current_value", "nid", "path"))
+        out.append(QuotaGoal(
+            metric=_enum_or_raw(GoalMetric, g.get("target_metric", "user_input")),
+            target_value=_int(g.get("target_value")),
+            current_value=_int(g.get("current_value")),
+            nid=_int(g.get("nid")),
+            path=g.get("path", ""),
+        ))
+    return tuple(out)
+
+
+def _range(sysfs: Sysfs, path: str) -> Range:
+    lo, hi = sysfs.read_dir_files(path, ("min", "max"))
+    return Range(_int(lo), _int(hi))
+
+
+def read_scheme(sysfs: Sysfs, sdir: str) -> Scheme:
+    top = read_files(sysfs, sdir, ("action", "apply_interval_us", "target_nid"))
+    ap = join(sdir, "access_pattern")
+    q = read_files(sysfs, join(sdir, "quotas"), ("ms", "bytes", "reset_interval_ms"))
+    w = read_files(sysfs, join(sdir, "quotas/weights"),
+                   ("sz_permil", "nr_accesses_permil", "age_permil"))
+    wm = read_files(sysfs, join(sdir, "watermarks"),
+                    ("metric", "interval_us", "high", "mid", "low"))
+    return Scheme(
+        action=_enum_or_raw(Action, top.get("action", "stat")),
+        access_pattern=AccessPattern(
+            sz=_range(sysfs, join(ap, "sz")),
+            nr_accesses=_range(sysfs, join(ap, "nr_accesses")),
+            age=_range(sysfs, join(ap, "age")),
+        ),
+        quotas=Quotas(
+            ms=_int(q.get("ms")),
+            bytes=_int(q.get("bytes")),
+            reset_interval_ms=_int(q.get("reset_interval_ms")),
+            weights=QuotaWeights(_int(w.get("sz_permil")), _int(w.get("nr_accesses_permil")),
+                                 _int(w.get("age_permil"))),
+            goals=read_goals(sysfs, join(sdir, "quotas")),
+        ),
+        watermarks=Watermarks(
+            metric=_enum_or_raw(WatermarkMetric, wm.get("metric", "none")),
+            interval_us=_int(wm.get("interval_us")),
+            high=_int(wm.get("high")),
+            mid=_int(wm.get("mid")),
+            low=_int(wm.get("low")),
+        ),
+        filters=read_filters(sysfs, sdir),
+        apply_interval_us=_int(top.get("apply_interval_us")),
+        target_nid=_int(top.get("target_nid"), -1),
+    )
+
+
+def read_schemes(sysfs: Sysfs, ctx: str) -> list[Scheme]:
+    sroot = join(ctx, "schemes")
+    return [read_scheme(sysfs, join(sroot, i)) for i in numbered_dirs(sysfs, sroot)]
+
+
+# --------------------------------------------------------------------------- stats
+
+
+def stats_file_names(sysfs: Sysfs, sdir: str) -> tuple[str, ...]:
+    """The stats files this kernel has (looked up once per scheme dir)."""
+    try:
+        have = set(sysfs.listdir(join(sdir, "stats")))
+    except SysfsReadError:
+        return ()
+    return tuple(n for n in STATS_FILES if n in have)
+
+
+def read_stats(sysfs: Sysfs, sdir: str, names: tuple[str, ...] | None = None,
+               effective: bool = False) -> SchemeStats:
+    if names is None:
+        names = stats_file_names(sysfs, sdir)
+    values = dict(zip(names, sysfs.read_dir_files(join(sdir, "stats"), names), strict=True))
+    eff = 0
+    if effective:
+        eff = read_int(sysfs, join(sdir, "quotas/effective_bytes"), 0)
+    return SchemeStats(
+        nr_tried=_int(values.get("nr_tried")),
+        sz_tried=_int(values.get("sz_tried")),
+        nr_applied=_int(values.get("nr_applied")),
+        sz_applied=_int(values.get("sz_applied")),
+        qt_exceeds=_int(values.get("qt_exceeds")),
+        sz_ops_filter_passed=_int(values.get("sz_ops_filter_passed")),
+        effective_bytes=eff,
+    )
+
+
+# --------------------------------------------------------------------------- regions
+
+
+@dataclass
+class RegionArrays:
+    starts: array
+    ends: array
+    nr_accesses: array
+    ages: array
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.ends) - sum(self.starts)
+
+
+def read_tried_regions(sysfs: Sysfs, sdir: str) -> RegionArrays:
+    """One scheme's tried_regions/N/{start,end,nr_accesses,age}, in index order."""
+    rows = sysfs.read_numbered(join(sdir, "tried_regions"), REGION_FILES)
+    starts, ends = array("Q"), array("Q")
+    nr, ages = array("I"), array("I")
+    for _, (s, e, n, a) in rows:
+        starts.append(int(s))
+        ends.append(int(e))
+        nr.append(min(int(n), 0xFFFFFFFF))
+        ages.append(min(int(a), 0xFFFFFFFF))
+    return RegionArrays(starts, ends, nr, ages)
+
+
+def count_tried_regions(sysfs: Sysfs, sdir: str) -> int:
+    return len(numbered_dirs(sysfs, join(sdir, "tried_regions")))
+
+
+def read_total_bytes(sysfs: Sysfs, sdir: str) -> int | None:
+    path = join(sdir, "tried_regions/total_bytes")
+    if not sysfs.exists(path):
+        return None
+    return read_int(sysfs, path, 0)
+
+
+def split_by_address_order(regions: RegionArrays, nr_targets: int) -> list[RegionArrays]:
+    """Split one scheme's tried regions into targets: the kernel lists them target by
+    target, each in ascending address order, so a step back starts the next target.
+
+    (A heuristic for kernels without target filters; exact when targets' address
+    ranges don't ascend across the boundary.)"""
+    parts: list[RegionArrays] = []
+    start = 0
+    n = len(regions)
+    for i in range(1, n + 1):
+        if i == n or regions.starts[i] < regions.ends[i - 1]:
+            parts.append(RegionArrays(regions.starts[start:i], regions.ends[start:i],
+                                      regions.nr_accesses[start:i], regions.ages[start:i]))
+            start = i
+    while len(parts) < nr_targets:
+        parts.append(RegionArrays(array("Q"), array("Q"), array("I"), array("I")))
+    if len(parts) > nr_targets > 0:  # more steps than targets: fold the rest into the last
+        head, tail = parts[: nr_targets - 1], parts[nr_targets - 1:]
+        merged = RegionArrays(array("Q"), array("Q"), array("I"), array("I"))
+        for p in tail:
+            merged.starts.extend(p.starts)
+            merged.ends.extend(p.ends)
+            merged.nr_accesses.extend(p.nr_accesses)
+            merged.ages.extend(p.ages)
+        parts = head + [merged]
+    return parts
+
+
+# --------------------------------------------------------------------------- generic
+
+
+SKIP_SUBTREES = ("tried_regions", "stats")
+
+
+def read_config_tree(sysfs: Sysfs, base: str) -> dict[str, str]:
+    """Every writable file below `base` (relative path -> content), skipping `state`,
+    stats and tried regions: what it takes to re-create a staged configuration."""
+    out: dict[str, str] = {}
+
+    def walk(rel: str) -> None:
+        path = join(base, rel) if rel else base
+        for name in sorted(sysfs.listdir(path)):
+            child_rel = f"{rel}/{name}" if rel else name
+            child = join(base, child_rel)
+            if sysfs.isdir(child):
+                if name not in SKIP_SUBTREES:
+                    walk(child_rel)
+            elif name != "state" and sysfs.writable(child):
+                out[child_rel] = sysfs.read(child)
+
+    walk("")
+    return out
+
+
+def config_tree_order(tree: dict[str, str]) -> list[str]:
+    """Write order that re-creates a tree: in each directory the nr_* file first
+    (it re-creates the numbered children), then its files, then subdirectories."""
+    def key(rel: str) -> tuple:
+        parts = rel.split("/")
+        out = []
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if last:
+                out.append((0 if part.startswith("nr_") else 1, 0, part))
+            else:
+                out.append((2, int(part) if part.isdigit() else 0, part))
+        return tuple(out)
+
+    return sorted(tree, key=key)
+
+
+def fingerprint(tree: dict[str, str]) -> str:
+    h = hashlib.sha1()
+    for rel in sorted(tree):
+        h.update(rel.encode() + b"\0" + tree[rel].encode() + b"\0")
+    return h.hexdigest()
+
+
+def kdamond_dir(root: str, index: int) -> str:
+    return join(root, "kdamonds", index)
+
+
+def context_dir(root: str, index: int, ctx: int = 0) -> str:
+    return join(root, "kdamonds", index, "contexts", ctx)
+
+
+def basename(path: str) -> str:
+    return os.path.basename(path.rstrip("/"))

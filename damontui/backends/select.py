@@ -1,0 +1,149 @@
+"""Pick the backend and target to open: explicit choices first, then the best
+that works here, falling back to the user-space engine and finally to its
+synthetic workload. Every fallback leaves a note saying why, for the header."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..model import BackendInfo, MonitoringAttrs, Scheme, Target, TargetKind
+from .base import Backend, BackendError
+
+DEFAULT_ROOT = "/sys/kernel/mm/damon/admin"
+
+
+@dataclass(frozen=True)
+class BackendRequest:
+    """What the user asked for (cli flags merged over the config file)."""
+
+    backend: str = "auto"  # auto | engine | kernel
+    target: Target | None = None  # None: a sensible default
+    source: str | None = None  # engine access source
+    synthetic_pattern: str = "hotcold"
+    seed: int = 0
+    attrs: MonitoringAttrs = field(default_factory=MonitoringAttrs)
+    schemes: Sequence[Scheme] = ()
+    kdamond: int | None = None  # view (or re-attach to) this existing kdamond
+    keep_running: bool = False
+    sysfs_root: str = DEFAULT_ROOT
+
+
+class NotedBackend:
+    """Wraps a backend to add selection notes to its BackendInfo."""
+
+    def __init__(self, inner: Backend, notes: Sequence[str]) -> None:
+        self._inner = inner
+        self._notes = tuple(notes)
+
+    @property
+    def info(self) -> BackendInfo:
+        info = self._inner.info
+        return replace(info, notes=self._notes + tuple(info.notes))
+
+    @property
+    def inner(self) -> Backend:
+        return self._inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _synthetic(request: BackendRequest) -> Target:
+    return Target(TargetKind.SYNTHETIC, name=request.synthetic_pattern)
+
+
+def _engine(request: BackendRequest, target: Target) -> Backend:
+    from .engine.backend import EngineBackend
+
+    return EngineBackend(
+        [target],
+        source=request.source,
+        attrs=request.attrs,
+        schemes=request.schemes,
+        seed=request.seed,
+        synthetic_pattern=request.synthetic_pattern,
+    )
+
+
+def _kernel(request: BackendRequest, target: Target) -> Backend:
+    from .kernel import KernelBackend
+
+    return KernelBackend(
+        [target],
+        request.attrs,
+        request.schemes,
+        root=request.sysfs_root,
+        keep_running=request.keep_running,
+    )
+
+
+def _existing_kdamond(request: BackendRequest) -> Backend:
+    from .kernel import KernelBackend, Ownership, list_kdamonds
+
+    index = request.kdamond
+    assert index is not None
+    infos = {k.index: k for k in list_kdamonds(root=request.sysfs_root, deep=False)}
+    if index not in infos:
+        known = ", ".join(str(i) for i in sorted(infos)) or "none"
+        raise BackendError(f"--kdamond {index}: no such kdamond (existing: {known})")
+    if infos[index].ownership is Ownership.OURS:
+        return KernelBackend.attach(index, root=request.sysfs_root,
+                                    keep_running=request.keep_running)
+    return KernelBackend.observe(index, root=request.sysfs_root)
+
+
+def open_backend(
+    request: BackendRequest,
+    engine_factory: Callable[[BackendRequest, Target], Backend] = _engine,
+    kernel_factory: Callable[[BackendRequest, Target], Backend] = _kernel,
+) -> Backend:
+    """Open the requested backend, or the best available one (see module doc).
+
+    Raises BackendError when an explicit choice can't be honoured; `auto` only
+    raises when not even the engine can monitor the requested target.
+    """
+    if request.kdamond is not None:
+        return _existing_kdamond(request)
+    if request.backend == "engine":
+        return engine_factory(request, request.target or _synthetic(request))
+    if request.backend == "kernel":
+        if request.target is None or request.target.kind is TargetKind.SYNTHETIC:
+            target = request.target or Target(TargetKind.PADDR)
+            if target.kind is TargetKind.SYNTHETIC:
+                raise BackendError("the synthetic workload runs only on the user-space engine "
+                                   "(--backend engine)")
+        else:
+            target = request.target
+        return kernel_factory(request, target)
+    if request.backend != "auto":
+        raise BackendError(f"--backend: {request.backend!r} is invalid; use auto, engine or kernel")
+    return _auto(request, engine_factory, kernel_factory)
+
+
+def _auto(
+    request: BackendRequest,
+    engine_factory: Callable[[BackendRequest, Target], Backend],
+    kernel_factory: Callable[[BackendRequest, Target], Backend],
+) -> Backend:
+    notes: list[str] = []
+    target = request.target
+    if target is not None and target.kind is TargetKind.SYNTHETIC:
+        return engine_factory(request, target)
+    # Real targets (or none: physical memory is the sensible default) try the
+    # kernel first, then the engine's page-granular sources.
+    candidates = [target] if target is not None else [Target(TargetKind.PADDR)]
+    for candidate in candidates:
+        try:
+            return NotedBackend(kernel_factory(request, candidate), notes)
+        except (BackendError, OSError) as exc:
+            notes.append(f"kernel DAMON not used: {exc}")
+        try:
+            return NotedBackend(engine_factory(request, candidate), notes)
+        except (BackendError, OSError) as exc:
+            if target is not None:
+                raise BackendError("; ".join([*notes, f"user-space engine: {exc}"])) from exc
+            notes.append(f"engine cannot monitor {candidate.label}: {exc}")
+    notes.append("monitoring the built-in synthetic workload instead")
+    return NotedBackend(engine_factory(request, _synthetic(request)), notes)

@@ -1,0 +1,388 @@
+"""Command line: the TUI, its plain-text batch mode, and `damontui engine`.
+
+Batch mode (header, region table and text heatmap via damontui.report) is used
+with --batch/--once, and automatically when stdout is not a terminal or
+TERM=dumb, because Textual has no fallback for those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
+
+from . import report
+from .backends.base import Backend, BackendError
+from .backends.select import BackendRequest, open_backend
+from .model import (
+    DEFAULT_WEIGHTS,
+    MonitoringAttrs,
+    Snapshot,
+    Target,
+    TargetKind,
+    ValidationError,
+)
+from .model.units import parse_count, parse_duration_us
+
+PATTERNS = ("hotcold", "stairs", "zigzag", "phases")
+SOURCES = ("synthetic", "smaps", "softdirty", "pageidle")
+SORTS = report.SORT_KEYS
+
+
+# --- arguments ------------------------------------------------------------------------
+
+
+def _duration(text: str) -> int:
+    try:
+        return parse_duration_us(text, "interval")
+    except ValidationError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        try:
+            return parse_duration_us(text, "seconds") / 1e6
+        except ValidationError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _count(text: str) -> int:
+    try:
+        return parse_count(text, "count")
+    except ValidationError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _target_options(parser: argparse.ArgumentParser) -> None:
+    """What to monitor and with which engine source (shared by the TUI and `engine`)."""
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--pid", type=int, metavar="N", help="monitor process N")
+    what.add_argument("--paddr", action="store_true", help="monitor physical memory")
+    what.add_argument("--synthetic", choices=PATTERNS, metavar="PATTERN",
+                      help=f"monitor a simulated workload: {', '.join(PATTERNS)}")  # fmt: skip
+    parser.add_argument("--source", choices=SOURCES, metavar="NAME",
+                        help=f"engine access source: {', '.join(SOURCES)} (default: best)")
+    parser.add_argument("--seed", type=int, metavar="N", help="synthetic workload seed")
+    parser.add_argument("--sample", type=_duration, metavar="T", help="sampling interval (5ms)")
+    parser.add_argument("--aggr", type=_duration, metavar="T",
+                        help="aggregation interval (100ms)")  # fmt: skip
+    parser.add_argument("--update", type=_duration, metavar="T",
+                        help="regions update interval (60s)")  # fmt: skip
+    parser.add_argument("--min-regions", type=_count, metavar="N", help="minimum regions (10)")
+    parser.add_argument("--max-regions", type=_count, metavar="N", help="maximum regions (1000)")
+    parser.add_argument("--config", type=Path, metavar="PATH",
+                        help="config file (default: $XDG_CONFIG_HOME/damontui/config.toml)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="damontui",
+        description="htop for memory data-access patterns: live hot/cold memory regions "
+        "(Linux DAMON or a user-space DAMON engine), heatmaps and DAMOS scheme tuning.",
+        epilog="Subcommand: 'damontui engine --once [--pid N | --synthetic P] "
+        "[--sim-seconds S]' runs the user-space engine without the TUI and prints the "
+        "region table. Batch mode is used automatically when stdout is not a terminal or "
+        "TERM=dumb. NO_COLOR is honoured.",
+    )
+    _target_options(parser)
+    parser.add_argument("--backend", choices=("auto", "engine", "kernel"),
+                        help="where data comes from (default: auto)")  # fmt: skip
+    parser.add_argument("--refresh", type=_seconds, metavar="SECONDS",
+                        help="screen refresh interval (1)")  # fmt: skip
+    parser.add_argument("--theme", metavar="NAME", help="colour theme")
+    parser.add_argument("--no-color", action="store_true", help="no colours (as NO_COLOR)")
+    parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
+    parser.add_argument("--readonly", action="store_true",
+                        help="observe only: never change schemes, attributes or targets")
+    parser.add_argument("--keep-running", action="store_true",
+                        help="leave kernel DAMON monitoring running after exit")
+    parser.add_argument("--kdamond", type=int, metavar="N",
+                        help="view (or re-attach to) the existing kdamond N")
+    batch = parser.add_argument_group("batch mode (plain text, no TUI)")
+    batch.add_argument("--once", action="store_true", help="print one report and exit")
+    batch.add_argument("--batch", action="store_true", help="print reports instead of the TUI")
+    batch.add_argument("--count", type=int, metavar="N",
+                       help="reports to print (default 1; 0: until interrupted)")
+    batch.add_argument("--delay", type=_seconds, metavar="S",
+                       help="seconds between reports (default: the refresh interval)")
+    batch.add_argument("--sort", choices=SORTS, default="temperature",
+                       help="region table order in batch mode (default: temperature)")
+    batch.add_argument("--limit", type=int, metavar="N", help="at most N table rows")
+    sub = parser.add_subparsers(dest="command", metavar="{engine}")
+    engine = sub.add_parser("engine", help="run the user-space engine and print its regions")
+    _target_options(engine)
+    engine.add_argument("--once", action="store_true", required=True,
+                        help="run once and print the region table")  # fmt: skip
+    engine.add_argument("--sim-seconds", type=_seconds, default=5.0, metavar="S",
+                        help="monitoring time to run: simulated for --synthetic, "
+                        "wall-clock for --pid/--paddr (default 5)")  # fmt: skip
+    engine.add_argument("--sort", choices=SORTS, default="temperature")
+    engine.add_argument("--limit", type=int, metavar="N")
+    return parser
+
+
+# --- configuration and backend --------------------------------------------------------
+
+
+def _load_config(args: argparse.Namespace) -> tuple[object | None, list[str]]:
+    try:
+        from .config import load_config
+    except ImportError as e:  # the app still runs on built-in defaults
+        return None, [f"config not loaded: {e}"]
+    return load_config(args.config)
+
+
+def _setting(args: argparse.Namespace, config: object | None, name: str, field: str,
+             default: object) -> object:  # fmt: skip
+    """Command line first, then the config file, then the built-in default."""
+    value = getattr(args, name, None)
+    if value is not None:
+        return value
+    return getattr(config, field, default) if config is not None else default
+
+
+def _attrs(args: argparse.Namespace, config: object | None) -> MonitoringAttrs:
+    attrs: MonitoringAttrs = getattr(config, "intervals", None) or MonitoringAttrs()
+    changes = {
+        field: value
+        for field, value in (
+            ("sample_us", args.sample), ("aggr_us", args.aggr), ("update_us", args.update),
+            ("min_nr_regions", args.min_regions), ("max_nr_regions", args.max_regions),
+        )
+        if value is not None
+    }  # fmt: skip
+    if "sample_us" in changes and "aggr_us" not in changes:  # keep the samples per aggregation
+        changes["aggr_us"] = changes["sample_us"] * attrs.max_nr_accesses
+    return replace(attrs, **changes).validate()
+
+
+def _target(args: argparse.Namespace) -> Target | None:
+    """The target named on the command line; None lets the backend choice decide."""
+    if args.pid is not None:
+        try:
+            name = Path(f"/proc/{args.pid}/comm").read_text().strip()
+        except OSError:
+            name = ""
+        return Target(TargetKind.PID, pid=args.pid, name=name)
+    if args.paddr:
+        return Target(TargetKind.PADDR)
+    if args.synthetic:
+        return Target(TargetKind.SYNTHETIC, name=args.synthetic)
+    return None
+
+
+def _request(args: argparse.Namespace, config: object | None) -> BackendRequest:
+    config_source = getattr(config, "source", "auto")
+    return BackendRequest(
+        backend=str(_setting(args, config, "backend", "backend", "auto")),
+        target=_target(args),
+        source=args.source or (None if config_source == "auto" else config_source),
+        synthetic_pattern=str(_setting(args, config, "synthetic", "synthetic_pattern",
+                                       "hotcold")),  # fmt: skip
+        seed=int(_setting(args, config, "seed", "seed", 0)),  # type: ignore[arg-type]
+        attrs=_attrs(args, config),
+        schemes=tuple(getattr(config, "schemes", ())),
+        kdamond=getattr(args, "kdamond", None),
+        keep_running=bool(getattr(args, "keep_running", False)),
+    )
+
+
+def _open_backend(args: argparse.Namespace, config: object | None) -> Backend:
+    """The best backend for the request; selection notes travel in its BackendInfo."""
+    request = _request(args, config)
+    target = request.target
+    if request.source not in (None, "synthetic") and (
+        target is None and request.backend == "engine" or
+        target is not None and target.kind is TargetKind.SYNTHETIC
+    ):  # fmt: skip
+        if args.source:
+            raise BackendError(f"--source {args.source} needs a real target: add --pid N "
+                               "or --paddr")  # fmt: skip
+        request = replace(request, source=None)  # the config's source is for real targets
+    return open_backend(request)
+
+
+# --- batch mode -----------------------------------------------------------------------
+
+
+class _Collector:
+    """Receives snapshots from the backend thread."""
+
+    def __init__(self) -> None:
+        self.history: list[Snapshot] = []
+        self.errors: list[str] = []
+        self.cond = threading.Condition()
+
+    def snapshot(self, snap: Snapshot) -> None:
+        with self.cond:
+            self.history = [*self.history[-511:], snap]
+            self.cond.notify_all()
+
+    def error(self, text: str) -> None:
+        with self.cond:
+            self.errors.append(text)
+
+
+def print_report(out: TextIO, snap: Snapshot, history: Sequence[Snapshot], backend: Backend,
+                 args: argparse.Namespace) -> None:  # fmt: skip
+    width = max(40, min(200, _terminal_width()))
+    out.write(report.format_header(snap, backend.info) + "\n\n")
+    out.write(report.format_heatmap(history, width=width - 20, height=16) + "\n\n")
+    out.write(report.format_region_table(snap, sort=args.sort, limit=args.limit) + "\n")
+    if snap.schemes:
+        out.write("\n" + report.format_scheme_stats(snap) + "\n")
+    out.flush()
+
+
+def _terminal_width() -> int:
+    try:
+        return os.get_terminal_size().columns
+    except OSError:
+        return int(os.environ.get("COLUMNS", "100") or 100)
+
+
+def run_batch(args: argparse.Namespace, backend: Backend, refresh_s: float, out: TextIO) -> int:
+    count = 1 if args.once else (args.count if args.count is not None else 1)
+    delay = args.delay if args.delay is not None else refresh_s
+    sink = _Collector()
+    backend.start(sink.snapshot, sink.error)
+    try:
+        printed = 0
+        while count == 0 or printed < count:
+            time.sleep(max(0.0, delay))
+            with sink.cond:  # the first snapshot may take longer than the delay
+                sink.cond.wait_for(lambda: bool(sink.history), timeout=30)
+                history = list(sink.history)
+            if not history:
+                print("damontui: no data from the backend after 30 s", file=sys.stderr)
+                return 1
+            if printed:
+                out.write("\n" + "=" * 72 + "\n")
+            print_report(out, history[-1], history, backend, args)
+            printed += 1
+    finally:
+        _close(backend)
+    for text in sink.errors:
+        print(f"damontui: {text}", file=sys.stderr)
+    return 0
+
+
+def run_engine_once(args: argparse.Namespace, out: TextIO) -> int:
+    """`damontui engine --once`: simulated time for synthetic targets, else wall time."""
+    from .backends.engine.backend import EngineBackend
+
+    config, _ = _load_config(args)
+    request = _request(args, config)
+    target = request.target or Target(TargetKind.SYNTHETIC, name=request.synthetic_pattern)
+    synthetic = target.kind is TargetKind.SYNTHETIC
+    backend = EngineBackend([target], source=None if synthetic else request.source,
+                            attrs=request.attrs, schemes=request.schemes, seed=request.seed,
+                            realtime=not synthetic)  # fmt: skip
+    try:
+        history = _run_engine(backend, args.sim_seconds, synthetic)
+    finally:
+        backend.close()
+    if not history:
+        print("damontui: the engine produced no snapshot; run it longer", file=sys.stderr)
+        return 1
+    print_report(out, history[-1], history, backend, args)
+    return 0
+
+
+def _run_engine(backend: Backend, seconds: float, simulated: bool) -> list[Snapshot]:
+    if not simulated:
+        sink = _Collector()
+        backend.start(sink.snapshot, sink.error)
+        time.sleep(seconds)
+        backend.stop()
+        for text in sink.errors:
+            print(f"damontui: {text}", file=sys.stderr)
+        return sink.history
+    history: list[Snapshot] = []
+    aggr, end, elapsed = backend.attrs().aggr_us, int(seconds * 1e6), 0
+    while elapsed < end:
+        step = min(aggr, end - elapsed)
+        snap = backend.run_for(step)  # type: ignore[attr-defined]
+        elapsed += step
+        if snap is not None and (not history or snap is not history[-1]):
+            history.append(snap)
+    return history
+
+
+# --- entry point ----------------------------------------------------------------------
+
+
+def _want_batch(args: argparse.Namespace) -> bool:
+    if args.batch or args.once or args.count is not None:
+        return True
+    return not sys.stdout.isatty() or os.environ.get("TERM", "") == "dumb"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "engine":
+            return run_engine_once(args, sys.stdout)
+        return _run(args)
+    except (BackendError, ValidationError) as e:
+        print(f"damontui: error: {e}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `damontui --once | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    config, config_errors = _load_config(args)
+    refresh_s = float(_setting(args, config, "refresh", "refresh_s", 1.0))  # type: ignore[arg-type]
+    if args.no_color:
+        os.environ["NO_COLOR"] = "1"
+    batch = _want_batch(args)
+    backend = _open_backend(args, config)
+    if batch:
+        for error in config_errors:
+            print(f"damontui: config: {error}", file=sys.stderr)
+        return run_batch(args, backend, refresh_s, sys.stdout)
+    from .tui.app import DamonApp
+
+    app = DamonApp(
+        backend,
+        refresh_s=refresh_s,
+        theme=str(_setting(args, config, "theme", "theme", "")) or None,
+        readonly=args.readonly,
+        weights=getattr(config, "temperature_weights", None) or DEFAULT_WEIGHTS,
+        startup_messages=config_errors,
+        keymap=getattr(config, "keymap", None),
+        theme_dirs=_user_theme_dirs(),
+        exit_on_hangup=True,
+    )
+    try:
+        app.run(mouse=not args.no_mouse)
+        return app.return_code or 0
+    finally:
+        _close(backend)
+
+
+def _close(backend: Backend) -> None:
+    """Stop the thread and release what the backend holds (fds of access sources)."""
+    close = getattr(backend, "close", None)
+    close() if callable(close) else backend.stop()
+
+
+def _user_theme_dirs() -> list[Path]:
+    try:
+        from .config import user_theme_dir
+    except ImportError:
+        return []
+    return [user_theme_dir()]

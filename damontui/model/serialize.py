@@ -1,0 +1,724 @@
+"""Schemes and monitoring attributes <-> plain dicts and TOML text (no I/O).
+
+Input accepts human values ("5ms", "128MiB", "30%", "max", "0x7f00") next to
+plain numbers in the unit the key names (``reset_interval_ms = 1000``). Output
+writes exact values so save -> load gives back equal objects. Every error is a
+ValidationError whose field is the full key path, e.g. ``schemes[1].quotas.bytes``.
+
+Access patterns may be written in DAMON units (``nr_accesses`` counts per
+aggregation, ``age`` in aggregations) or human ones (``access_rate = ["0%",
+"5%"]``, ``age = ["30s", "max"]``); human ones are converted with the
+MonitoringAttrs in force, as damo does.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .attrs import IntervalsGoal, MonitoringAttrs
+from .errors import ValidationError
+from .scheme import (
+    AccessPattern,
+    Action,
+    Filter,
+    FilterType,
+    GoalMetric,
+    QuotaGoal,
+    Quotas,
+    QuotaWeights,
+    Range,
+    Scheme,
+    WatermarkMetric,
+    Watermarks,
+)
+from .units import U32_MAX, U64_MAX, parse_duration_us, parse_permil, parse_size
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "exact_duration",
+    "exact_size",
+    "read_accesses",
+    "read_age",
+    "read_bool",
+    "read_bp",
+    "read_count",
+    "read_duration_ms",
+    "read_duration_us",
+    "read_permil",
+    "read_rate",
+    "read_signed",
+    "read_size",
+    "attrs_from_dict",
+    "attrs_to_dict",
+    "scheme_from_dict",
+    "scheme_to_dict",
+    "schemes_from_dicts",
+    "schemes_from_toml",
+    "schemes_to_toml",
+    "to_toml",
+]
+
+_INT64_MAX = (1 << 63) - 1
+_EXACT_FLOAT = 1 << 53  # above this, "<n> MiB" would lose bytes through float parsing
+_SIZE_UNITS = (
+    ("PiB", 1 << 50),
+    ("TiB", 1 << 40),
+    ("GiB", 1 << 30),
+    ("MiB", 1 << 20),
+    ("KiB", 1 << 10),
+)
+_TIME_UNITS = (
+    ("d", 86_400_000_000),
+    ("h", 3_600_000_000),
+    ("min", 60_000_000),
+    ("s", 1_000_000),
+    ("ms", 1000),
+)
+_MAX_WORDS = {"max", "unlimited", "inf"}
+_INT_TEXT = re.compile(r"\s*([0-9][0-9_,]*)\s*([A-Za-zµ]*)\s*")
+_BOOL_WORDS = {
+    "y": True,
+    "yes": True,
+    "true": True,
+    "1": True,
+    "n": False,
+    "no": False,
+    "false": False,
+    "0": False,
+}
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+# --- scalar readers: (value, key path) -> model value ---------------------------------
+
+
+def _exact(value: object, path: str, parse: Callable[[str, str], int], upper: int) -> int:
+    """Integers stay exact; 'max' is `upper`; '<int><unit>' multiplies exactly."""
+    if isinstance(value, bool):
+        raise ValidationError(path, value, "expected a number, not true/false")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValidationError(path, value, ">= 0")
+        return value
+    if isinstance(value, float):
+        return parse(str(value), path) if math.isfinite(value) else upper
+    if not isinstance(value, str):
+        raise ValidationError(path, value, "expected a number or a string with a unit")
+    text = value.strip()
+    if text.lower() in _MAX_WORDS:
+        return upper
+    if text.lower().startswith("0x"):
+        try:
+            return int(text, 16)
+        except ValueError:
+            raise ValidationError(path, value, "a hexadecimal number") from None
+    match = _INT_TEXT.fullmatch(text)
+    if match:
+        number = int(match.group(1).replace(",", "").replace("_", ""))
+        try:
+            unit_value = parse(f"1{match.group(2)}", path) if match.group(2) else 1
+        except ValidationError:
+            return parse(text, path)  # raises naming the value as typed
+        if unit_value:  # 0 for sub-unit suffixes like 'ns': let the float parser round
+            return number * unit_value
+    return parse(text, path)
+
+
+def _size(value: object, path: str) -> int:
+    return _exact(value, path, parse_size, U64_MAX)
+
+
+def _duration_us(value: object, path: str) -> int:
+    return _exact(value, path, parse_duration_us, U64_MAX)
+
+
+def _duration_ms(value: object, path: str) -> int:
+    """Plain numbers are ms; strings with a unit must come to whole milliseconds."""
+    if isinstance(value, str) and re.search("[A-Za-zµ]", value):
+        us = _duration_us(value, path)
+        if us % 1000 and us != U64_MAX:
+            raise ValidationError(path, value, "a whole number of milliseconds")
+        return us if us == U64_MAX else us // 1000
+    return _count(value, path)
+
+
+def _count(value: object, path: str, upper: int = U64_MAX) -> int:
+    """A whole number ('1,000' too) or 'max' (-> `upper`)."""
+    if isinstance(value, str):
+        text = value.strip().replace(",", "").replace("_", "")
+        if text.lower() in _MAX_WORDS:
+            return upper
+        if text.isdigit():
+            return int(text)
+    elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ValidationError(path, value, "a whole number >= 0 or 'max'")
+
+
+def _permil(value: object, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValidationError(path, value, "permil (0..1000) or a percentage like '30%'")
+    return parse_permil(value, path)
+
+
+def _bp(value: object, path: str) -> int:
+    """Basis points from a number or '45%' (-> 4500)."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            pct = float(value.strip()[:-1])
+        except ValueError:
+            raise ValidationError(path, value, "a percentage like '45%'") from None
+        if not 0 <= pct:
+            raise ValidationError(path, value, ">= 0%")
+        return round(pct * 100)
+    return _count(value, path)
+
+
+def _signed(value: object, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValidationError(path, value, "a whole number")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValidationError(path, value, "a whole number") from None
+
+
+def _bool(value: object, path: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word not in _BOOL_WORDS:
+        raise ValidationError(path, value, "true/false (or Y/N)")
+    return _BOOL_WORDS[word]
+
+
+def _str(value: object, path: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(path, value, "a string")
+    return value
+
+
+def _choice(enum_type: type[Any], value: object, path: str) -> Any:
+    try:
+        return enum_type(value)
+    except ValueError:
+        names = ", ".join(str(m.value) for m in enum_type)
+        raise ValidationError(path, value, f"one of {names}") from None
+
+
+# Public names for the editors, so a typed field and a file value parse the same way.
+read_size = _size
+read_duration_us = _duration_us
+read_duration_ms = _duration_ms
+read_count = _count
+read_permil = _permil
+read_bp = _bp
+read_signed = _signed
+read_bool = _bool
+
+
+class _Table:
+    """One input table: keys are taken out one by one; leftovers are unknown keys."""
+
+    def __init__(self, data: object, path: str) -> None:
+        if not isinstance(data, Mapping):
+            raise ValidationError(path or "<root>", data, "expected a table")
+        self.data = data
+        self.path = path
+        self.used: set[str] = set()
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def take(self, key: str, read: Callable[[object, str], Any], default: Any) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            return default
+        return read(self.data[key], _join(self.path, key))
+
+    def finish(self) -> None:
+        for key in self.data:
+            if key not in self.used:
+                known = ", ".join(sorted(self.used))
+                raise ValidationError(
+                    _join(self.path, key), self.data[key], f"unknown key; known: {known}"
+                )
+
+
+def _range(value: object, path: str, read: Callable[[object, str], int]) -> Range:
+    if isinstance(value, Mapping):
+        table = _Table(value, path)
+        low = table.take("min", read, None)
+        high = table.take("max", read, None)
+        table.finish()
+        if low is None or high is None:
+            raise ValidationError(path, value, "needs both min and max")
+        return Range(low, high)
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return Range(read(value[0], f"{path}.min"), read(value[1], f"{path}.max"))
+    raise ValidationError(path, value, "[min, max] or {min = .., max = ..}")
+
+
+def _sequence(value: object, path: str) -> Sequence[object]:
+    if not isinstance(value, (list, tuple)):
+        raise ValidationError(path, value, "a list of tables")
+    return value
+
+
+# --- model objects from dicts ---------------------------------------------------------
+
+
+def read_rate(value: object, path: str, attrs: MonitoringAttrs) -> int:
+    """nr_accesses from an access rate in percent ('5%' or 5)."""
+    max_nr = attrs.max_nr_accesses
+    if isinstance(value, str) and value.strip().lower() in _MAX_WORDS:
+        return max_nr
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValidationError(path, value, "a percentage like '5%'")
+    try:
+        pct = float(str(value).strip().removesuffix("%"))
+    except ValueError:
+        raise ValidationError(path, value, "a percentage like '5%'") from None
+    if not 0 <= pct <= 100:
+        raise ValidationError(path, value, "0%..100%")
+    return round(pct * max_nr / 100)
+
+
+def read_accesses(value: object, path: str, attrs: MonitoringAttrs) -> int:
+    """nr_accesses from a count ('3', 'max') or a percentage ('5%')."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return read_rate(value, path, attrs)
+    return _count(value, path, U32_MAX)
+
+
+def read_age(value: object, path: str, attrs: MonitoringAttrs) -> int:
+    """Aggregations from a count ('50', 'max') or a time ('30s', rounded down)."""
+    if isinstance(value, str) and re.search("[A-Za-zµ]", value):
+        if value.strip().lower() in _MAX_WORDS:
+            return U32_MAX
+        return min(U32_MAX, _duration_us(value, path) // attrs.aggr_us)
+    return _count(value, path, U32_MAX)
+
+
+def _pattern(data: object, path: str, attrs: MonitoringAttrs) -> AccessPattern:
+    table = _Table(data, path)
+    default = AccessPattern()
+    if table.has("nr_accesses") and table.has("access_rate"):
+        raise ValidationError(
+            _join(path, "access_rate"),
+            table.data["access_rate"],
+            "give nr_accesses or access_rate, not both",
+        )
+    sz = table.take("sz", lambda v, p: _range(v, p, _size), default.sz)
+    nr = table.take(
+        "nr_accesses",
+        lambda v, p: _range(v, p, lambda x, q: _count(x, q, U32_MAX)),
+        default.nr_accesses,
+    )
+    nr = table.take(
+        "access_rate", lambda v, p: _range(v, p, lambda x, q: read_rate(x, q, attrs)), nr
+    )
+    ages = table.take(
+        "age", lambda v, p: _range(v, p, lambda x, q: read_age(x, q, attrs)), default.age
+    )
+    table.finish()
+    return AccessPattern(sz=sz, nr_accesses=nr, age=ages)
+
+
+def _goal(data: object, path: str) -> QuotaGoal:
+    table = _Table(data, path)
+    goal = QuotaGoal(
+        metric=table.take("metric", lambda v, p: _choice(GoalMetric, v, p), GoalMetric.USER_INPUT),
+        target_value=table.take("target_value", _bp, 0),
+        current_value=table.take("current_value", _bp, 0),
+        nid=table.take("nid", _signed, 0),
+        path=table.take("path", _str, ""),
+    )
+    table.finish()
+    return goal
+
+
+def _quotas(data: object, path: str) -> Quotas:
+    table = _Table(data, path)
+    weights_path = _join(path, "weights")
+    weights = QuotaWeights()
+    if table.has("weights"):
+        wt = _Table(table.data["weights"], weights_path)
+        weights = QuotaWeights(
+            sz_permil=wt.take("sz_permil", _permil, 0),
+            nr_accesses_permil=wt.take("nr_accesses_permil", _permil, 0),
+            age_permil=wt.take("age_permil", _permil, 0),
+        )
+        wt.finish()
+    table.used.add("weights")
+    goals = table.take(
+        "goals",
+        lambda v, p: tuple(_goal(item, _join(p, i)) for i, item in enumerate(_sequence(v, p))),
+        (),
+    )
+    quotas = Quotas(
+        ms=table.take("ms", _duration_ms, 0),
+        bytes=table.take("bytes", _size, 0),
+        reset_interval_ms=table.take("reset_interval_ms", _duration_ms, 0),
+        weights=weights,
+        goals=goals,
+    )
+    table.finish()
+    return quotas
+
+
+def _watermarks(data: object, path: str) -> Watermarks:
+    table = _Table(data, path)
+    default = Watermarks()
+    marks = Watermarks(
+        metric=table.take("metric", lambda v, p: _choice(WatermarkMetric, v, p), default.metric),
+        interval_us=table.take("interval_us", _duration_us, default.interval_us),
+        high=table.take("high", _permil, default.high),
+        mid=table.take("mid", _permil, default.mid),
+        low=table.take("low", _permil, default.low),
+    )
+    table.finish()
+    return marks
+
+
+def _filter(data: object, path: str) -> Filter:
+    table = _Table(data, path)
+    if not table.has("type"):
+        raise ValidationError(
+            _join(path, "type"), None, "required: one of " + ", ".join(t.value for t in FilterType)
+        )
+    flt = Filter(
+        type=table.take("type", lambda v, p: _choice(FilterType, v, p), None),
+        matching=table.take("matching", _bool, True),
+        allow=table.take("allow", _bool, False),
+        memcg_path=table.take("memcg_path", _str, ""),
+        addr_start=table.take("addr_start", _size, 0),
+        addr_end=table.take("addr_end", _size, 0),
+        target_idx=table.take("target_idx", _count, 0),
+        min=table.take("min", _size, 0),
+        max=table.take("max", _size, 0),
+    )
+    table.finish()
+    return flt
+
+
+def _prefixed(error: ValidationError, path: str) -> ValidationError:
+    return ValidationError(_join(path, error.field), error.value, error.allowed)
+
+
+def scheme_from_dict(
+    data: Mapping[str, Any], attrs: MonitoringAttrs | None = None, path: str = ""
+) -> Scheme:
+    """A validated Scheme; `path` prefixes error fields (e.g. 'schemes[1]')."""
+    attrs = attrs or MonitoringAttrs()
+    table = _Table(data, path)
+    scheme = Scheme(
+        action=table.take("action", lambda v, p: _choice(Action, v, p), Action.STAT),
+        access_pattern=table.take(
+            "access_pattern", lambda v, p: _pattern(v, p, attrs), AccessPattern()
+        ),
+        quotas=table.take("quotas", _quotas, Quotas()),
+        watermarks=table.take("watermarks", _watermarks, Watermarks()),
+        filters=table.take(
+            "filters",
+            lambda v, p: tuple(
+                _filter(item, _join(p, i)) for i, item in enumerate(_sequence(v, p))
+            ),
+            (),
+        ),
+        apply_interval_us=table.take("apply_interval_us", _duration_us, 0),
+        target_nid=table.take("target_nid", _signed, -1),
+        name=table.take("name", _str, ""),
+    )
+    table.finish()
+    try:
+        return scheme.validate()
+    except ValidationError as exc:
+        raise _prefixed(exc, path) from None
+
+
+def schemes_from_dicts(
+    items: object, attrs: MonitoringAttrs | None = None, path: str = "schemes"
+) -> list[Scheme]:
+    return [
+        scheme_from_dict(item, attrs, _join(path, i))  # type: ignore[arg-type]
+        for i, item in enumerate(_sequence(items, path))
+    ]
+
+
+def attrs_from_dict(data: Mapping[str, Any], path: str = "") -> MonitoringAttrs:
+    """Validated MonitoringAttrs; missing keys keep the kernel defaults."""
+    table = _Table(data, path)
+    default = MonitoringAttrs()
+    goal = IntervalsGoal()
+    if table.has("intervals_goal"):
+        gt = _Table(table.data["intervals_goal"], _join(path, "intervals_goal"))
+        goal = IntervalsGoal(
+            access_bp=gt.take("access_bp", _bp, goal.access_bp),
+            aggrs=gt.take("aggrs", _count, goal.aggrs),
+            min_sample_us=gt.take("min_sample_us", _duration_us, goal.min_sample_us),
+            max_sample_us=gt.take("max_sample_us", _duration_us, goal.max_sample_us),
+        )
+        gt.finish()
+    table.used.add("intervals_goal")
+    attrs = MonitoringAttrs(
+        sample_us=table.take("sample_us", _duration_us, default.sample_us),
+        aggr_us=table.take("aggr_us", _duration_us, default.aggr_us),
+        update_us=table.take("update_us", _duration_us, default.update_us),
+        min_nr_regions=table.take("min_nr_regions", _count, default.min_nr_regions),
+        max_nr_regions=table.take("max_nr_regions", _count, default.max_nr_regions),
+        intervals_goal=goal,
+    )
+    table.finish()
+    try:
+        return attrs.validate()
+    except ValidationError as exc:
+        raise _prefixed(exc, path) from None
+
+
+# --- model objects to dicts (exact, TOML-safe values) ---------------------------------
+
+
+def exact_size(nbytes: int) -> str | int:
+    """'128MiB' when exact, 'max' for U64_MAX, else plain bytes."""
+    if nbytes >= U64_MAX:
+        return "max"
+    for unit, factor in _SIZE_UNITS:
+        if nbytes and nbytes % factor == 0 and nbytes < _EXACT_FLOAT:
+            return f"{nbytes // factor}{unit}"
+    return _toml_int(nbytes)
+
+
+def exact_duration(us: int) -> str | int:
+    """'5ms', '2min' when exact, 'max' for U64_MAX, else '<n>us'."""
+    if us >= U64_MAX:
+        return "max"
+    for unit, factor in _TIME_UNITS:
+        if us and us % factor == 0 and us < _EXACT_FLOAT:
+            return f"{us // factor}{unit}"
+    return f"{us}us"
+
+
+def _count_out(value: int, upper: int = U32_MAX) -> str | int:
+    return "max" if value >= upper else _toml_int(value)
+
+
+def _toml_int(value: int) -> int | str:
+    return value if value <= _INT64_MAX else str(value)  # TOML integers are signed 64-bit
+
+
+def scheme_to_dict(scheme: Scheme) -> dict[str, Any]:
+    """Plain dict in DAMON units (exact); sub-tables left at defaults are omitted."""
+    pattern = scheme.access_pattern
+    out: dict[str, Any] = {}
+    if scheme.name:
+        out["name"] = scheme.name
+    out["action"] = Action(scheme.action).value
+    if scheme.apply_interval_us:
+        out["apply_interval_us"] = exact_duration(scheme.apply_interval_us)
+    if scheme.target_nid != -1:
+        out["target_nid"] = scheme.target_nid
+    out["access_pattern"] = {
+        "sz": [exact_size(pattern.sz.min), exact_size(pattern.sz.max)],
+        "nr_accesses": [_count_out(pattern.nr_accesses.min), _count_out(pattern.nr_accesses.max)],
+        "age": [_count_out(pattern.age.min), _count_out(pattern.age.max)],
+    }
+    quotas = scheme.quotas
+    if quotas != Quotas():
+        table: dict[str, Any] = {
+            "ms": _toml_int(quotas.ms),
+            "bytes": exact_size(quotas.bytes) if quotas.bytes else 0,
+            "reset_interval_ms": _toml_int(quotas.reset_interval_ms),
+        }
+        if quotas.weights != QuotaWeights():
+            table["weights"] = {
+                "sz_permil": quotas.weights.sz_permil,
+                "nr_accesses_permil": quotas.weights.nr_accesses_permil,
+                "age_permil": quotas.weights.age_permil,
+            }
+        if quotas.goals:
+            table["goals"] = [_goal_to_dict(goal) for goal in quotas.goals]
+        out["quotas"] = table
+    marks = scheme.watermarks
+    if marks != Watermarks():
+        out["watermarks"] = {
+            "metric": WatermarkMetric(marks.metric).value,
+            "interval_us": exact_duration(marks.interval_us),
+            "high": marks.high,
+            "mid": marks.mid,
+            "low": marks.low,
+        }
+    if scheme.filters:
+        out["filters"] = [_filter_to_dict(flt) for flt in scheme.filters]
+    return out
+
+
+def _goal_to_dict(goal: QuotaGoal) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "metric": GoalMetric(goal.metric).value,
+        "target_value": _toml_int(goal.target_value),
+    }
+    if goal.current_value:
+        out["current_value"] = _toml_int(goal.current_value)
+    if goal.nid:
+        out["nid"] = goal.nid
+    if goal.path:
+        out["path"] = goal.path
+    return out
+
+
+def _filter_to_dict(flt: Filter) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": FilterType(flt.type).value,
+        "matching": flt.matching,
+        "allow": flt.allow,
+    }
+    if flt.memcg_path:
+        out["memcg_path"] = flt.memcg_path
+    for name in ("addr_start", "addr_end"):
+        if getattr(flt, name):
+            out[name] = hex(getattr(flt, name))
+    if flt.target_idx:
+        out["target_idx"] = _toml_int(flt.target_idx)
+    for name in ("min", "max"):
+        if getattr(flt, name):
+            out[name] = exact_size(getattr(flt, name))
+    return out
+
+
+def attrs_to_dict(attrs: MonitoringAttrs) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "sample_us": exact_duration(attrs.sample_us),
+        "aggr_us": exact_duration(attrs.aggr_us),
+        "update_us": exact_duration(attrs.update_us),
+        "min_nr_regions": _toml_int(attrs.min_nr_regions),
+        "max_nr_regions": _toml_int(attrs.max_nr_regions),
+    }
+    goal = attrs.intervals_goal
+    if goal != IntervalsGoal():
+        out["intervals_goal"] = {
+            "access_bp": _toml_int(goal.access_bp),
+            "aggrs": _toml_int(goal.aggrs),
+            "min_sample_us": exact_duration(goal.min_sample_us),
+            "max_sample_us": exact_duration(goal.max_sample_us),
+        }
+    return out
+
+
+# --- TOML text --------------------------------------------------------------------------
+
+
+def schemes_to_toml(schemes: Sequence[Scheme], attrs: MonitoringAttrs | None = None) -> str:
+    """A schemes file; with `attrs`, a comment says what the DAMON units mean in time."""
+    header = [
+        "# damontui DAMOS schemes",
+        "# access_pattern: nr_accesses = samples per aggregation, age = aggregations",
+    ]
+    if attrs is not None:
+        header.append(
+            f"# (written at sample {exact_duration(attrs.sample_us)}, aggr "
+            f"{exact_duration(attrs.aggr_us)}: nr_accesses max {attrs.max_nr_accesses})"
+        )
+    body = to_toml({"schemes": [scheme_to_dict(s) for s in schemes]}) if schemes else ""
+    return "\n".join(header) + "\n\n" + body
+
+
+def schemes_from_toml(text: str, attrs: MonitoringAttrs | None = None) -> list[Scheme]:
+    """Parse a schemes file (tomllib.TOMLDecodeError on bad syntax, ValidationError on values)."""
+    data = tomllib.loads(text)
+    table = _Table(data, "")
+    schemes = table.take("schemes", lambda v, p: schemes_from_dicts(v, attrs, p), [])
+    table.finish()
+    return schemes
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else _string(key)
+
+
+def _string(text: str) -> str:
+    out = []
+    for ch in text:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        if not -_INT64_MAX - 1 <= value <= _INT64_MAX:
+            raise ValueError(f"integer {value} does not fit TOML's 64 bits; write it as a string")
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_value(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def _is_table_array(value: object) -> bool:
+    return (
+        isinstance(value, (list, tuple))
+        and bool(value)
+        and all(isinstance(item, Mapping) for item in value)
+    )
+
+
+def _emit(table: Mapping[str, Any], prefix: str, lines: list[str]) -> None:
+    nested = [(k, v) for k, v in table.items() if isinstance(v, Mapping) or _is_table_array(v)]
+    for key, value in table.items():
+        if not (isinstance(value, Mapping) or _is_table_array(value)):
+            lines.append(f"{_key(key)} = {_value(value)}")
+    for key, value in nested:
+        name = f"{prefix}.{_key(key)}" if prefix else _key(key)
+        if isinstance(value, Mapping):
+            lines.extend(["", f"[{name}]"])
+            _emit(value, name, lines)
+        else:
+            for item in value:
+                lines.extend(["", f"[[{name}]]"])
+                _emit(item, name, lines)
+
+
+def to_toml(data: Mapping[str, Any]) -> str:
+    """TOML text for nested dicts/lists of str, int, float, bool (enough for our files)."""
+    lines: list[str] = []
+    _emit(data, "", lines)
+    return "\n".join(lines).lstrip("\n") + "\n"

@@ -1,0 +1,658 @@
+"""Editor for one DAMOS scheme: every field validated on every change.
+
+Each input parses on its own (so an untouched field keeps its exact value even
+if the monitoring attributes change meanwhile), then the model validates what
+parsed. Errors show next to the field and in a summary line; only a fully valid
+Scheme ever leaves the editor (in `SchemeEditor.Changed`). While the editor has
+focus, access-pattern edits post a debounced `PreviewPattern`; losing focus or
+closing posts `PreviewPattern(None)`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from ..model import (
+    AccessPattern,
+    Action,
+    Filter,
+    FilterType,
+    GoalMetric,
+    MonitoringAttrs,
+    QuotaGoal,
+    Quotas,
+    QuotaWeights,
+    Range,
+    Scheme,
+    ValidationError,
+    WatermarkMetric,
+    Watermarks,
+)
+from ..model.serialize import (
+    exact_duration,
+    exact_size,
+    read_accesses,
+    read_age,
+    read_bool,
+    read_bp,
+    read_count,
+    read_duration_ms,
+    read_duration_us,
+    read_permil,
+    read_signed,
+    read_size,
+)
+from ..model.units import U32_MAX, format_permil
+from .messages import PreviewPattern
+
+Reader = Callable[[Any, str, MonitoringAttrs], Any]
+PREVIEW_DELAY_S = 0.15
+
+
+def _plain(read: Callable[[object, str], Any]) -> Reader:
+    return lambda raw, path, attrs: read(raw, path)
+
+
+def _choice(enum_type: type[Any]) -> Reader:
+    def read(raw: Any, path: str, attrs: MonitoringAttrs) -> Any:
+        try:
+            return enum_type(raw)
+        except ValueError:
+            names = ", ".join(str(m.value) for m in enum_type)
+            raise ValidationError(path, raw, f"one of {names}") from None
+
+    return read
+
+
+def _text(raw: Any, path: str, attrs: MonitoringAttrs) -> str:
+    return str(raw).strip()
+
+
+def _goal_value(raw: Any, path: str, attrs: MonitoringAttrs) -> int:
+    """Basis points ('45%' or 4500), or for PSI a time ('10ms' or us)."""
+    if isinstance(raw, str) and re.search("[a-zµ]", raw.strip().lower()):
+        return read_duration_us(raw, path)
+    return read_bp(raw, path)
+
+
+READERS: dict[str, Reader] = {
+    "name": _text,
+    "action": _choice(Action),
+    "access_pattern.sz.min": _plain(read_size),
+    "access_pattern.sz.max": _plain(read_size),
+    "access_pattern.nr_accesses.min": read_accesses,
+    "access_pattern.nr_accesses.max": read_accesses,
+    "access_pattern.age.min": read_age,
+    "access_pattern.age.max": read_age,
+    "quotas.ms": _plain(read_duration_ms),
+    "quotas.bytes": _plain(read_size),
+    "quotas.reset_interval_ms": _plain(read_duration_ms),
+    "quotas.weights.sz_permil": _plain(read_permil),
+    "quotas.weights.nr_accesses_permil": _plain(read_permil),
+    "quotas.weights.age_permil": _plain(read_permil),
+    "watermarks.metric": _choice(WatermarkMetric),
+    "watermarks.interval_us": _plain(read_duration_us),
+    "watermarks.high": _plain(read_permil),
+    "watermarks.mid": _plain(read_permil),
+    "watermarks.low": _plain(read_permil),
+    "apply_interval_us": _plain(read_duration_us),
+    "target_nid": _plain(read_signed),
+}
+GOAL_READERS: dict[str, Reader] = {
+    "metric": _choice(GoalMetric),
+    "target_value": _goal_value,
+    "current_value": _goal_value,
+    "nid": _plain(read_signed),
+    "path": _text,
+}
+FILTER_READERS: dict[str, Reader] = {
+    "type": _choice(FilterType),
+    "matching": _plain(read_bool),
+    "allow": _plain(read_bool),
+    "memcg_path": _text,
+    "addr_start": _plain(read_size),
+    "addr_end": _plain(read_size),
+    "target_idx": _plain(read_count),
+    "min": _plain(read_size),
+    "max": _plain(read_size),
+}
+
+
+# --- scheme <-> field texts (pure) -------------------------------------------------------
+
+
+def _size_text(value: int) -> str:
+    return str(exact_size(value))
+
+
+def _time_text(us: int) -> str:
+    return "0" if us == 0 else str(exact_duration(us))
+
+
+def _count_text(value: int) -> str:
+    return "max" if value >= U32_MAX else str(value)
+
+
+def _age_text(aggrs: int, attrs: MonitoringAttrs) -> str:
+    return _count_text(aggrs) if aggrs in (0, U32_MAX) else _time_text(aggrs * attrs.aggr_us)
+
+
+def scheme_values(scheme: Scheme) -> dict[str, Any]:
+    """The model values behind each top-level field key."""
+    p, q, w = scheme.access_pattern, scheme.quotas, scheme.watermarks
+    return {
+        "name": scheme.name, "action": Action(scheme.action),
+        "access_pattern.sz.min": p.sz.min, "access_pattern.sz.max": p.sz.max,
+        "access_pattern.nr_accesses.min": p.nr_accesses.min,
+        "access_pattern.nr_accesses.max": p.nr_accesses.max,
+        "access_pattern.age.min": p.age.min, "access_pattern.age.max": p.age.max,
+        "quotas.ms": q.ms, "quotas.bytes": q.bytes, "quotas.reset_interval_ms": q.reset_interval_ms,
+        "quotas.weights.sz_permil": q.weights.sz_permil,
+        "quotas.weights.nr_accesses_permil": q.weights.nr_accesses_permil,
+        "quotas.weights.age_permil": q.weights.age_permil,
+        "watermarks.metric": WatermarkMetric(w.metric), "watermarks.interval_us": w.interval_us,
+        "watermarks.high": w.high, "watermarks.mid": w.mid, "watermarks.low": w.low,
+        "apply_interval_us": scheme.apply_interval_us, "target_nid": scheme.target_nid,
+    }
+
+
+def value_text(key: str, value: Any, attrs: MonitoringAttrs) -> str:
+    """How a field shows `value`; parsing the text gives `value` back."""
+    field = key.rsplit(".", 1)[-1]
+    if isinstance(value, (Action, WatermarkMetric, GoalMetric, FilterType)):
+        return value.value
+    if isinstance(value, bool):
+        return "Y" if value else "N"
+    if ".age." in key:
+        return _age_text(value, attrs)
+    if ".nr_accesses." in key:
+        return _count_text(value)
+    if field in ("ms", "reset_interval_ms"):
+        return _time_text(value * 1000)
+    if field in ("interval_us", "apply_interval_us"):
+        return _time_text(value)
+    if ".sz." in key or field in ("bytes", "min", "max"):
+        return _size_text(value)
+    if field in ("addr_start", "addr_end"):
+        return hex(value) if value else "0"
+    return str(value)
+
+
+def assemble(
+    simple: Mapping[str, Any], goals: list[dict[str, Any]], filters: list[dict[str, Any]]
+) -> tuple[Scheme | None, AccessPattern | None, dict[str, str]]:
+    """Build and validate a Scheme from parsed values (None = failed to parse).
+
+    Returns the scheme (None unless everything is valid), the access pattern
+    (None unless it is valid) and model errors by field key.
+    """
+    errors: dict[str, str] = {}
+
+    def valid(check: Callable[[], object]) -> bool:
+        try:
+            check()
+        except ValidationError as exc:
+            errors.setdefault(exc.field, str(exc))
+            return False
+        return True
+
+    def complete(values: Mapping[str, Any], keys: Iterable[str]) -> bool:
+        return all(values.get(k) is not None for k in keys)
+
+    pattern = None
+    if complete(simple, [k for k in READERS if k.startswith("access_pattern.")]):
+        candidate = AccessPattern(*(
+            Range(simple[f"access_pattern.{n}.min"], simple[f"access_pattern.{n}.max"])
+            for n in ("sz", "nr_accesses", "age")))
+        pattern = candidate if valid(candidate.validate) else None
+    goal_objs = [QuotaGoal(**g) for g in goals if complete(g, GOAL_READERS)]
+    goals_ok = len(goal_objs) == len(goals) and all(
+        [valid(lambda g=g, i=i: g.validate(i)) for i, g in enumerate(goal_objs)])
+    quotas = None
+    if goals_ok and complete(simple, [k for k in READERS if k.startswith("quotas.")]):
+        candidate_q = Quotas(
+            simple["quotas.ms"], simple["quotas.bytes"], simple["quotas.reset_interval_ms"],
+            QuotaWeights(*(simple[f"quotas.weights.{n}_permil"]
+                           for n in ("sz", "nr_accesses", "age"))),
+            tuple(goal_objs))
+        quotas = candidate_q if valid(candidate_q.validate) else None
+    marks = None
+    if complete(simple, [k for k in READERS if k.startswith("watermarks.")]):
+        candidate_w = Watermarks(*(simple[f"watermarks.{n}"]
+                                   for n in ("metric", "interval_us", "high", "mid", "low")))
+        marks = candidate_w if valid(candidate_w.validate) else None
+    filter_objs = [Filter(**f) for f in filters if complete(f, FILTER_READERS)]
+    filters_ok = len(filter_objs) == len(filters) and all(
+        [valid(lambda f=f, i=i: f.validate(i)) for i, f in enumerate(filter_objs)])
+    rest = complete(simple, ("name", "action", "apply_interval_us", "target_nid"))
+    if not (pattern and quotas and marks and filters_ok and rest) or errors:
+        return None, pattern, errors
+    scheme = Scheme(simple["action"], pattern, quotas, marks, tuple(filter_objs),
+                    simple["apply_interval_us"], simple["target_nid"], simple["name"])
+    return (scheme if valid(scheme.validate) else None), pattern, errors
+
+
+# --- widgets ----------------------------------------------------------------------------------
+
+
+def field_id(key: str) -> str:
+    """A widget id for a field key: 'quotas.bytes' -> 'f-quotas-bytes'."""
+    return "f-" + re.sub(r"[^A-Za-z0-9_]+", "-", key).strip("-")
+
+
+class Note(Static):
+    """Shows a field's error (or a hint when it is valid) right next to it."""
+
+    def show(self, error: str | None, hint: str = "") -> None:
+        self.set_class(error is not None, "-error")
+        self.update(f"✗ {error}" if error else hint)
+
+
+def field_row(label: str, *controls: Widget, note: Note) -> Horizontal:
+    return Horizontal(Label(label, classes="field-label"), *controls, note, classes="field-row")
+
+
+def section(title: str, *extra: Widget) -> Horizontal:
+    return Horizontal(Label(title, classes="section"), *extra, classes="section-row")
+
+
+FORM_CSS = """
+.field-row { height: auto; }
+.field-label { width: 13; }
+.field-row Input { width: 14; }
+.field-row Select { width: 22; }
+.field-row .sep { width: 4; content-align: center middle; }
+.field-row Label { height: 1; }
+Note { width: 1fr; color: $text-muted; padding-left: 1; }
+Note.-error { color: $error; }
+.section-row { height: auto; margin-top: 1; }
+.section { color: $accent; text-style: bold; padding-right: 2; }
+.summary { height: auto; padding: 0 1; background: $panel; }
+.summary.-error { color: $error; }
+"""
+
+
+@dataclass
+class _Slot:
+    template: str  # field key, with {i} for goal/filter rows
+    reader: Reader
+    note: Note
+    group: str = ""  # "goals" | "filters" for list rows
+    uid: int = 0
+    value: Any = None
+    error: str | None = None
+    widget: Widget | None = None
+    raw: Any = None  # the control's content when last parsed: repeats are ignored
+
+
+def _raw(value: Any, text: str) -> Any:
+    """What a control holds for `value`: enum value, bool, or the text."""
+    if isinstance(value, (Action, WatermarkMetric, GoalMetric, FilterType)):
+        return value.value
+    return value if isinstance(value, bool) else text
+
+
+class SchemeEditor(Vertical):
+    """Edits one scheme. `load()` shows a scheme; `Changed` reports each edit."""
+
+    DEFAULT_CSS = FORM_CSS + """
+    SchemeEditor { height: 1fr; }
+    SchemeEditor > VerticalScroll { height: 1fr; }
+    SchemeEditor #goals, SchemeEditor #filters, .list-row { height: auto; }
+    .list-row { padding-left: 2; }
+    """
+
+    class Changed(Message):
+        """An edit: `scheme` is None while any field is invalid; errors by field key."""
+
+        def __init__(self, editor: SchemeEditor, scheme: Scheme | None,
+                     pattern: AccessPattern | None, errors: dict[str, str]) -> None:
+            self.editor = editor
+            self.scheme = scheme
+            self.pattern = pattern
+            self.errors = errors
+            super().__init__()
+
+    def __init__(self, scheme: Scheme | None = None, attrs: MonitoringAttrs | None = None, *,
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._scheme_in = scheme or Scheme()
+        self.attrs = attrs or MonitoringAttrs()
+        self._slots: dict[str, _Slot] = {}
+        self._uids = itertools.count()
+        self._groups: dict[str, list[int]] = {"goals": [], "filters": []}
+        self._scheme: Scheme | None = self._scheme_in
+        self._pattern: AccessPattern | None = self._scheme_in.access_pattern
+        self._errors: dict[str, str] = {}
+        self._previewing = False
+        self._preview_timer: Timer | None = None
+
+    # --- public API
+    @property
+    def scheme(self) -> Scheme | None:
+        """The edited scheme, or None while a field is invalid."""
+        return self._scheme
+
+    @property
+    def pattern(self) -> AccessPattern | None:
+        return self._pattern
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Error text by field key ('quotas.bytes', 'filters[0].addr_start', ...)."""
+        return dict(self._errors)
+
+    async def load(self, scheme: Scheme) -> None:
+        """Show `scheme` (discarding any edits)."""
+        self._scheme_in = scheme
+        same_shape = [len(scheme.quotas.goals), len(scheme.filters)] == [
+            len(self._groups["goals"]), len(self._groups["filters"])]
+        if same_shape and self.is_mounted:
+            self._fill(scheme)  # much cheaper than rebuilding ~70 widgets
+        else:
+            await self.recompose()
+        self._show_relevant_fields()
+        self._revalidate(notify=False)
+
+    def _fill(self, scheme: Scheme) -> None:
+        simple = scheme_values(scheme)
+        for slot in self._slots.values():
+            field = slot.template.rsplit(".", 1)[-1]
+            if slot.group == "goals":
+                value = getattr(scheme.quotas.goals[self._groups["goals"].index(slot.uid)], field)
+            elif slot.group == "filters":
+                value = getattr(scheme.filters[self._groups["filters"].index(slot.uid)], field)
+            else:
+                value = simple[slot.template]
+            slot.value, slot.error = value, None
+            slot.raw = _raw(value, value_text(slot.template, value, self.attrs))
+            slot.widget.value = slot.raw  # type: ignore[union-attr]
+
+    def set_attrs(self, attrs: MonitoringAttrs) -> None:
+        """Attributes for converting time/percent input; typed values keep their meaning."""
+        self.attrs = attrs
+        self._refresh_notes()
+
+    # --- composition
+    def compose(self) -> ComposeResult:
+        self._slots.clear()
+        self._groups = {"goals": [], "filters": []}
+        scheme = self._scheme_in
+        values = scheme_values(scheme)
+        yield Static("", classes="summary", id="summary")
+        with VerticalScroll(can_focus=False):  # Tab goes straight to the fields
+            yield from self._simple_rows(values)
+            yield section("Quota goals", Button("+ goal", id="add-goal", compact=True))
+            with Vertical(id="goals"):
+                for goal in scheme.quotas.goals:
+                    yield self._goal_block(goal)
+            yield from self._watermark_rows(values)
+            yield section("Filters", Button("+ filter", id="add-filter", compact=True))
+            with Vertical(id="filters"):
+                for flt in scheme.filters:
+                    yield self._filter_block(flt)
+            yield section("Other")
+            yield self._row("Apply every", values, "apply_interval_us")
+            yield self._row("Target nid", values, "target_nid")
+
+    def _control(self, key: str, value: Any, note: Note, group: str = "",
+                 uid: int = 0) -> Widget:
+        reader = READERS[key] if not group else (
+            GOAL_READERS if group == "goals" else FILTER_READERS)[key.rsplit(".", 1)[-1]]
+        wid = field_id(key) if not group else f"f-{group[:-1]}{uid}-{key.rsplit('.', 1)[-1]}"
+        raw = _raw(value, value_text(key, value, self.attrs))
+        control: Widget
+        if isinstance(value, (Action, WatermarkMetric, GoalMetric, FilterType)):
+            control = Select([(m.value, m.value) for m in type(value)], value=raw,
+                             allow_blank=False, compact=True, id=wid)
+        elif isinstance(value, bool):
+            control = Checkbox(key.rsplit(".", 1)[-1], value, compact=True, id=wid)
+        else:
+            control = Input(raw, compact=True, id=wid, select_on_focus=False)
+        self._slots[wid] = _Slot(key, reader, note, group, uid, value, widget=control, raw=raw)
+        return control
+
+    def _row(self, label: str, values: Mapping[str, Any], *keys: str,
+             between: str = "..") -> Horizontal:
+        note = Note()
+        controls: list[Widget] = []
+        for index, key in enumerate(keys):
+            if index:
+                controls.append(Label(between, classes="sep"))
+            controls.append(self._control(key, values[key], note))
+        return field_row(label, *controls, note=note)
+
+    def _simple_rows(self, values: Mapping[str, Any]) -> Iterable[Widget]:
+        yield self._row("Name", values, "name")
+        yield self._row("Action", values, "action")
+        yield section("Access pattern (access: count or %, age: time or aggregations)")
+        for label, name in (("Size", "sz"), ("Access", "nr_accesses"), ("Age", "age")):
+            yield self._row(label, values, f"access_pattern.{name}.min",
+                            f"access_pattern.{name}.max")
+        yield section("Quotas (0 = unlimited)")
+        yield self._row("Time", values, "quotas.ms")
+        yield self._row("Size", values, "quotas.bytes")
+        yield self._row("Reset every", values, "quotas.reset_interval_ms")
+        yield self._row("sz/acc/age ‰", values, "quotas.weights.sz_permil",
+                        "quotas.weights.nr_accesses_permil", "quotas.weights.age_permil",
+                        between="/")
+
+    def _watermark_rows(self, values: Mapping[str, Any]) -> Iterable[Widget]:
+        yield section("Watermarks (free memory ‰)")
+        yield self._row("Metric", values, "watermarks.metric")
+        yield self._row("Check every", values, "watermarks.interval_us")
+        yield self._row("High/mid/low", values, "watermarks.high", "watermarks.mid",
+                        "watermarks.low", between="/")
+
+    def _goal_block(self, goal: QuotaGoal) -> Vertical:
+        uid = next(self._uids)
+        self._groups["goals"].append(uid)
+        note = Note()
+
+        def ctl(name: str) -> Widget:
+            return self._control(f"quotas.goals[{{i}}].{name}", getattr(goal, name), note,
+                                 "goals", uid)
+
+        node = "for-node_mem_used_bp for-node_mem_free_bp"
+        memcg = "for-node_memcg_used_bp for-node_memcg_free_bp"
+        return Vertical(
+            Horizontal(ctl("metric"), Label(" target "), ctl("target_value"), Label(" "),
+                       Button("remove", id=f"remove-goal{uid}", compact=True), classes="field-row"),
+            Horizontal(Label("current value "), ctl("current_value"),
+                       classes="field-row for-user_input"),
+            Horizontal(Label("NUMA node "), ctl("nid"), classes=f"field-row {node} {memcg}"),
+            Horizontal(Label("memcg path "), ctl("path"), classes=f"field-row {memcg}"),
+            note, classes="list-row", id=f"goal{uid}")
+
+    def _filter_block(self, flt: Filter) -> Vertical:
+        uid = next(self._uids)
+        self._groups["filters"].append(uid)
+        note = Note()
+
+        def ctl(name: str) -> Widget:
+            return self._control(f"filters[{{i}}].{name}", getattr(flt, name), note,
+                                 "filters", uid)
+
+        block = Vertical(
+            Horizontal(ctl("type"), ctl("matching"), ctl("allow"),
+                       Button("remove", id=f"remove-filter{uid}", compact=True),
+                       classes="field-row"),
+            Horizontal(Label("memcg path "), ctl("memcg_path"), classes="field-row for-memcg"),
+            Horizontal(Label("addresses "), ctl("addr_start"), Label(" .. "), ctl("addr_end"),
+                       classes="field-row for-addr"),
+            Horizontal(Label("target idx "), ctl("target_idx"), classes="field-row for-target"),
+            Horizontal(Label("page size "), ctl("min"), Label(" .. "), ctl("max"),
+                       classes="field-row for-hugepage_size"),
+            note, classes="list-row", id=f"filter{uid}")
+        return block
+
+    def on_mount(self) -> None:
+        self._show_relevant_fields()
+        self._revalidate(notify=False)
+
+    def _show_relevant_fields(self) -> None:
+        """Show only the inputs a filter's type or a goal's metric uses."""
+        for group, kind_field in (("filters", "type"), ("goals", "metric")):
+            for uid in self._groups[group]:
+                slot = self._slots.get(f"f-{group[:-1]}{uid}-{kind_field}")
+                kind = slot.value.value if slot and slot.value else ""
+                for row in self.query(f"#{group[:-1]}{uid} .field-row"):
+                    owned = [c[4:] for c in row.classes if c.startswith("for-")]
+                    row.display = not owned or kind in owned
+
+    # --- editing
+    def _key(self, slot: _Slot) -> str:
+        if not slot.group:
+            return slot.template
+        return slot.template.format(i=self._groups[slot.group].index(slot.uid))
+
+    def _set(self, control: Widget) -> None:
+        slot = self._slots.get(control.id or "")
+        raw = getattr(control, "value", None)
+        if slot is None or slot.widget is not control or raw == slot.raw:
+            return  # a removed control, or no change (e.g. set by load)
+        slot.raw = raw
+        key = self._key(slot)
+        try:
+            slot.value, slot.error = slot.reader(raw, key, self.attrs), None
+        except ValidationError as exc:
+            slot.value, slot.error = None, str(exc)
+        if slot.template in ("filters[{i}].type", "quotas.goals[{i}].metric"):
+            self._show_relevant_fields()
+        self._revalidate(notify=True, pattern_edit=key.startswith("access_pattern."))
+
+    @on(Input.Changed)
+    def _input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._set(event.input)
+
+    @on(Select.Changed)
+    def _select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self._set(event.select)
+
+    @on(Checkbox.Changed)
+    def _checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        self._set(event.checkbox)
+
+    @on(Button.Pressed)
+    async def _button(self, event: Button.Pressed) -> None:
+        bid = event.button.id or ""
+        event.stop()
+        if bid == "add-goal":
+            await self.query_one("#goals").mount(self._goal_block(QuotaGoal()))
+        elif bid == "add-filter":
+            await self.query_one("#filters").mount(self._filter_block(Filter(FilterType.ANON)))
+        elif bid.startswith("remove-"):
+            group, uid = ("goals", int(bid[11:])) if bid.startswith("remove-goal") else (
+                "filters", int(bid[13:]))
+            self._groups[group].remove(uid)
+            for wid in [w for w, s in self._slots.items() if s.group == group and s.uid == uid]:
+                del self._slots[wid]
+            await self.query_one(f"#{group[:-1]}{uid}").remove()
+        else:
+            return
+        self._show_relevant_fields()
+        self._revalidate(notify=True)
+
+    def _revalidate(self, notify: bool, pattern_edit: bool = False) -> None:
+        simple = {s.template: s.value for s in self._slots.values() if not s.group}
+        rows: dict[str, list[dict[str, Any]]] = {
+            group: [{s.template.rsplit(".", 1)[-1]: s.value for s in self._slots.values()
+                     if s.group == group and s.uid == uid} for uid in uids]
+            for group, uids in self._groups.items()}
+        scheme, pattern, model_errors = assemble(simple, rows["goals"], rows["filters"])
+        parse_errors = {self._key(s): s.error for s in self._slots.values() if s.error}
+        self._errors = {**model_errors, **parse_errors}
+        self._scheme, self._pattern = scheme, pattern
+        self._refresh_notes()
+        if notify:
+            self.post_message(self.Changed(self, scheme, pattern, self.errors))
+        if pattern_edit and self._previewing:
+            self._schedule_preview()
+
+    def _refresh_notes(self) -> None:
+        by_note: dict[int, tuple[Note, list[str], list[str]]] = {}
+        for slot in self._slots.values():
+            key = self._key(slot)
+            entry = by_note.setdefault(id(slot.note), (slot.note, [], []))
+            if key in self._errors:
+                entry[1].append(self._errors[key])
+            entry[2].append(key)
+        for note, errors, keys in by_note.values():
+            note.show(errors[0], "") if errors else note.show(None, self._hint(keys))
+        summary = self.query("#summary")
+        if summary:
+            box = summary.first(Static)
+            box.set_class(bool(self._errors), "-error")
+            if self._errors:
+                first = next(iter(self._errors.values()))
+                more = f" (+{len(self._errors) - 1} more)" if len(self._errors) > 1 else ""
+                box.update(f"✗ {len(self._errors)} invalid: {first}{more}")
+            else:
+                box.update("✓ valid — ctrl+s applies all schemes")
+
+    def _hint(self, keys: list[str]) -> str:
+        """What a valid field means in other units."""
+        values = {k: s.value for s in self._slots.values() if (k := self._key(s)) in keys}
+        max_nr = self.attrs.max_nr_accesses
+        if "access_pattern.nr_accesses.min" in values:
+            lo, hi = (min(values[f"access_pattern.nr_accesses.{e}"], max_nr)
+                      for e in ("min", "max"))
+            return f"= {100 * lo / max_nr:.0f}%..{100 * hi / max_nr:.0f}% of {max_nr} samples"
+        if "access_pattern.age.min" in values:
+            lo, hi = (_count_text(values[f"access_pattern.age.{e}"]) for e in ("min", "max"))
+            return f"= {lo}..{hi} aggregations"
+        if "watermarks.high" in values:
+            return "/".join(format_permil(values[f"watermarks.{n}"])
+                            for n in ("high", "mid", "low"))
+        return ""
+
+    # --- preview of the access pattern
+    def _schedule_preview(self) -> None:
+        if self._preview_timer is not None:
+            self._preview_timer.stop()
+        self._preview_timer = self.set_timer(PREVIEW_DELAY_S, self._post_preview)
+
+    def _post_preview(self) -> None:
+        self._preview_timer = None
+        if self._previewing and self._pattern is not None:
+            self.post_message(PreviewPattern(self._pattern))
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if not self._previewing:
+            self._previewing = True
+            self._schedule_preview()
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        # By now the screen has already moved focus to the new widget (if any).
+        focused = self.screen.focused if self.is_attached else None
+        if self._previewing and (focused is None or self not in focused.ancestors):
+            self.stop_preview()
+
+    def stop_preview(self) -> None:
+        """Post PreviewPattern(None) if a preview is showing."""
+        if self._preview_timer is not None:
+            self._preview_timer.stop()
+            self._preview_timer = None
+        if self._previewing:
+            self._previewing = False
+            self.post_message(PreviewPattern(None))
+
+    def on_unmount(self) -> None:
+        if self._previewing:  # our own queue is closing: tell the app directly
+            self._previewing = False
+            self.app.post_message(PreviewPattern(None))

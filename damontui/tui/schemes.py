@@ -1,0 +1,432 @@
+"""The schemes panel: the scheme list with live stats, and the editor of the selected one.
+
+Edits stay local (drafts) until Apply posts `ApplySchemes` with every scheme;
+Revert goes back to the last applied set. The panel follows the schemes the
+backend reports in each snapshot unless the user has unapplied edits.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from itertools import compress
+from pathlib import Path
+from types import SimpleNamespace
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Button, DataTable, Input, Label, Static
+
+from ..config import default_schemes_file, key_line
+from ..model import (
+    AccessPattern,
+    MonitoringAttrs,
+    Scheme,
+    SchemeStats,
+    Snapshot,
+    TargetSnapshot,
+)
+from ..model import ValidationError as ModelError
+from ..model.serialize import schemes_from_toml, schemes_to_toml
+from ..model.units import format_size
+from .messages import ApplySchemes
+from .scheme_editor import SchemeEditor
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+# Snapshots to wait for the backend to show applied schemes before trusting it again.
+PENDING_SNAPSHOTS = 5
+COLUMNS = (("#", 2), ("scheme", 14), ("state", 9), ("tried", 12), ("applied", 12), ("qt!", 3),
+           ("quota", 9))
+
+
+def _mask(target: TargetSnapshot, pattern: AccessPattern) -> bytes | bytearray:
+    """1 per region matching `pattern`; the compiled kernel when available."""
+    p = pattern
+    try:
+        from ..backends.engine import kernels
+    except ImportError:  # pragma: no cover - the engine always ships its Python twin
+        return bytes(
+            p.matches(target.ends[i] - target.starts[i], target.nr_accesses[i], target.ages[i])
+            for i in range(len(target)))
+    view = SimpleNamespace(starts=target.starts, ends=target.ends,
+                           nr_accesses=target.nr_accesses, age=target.ages)
+    return kernels.match_pattern(view, p.sz.min, p.sz.max, p.nr_accesses.min,
+                                 p.nr_accesses.max, p.age.min, p.age.max)
+
+
+def count_matches(snapshot: Snapshot, pattern: AccessPattern) -> tuple[int, int]:
+    """How many regions, and bytes, of `snapshot` the pattern matches now."""
+    count = nbytes = 0
+    for target in snapshot.targets:
+        mask = _mask(target, pattern)
+        count += mask.count(1)
+        nbytes += sum(compress(target.ends, mask)) - sum(compress(target.starts, mask))
+    return count, nbytes
+
+
+class PathPrompt(ModalScreen[Path | None]):
+    """Ask for a file path; Enter accepts, Escape cancels."""
+
+    DEFAULT_CSS = """
+    PathPrompt { align: center middle; }
+    PathPrompt > Vertical { width: 70; height: auto; border: round $primary;
+                            background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, path: Path) -> None:
+        super().__init__()
+        self._title = title
+        self._path = path
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self._title)
+            yield Input(str(self._path), id="path")
+            yield Label("enter: ok   escape: cancel", classes="hint")
+
+    @on(Input.Submitted)
+    def _submit(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if text:
+            self.dismiss(Path(text).expanduser())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass
+class _Row:
+    scheme: Scheme
+    origin: int | None  # index among the applied schemes (for its stats); None if new
+
+
+class SchemeList(DataTable[str]):
+    """The scheme list; its keys edit the list itself."""
+
+    BINDINGS = [
+        Binding("n,insert", "panel('add')", "New", id="schemes.add"),
+        Binding("c", "panel('duplicate')", "Duplicate", id="schemes.duplicate"),
+        Binding("x,delete", "panel('delete')", "Delete", id="schemes.delete"),
+    ]
+
+    async def action_panel(self, name: str) -> None:
+        panel = next(a for a in self.ancestors if isinstance(a, SchemesPanel))
+        await panel.run_action(name)
+
+
+class SchemesPanel(Widget):
+    """Scheme list with live stats, and the editor for the selected scheme."""
+
+    DEFAULT_CSS = """
+    SchemesPanel { layout: vertical; height: 1fr; }
+    SchemesPanel > SchemeList { height: auto; max-height: 8; }
+    SchemesPanel #match { height: 1; padding: 0 1; color: $accent; }
+    SchemesPanel #buttons { height: 1; }
+    SchemesPanel #buttons Button { min-width: 0; width: auto; margin-right: 1; }
+    """
+    BINDINGS = [
+        Binding("ctrl+s", "apply", "Apply", id="schemes.apply"),
+        Binding("ctrl+r", "revert", "Revert", id="schemes.revert"),
+        Binding("f2", "save", "Save", id="schemes.save"),
+        Binding("f3", "load", "Load", id="schemes.load"),
+    ]
+
+    def __init__(self, schemes: Sequence[Scheme] = (), attrs: MonitoringAttrs | None = None,
+                 schemes_file: Path | None = None, *, name: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.attrs = attrs or MonitoringAttrs()
+        self.schemes_file = schemes_file or default_schemes_file()
+        self._applied: tuple[Scheme, ...] = tuple(schemes)
+        self._rows = [_Row(s, i) for i, s in enumerate(schemes)]
+        self._selected = 0
+        self._snapshot: Snapshot | None = None
+        self._pending: tuple[Scheme, ...] | None = None
+        self._pending_snapshots = 0
+        self._edit_errors: dict[str, str] = {}
+        self._pattern: AccessPattern | None = None
+
+    # --- public API
+    @property
+    def schemes(self) -> tuple[Scheme, ...]:
+        """The schemes as edited (what Apply would send)."""
+        return tuple(row.scheme for row in self._rows)
+
+    @property
+    def applied(self) -> tuple[Scheme, ...]:
+        return self._applied
+
+    @property
+    def selected(self) -> int:
+        return self._selected
+
+    def update_snapshot(self, snapshot: Snapshot) -> None:
+        """New data: refresh stats and the match preview; follow the backend's schemes."""
+        self._snapshot = snapshot
+        if snapshot.attrs != self.attrs:
+            self.set_attrs(snapshot.attrs)
+        self._follow_backend(snapshot.schemes)
+        self._refresh_table()
+        self._refresh_match()
+
+    def set_schemes(self, schemes: Sequence[Scheme]) -> None:
+        """Make `schemes` both the applied baseline and the edited list."""
+        self._applied = tuple(schemes)
+        self._pending = None
+        self._reset_rows()
+
+    def set_attrs(self, attrs: MonitoringAttrs) -> None:
+        self.attrs = attrs
+        if self.is_mounted:
+            self.query_one(SchemeEditor).set_attrs(attrs)
+
+    # --- composition
+    def compose(self) -> ComposeResult:
+        table = SchemeList(cursor_type="row", zebra_stripes=True)
+        for label, width in COLUMNS:
+            table.add_column(label, width=width)
+        yield table
+        yield Static("", id="match")
+        yield SchemeEditor(self._rows[0].scheme if self._rows else None, self.attrs)
+        with Horizontal(id="buttons"):
+            for label, action in (("Apply ^s", "apply"), ("Revert ^r", "revert"),
+                                  ("Save F2", "save"), ("Load F3", "load"), ("New n", "add"),
+                                  ("Copy c", "duplicate"), ("Del x", "delete")):
+                yield Button(label, id=f"btn-{action}", compact=True)
+
+    def on_mount(self) -> None:
+        self._refresh_table()
+        self.query_one(SchemeEditor).display = bool(self._rows)
+        self._pattern = self._rows[0].scheme.access_pattern if self._rows else None
+        self._refresh_match()
+
+    @on(Button.Pressed)
+    async def _button(self, event: Button.Pressed) -> None:
+        if (event.button.id or "").startswith("btn-"):
+            event.stop()
+            await self.run_action(event.button.id[4:])  # type: ignore[index]
+
+    # --- list and stats
+    def _state(self, index: int) -> str:
+        row = self._rows[index]
+        stats = self._stats(row)
+        if index == self._selected and self._edit_errors:
+            return "invalid"
+        if row.origin is None:
+            return "new"
+        changed = row.origin >= len(self._applied) or self._applied[row.origin] != row.scheme
+        state = "active" if stats is None or stats.active else "inactive"
+        return state + ("*" if changed else "")
+
+    def _stats(self, row: _Row) -> SchemeStats | None:
+        snap = self._snapshot
+        if snap is None or row.origin is None or row.origin >= len(snap.scheme_stats):
+            return None
+        return snap.scheme_stats[row.origin]
+
+    def _cells(self, index: int) -> list[str]:
+        row = self._rows[index]
+        stats = self._stats(row)
+        cells = [str(index), row.scheme.label, self._state(index)]
+        if stats is None:
+            return cells + ["-"] * 4
+        return cells + [
+            f"{stats.nr_tried} {format_size(stats.sz_tried)}",
+            f"{stats.nr_applied} {format_size(stats.sz_applied)}",
+            str(stats.qt_exceeds),
+            format_size(stats.effective_bytes) if stats.effective_bytes else "-",
+        ]
+
+    def _refresh_table(self) -> None:
+        if not self.is_mounted:
+            return
+        table = self.query_one(SchemeList)
+        if table.row_count == len(self._rows):
+            for index in range(len(self._rows)):
+                for column, cell in enumerate(self._cells(index)):
+                    if table.get_cell_at((index, column)) != cell:
+                        table.update_cell_at((index, column), cell)
+            return
+        table.clear()
+        for index in range(len(self._rows)):
+            table.add_row(*self._cells(index))
+        if self._rows:
+            table.move_cursor(row=self._selected)
+
+    def _refresh_match(self) -> None:
+        if not self.is_mounted:
+            return
+        label = self.query_one("#match", Static)
+        if not self._rows:
+            label.update("no schemes: press n to add one")
+        elif self._pattern is None:
+            label.update("would match: pattern invalid")
+        elif self._snapshot is None:
+            label.update("would match: waiting for data")
+        else:
+            count, nbytes = count_matches(self._snapshot, self._pattern)
+            label.update(f"would match {count} of {self._snapshot.nr_regions} regions, "
+                         f"{format_size(nbytes)} now")
+
+    def _follow_backend(self, schemes: tuple[Scheme, ...]) -> None:
+        """Take the backend's schemes as the applied set (and as drafts if none are edited)."""
+        if schemes == self._applied:
+            self._pending = None
+            return
+        if self._pending is not None:  # our Apply may not have reached the backend yet
+            self._pending_snapshots += 1
+            if self._pending_snapshots < PENDING_SNAPSHOTS:
+                return
+            self._pending = None
+        pristine = not self._edit_errors and [(r.scheme, r.origin) for r in self._rows] == [
+            (s, i) for i, s in enumerate(self._applied)]
+        self._applied = schemes
+        if pristine:
+            self._reset_rows()
+
+    def _reset_rows(self) -> None:
+        self._rows = [_Row(s, i) for i, s in enumerate(self._applied)]
+        self._selected = min(self._selected, max(0, len(self._rows) - 1))
+        if self.is_mounted:
+            self.call_later(self._load_selected)
+
+    # --- selection and editing
+    async def _load_selected(self) -> None:
+        editor = self.query_one(SchemeEditor)
+        self._edit_errors = {}
+        editor.display = bool(self._rows)
+        if self._rows:
+            scheme = self._rows[self._selected].scheme
+            await editor.load(scheme)
+            self._pattern = scheme.access_pattern
+        self._refresh_table()
+        self._refresh_match()
+
+    async def select(self, index: int) -> None:
+        """Edit scheme `index` (invalid edits to the current one are dropped, with a notice)."""
+        if not 0 <= index < len(self._rows):
+            return
+        if self._edit_errors and index != self._selected:
+            first = next(iter(self._edit_errors.values()))
+            self.notify(f"scheme {self._selected}: invalid edits dropped ({first})",
+                        severity="warning")
+        self._selected = index
+        await self._load_selected()
+
+    @on(DataTable.RowHighlighted)
+    async def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        if event.cursor_row != self._selected:
+            await self.select(event.cursor_row)
+
+    @on(SchemeEditor.Changed)
+    def _edited(self, event: SchemeEditor.Changed) -> None:
+        event.stop()
+        if not self._rows:
+            return
+        self._edit_errors = event.errors
+        if event.scheme is not None:
+            self._rows[self._selected].scheme = event.scheme
+        self._pattern = event.pattern
+        self._refresh_table()
+        self._refresh_match()
+
+    async def _replace_rows(self, rows: list[_Row], selected: int) -> None:
+        self._rows = rows
+        self._selected = max(0, min(selected, len(rows) - 1))
+        await self._load_selected()
+
+    async def action_add(self) -> None:
+        scheme = Scheme(name=f"scheme {len(self._rows)}")
+        await self._replace_rows([*self._rows, _Row(scheme, None)], len(self._rows))
+
+    async def action_duplicate(self) -> None:
+        if not self._rows or self._edit_errors:
+            self.notify("nothing valid to duplicate", severity="warning")
+            return
+        source = self._rows[self._selected].scheme
+        copy = _Row(replace(source, name=f"{source.label} copy"), None)
+        at = self._selected + 1
+        await self._replace_rows([*self._rows[:at], copy, *self._rows[at:]], at)
+
+    async def action_delete(self) -> None:
+        if self._rows:
+            at = self._selected
+            await self._replace_rows(self._rows[:at] + self._rows[at + 1:], at)
+
+    # --- apply, revert, save, load
+    def action_apply(self) -> None:
+        if self._edit_errors:
+            first = next(iter(self._edit_errors.values()))
+            self.notify(f"scheme {self._selected} not applied: {first}", severity="error")
+            return
+        schemes = self.schemes
+        for index, scheme in enumerate(schemes):
+            try:
+                scheme.validate()
+            except ModelError as exc:
+                self.notify(f"scheme {index} not applied: {exc}", severity="error")
+                return
+        self.post_message(ApplySchemes(schemes))
+        self._applied = self._pending = schemes
+        self._pending_snapshots = 0
+        self._rows = [_Row(s, i) for i, s in enumerate(schemes)]
+        self._refresh_table()  # the app reports whether the backend took them
+
+    async def action_revert(self) -> None:
+        await self._replace_rows([_Row(s, i) for i, s in enumerate(self._applied)],
+                                 self._selected)
+        self.notify(f"reverted to the {len(self._applied)} applied scheme(s)")
+
+    def action_save(self) -> None:
+        self.app.push_screen(PathPrompt("Save schemes to:", self.schemes_file), self._save_to)
+
+    def action_load(self) -> None:
+        self.app.push_screen(PathPrompt("Load schemes from:", self.schemes_file), self._load_from)
+
+    def _save_to(self, path: Path | None) -> None:
+        if path is None:
+            return
+        if self._edit_errors:
+            self.notify(f"scheme {self._selected} is invalid; fix it before saving",
+                        severity="error")
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(schemes_to_toml(self.schemes, self.attrs), encoding="utf-8")
+        except OSError as exc:
+            self.notify(f"{path}: cannot save ({exc.strerror or exc})", severity="error")
+            return
+        self.schemes_file = path
+        self.notify(f"saved {len(self._rows)} scheme(s) to {path}")
+
+    async def _load_from(self, path: Path | None) -> None:
+        if path is None:
+            return
+        try:
+            text = path.read_text(encoding="utf-8")
+            schemes = schemes_from_toml(text, self.attrs)
+        except (OSError, UnicodeDecodeError) as exc:
+            self.notify(f"{path}: cannot read ({exc})", severity="error")
+            return
+        except tomllib.TOMLDecodeError as exc:
+            self.notify(f"{path}: TOML syntax error: {exc}", severity="error")
+            return
+        except ModelError as exc:
+            line = key_line(text, exc.field)
+            self.notify(f"{path}:{line or '?'}: {exc}", severity="error")
+            return
+        self.schemes_file = path
+        await self._replace_rows([_Row(s, None) for s in schemes], 0)
+        self.notify(f"loaded {len(schemes)} scheme(s) from {path}; ctrl+s applies them")
+

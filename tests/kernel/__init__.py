@@ -1,0 +1,1 @@
+"""Kernel integration tests: run inside the VM tier only (see conftest.py)."""

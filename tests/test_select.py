@@ -1,0 +1,95 @@
+"""Backend selection: explicit choices, fallbacks and the notes that explain them."""
+
+from __future__ import annotations
+
+import pytest
+
+from damontui.backends.base import BackendError
+from damontui.backends.select import BackendRequest, open_backend
+from damontui.model import BackendInfo, Target, TargetKind
+
+
+class Stub:
+    def __init__(self, kind: str, target: Target) -> None:
+        self.kind, self.target = kind, target
+
+    @property
+    def info(self) -> BackendInfo:
+        return BackendInfo(backend=self.kind, source=self.target.label, notes=("own note",))
+
+
+def factories(kernel_ok: bool, engine_ok: set[TargetKind]):
+    calls: list[tuple[str, Target]] = []
+
+    def kernel(request: BackendRequest, target: Target) -> Stub:
+        calls.append(("kernel", target))
+        if not kernel_ok:
+            raise BackendError("kdamond.0 (pid 71, paddr) is running")
+        return Stub("kernel", target)
+
+    def engine(request: BackendRequest, target: Target) -> Stub:
+        calls.append(("engine", target))
+        if target.kind not in engine_ok:
+            raise BackendError("page idle tracking unavailable")
+        return Stub("engine", target)
+
+    return calls, engine, kernel
+
+
+ALL = {TargetKind.SYNTHETIC, TargetKind.PID, TargetKind.PADDR}
+
+
+def test_auto_without_target_prefers_kernel_on_physical_memory() -> None:
+    calls, engine, kernel = factories(True, ALL)
+    backend = open_backend(BackendRequest(), engine, kernel)
+    assert backend.info.backend == "kernel"
+    assert calls == [("kernel", Target(TargetKind.PADDR))]
+
+
+def test_auto_falls_back_to_synthetic_with_notes_when_nothing_works() -> None:
+    calls, engine, kernel = factories(False, {TargetKind.SYNTHETIC})
+    backend = open_backend(BackendRequest(synthetic_pattern="stairs"), engine, kernel)
+    info = backend.info
+    assert info.backend == "engine" and info.source == "synthetic:stairs"
+    assert "kernel DAMON not used: kdamond.0 (pid 71, paddr) is running" in info.notes[0]
+    assert "page idle tracking unavailable" in info.notes[1]
+    assert "synthetic workload" in info.notes[2]
+    assert info.notes[-1] == "own note"
+
+
+def test_auto_pid_uses_engine_when_kernel_busy() -> None:
+    calls, engine, kernel = factories(False, ALL)
+    pid = Target(TargetKind.PID, pid=1234)
+    backend = open_backend(BackendRequest(target=pid), engine, kernel)
+    assert backend.info.backend == "engine"
+    assert calls == [("kernel", pid), ("engine", pid)]
+
+
+def test_auto_pid_raises_when_neither_can_monitor_it() -> None:
+    calls, engine, kernel = factories(False, {TargetKind.SYNTHETIC})
+    with pytest.raises(BackendError, match="kdamond.0.*user-space engine: page idle"):
+        open_backend(BackendRequest(target=Target(TargetKind.PADDR)), engine, kernel)
+
+
+def test_explicit_choices() -> None:
+    calls, engine, kernel = factories(True, ALL)
+    assert open_backend(BackendRequest(backend="engine"), engine, kernel).info.source == (
+        "synthetic:hotcold"
+    )
+    assert open_backend(BackendRequest(backend="kernel"), engine, kernel).info.backend == "kernel"
+    with pytest.raises(BackendError, match="synthetic workload runs only"):
+        open_backend(
+            BackendRequest(backend="kernel", target=Target(TargetKind.SYNTHETIC)), engine, kernel
+        )
+    with pytest.raises(BackendError, match="--backend"):
+        open_backend(BackendRequest(backend="gpu"), engine, kernel)
+
+
+def test_real_selection_on_this_machine_never_fails() -> None:
+    """Whatever this machine offers, auto mode opens something and says why."""
+    backend = open_backend(BackendRequest())
+    try:
+        assert backend.info.backend in {"engine", "kernel"}
+    finally:
+        if hasattr(backend, "close"):
+            backend.close()

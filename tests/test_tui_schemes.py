@@ -1,0 +1,365 @@
+"""The schemes panel and editor, driven through Textual's pilot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from textual.app import App, ComposeResult
+from textual.widgets import Button, DataTable, Input, Select, Static
+
+from damontui.model import (
+    AccessPattern,
+    Action,
+    Filter,
+    FilterType,
+    GoalMetric,
+    MonitoringAttrs,
+    QuotaGoal,
+    Quotas,
+    Range,
+    Region,
+    Scheme,
+    SchemeStats,
+    Snapshot,
+    Target,
+    TargetKind,
+    TargetSnapshot,
+)
+from damontui.model.serialize import schemes_from_toml
+from damontui.model.units import U32_MAX, U64_MAX
+from damontui.tui.scheme_editor import (
+    FILTER_READERS,
+    GOAL_READERS,
+    READERS,
+    Note,
+    SchemeEditor,
+    assemble,
+    scheme_values,
+    value_text,
+)
+from damontui.tui.schemes import PathPrompt, SchemeList, SchemesPanel, count_matches
+
+MIB = 1 << 20
+ATTRS = MonitoringAttrs()  # 5 ms / 100 ms: nr_accesses 0..20
+COLD = Scheme(Action.PAGEOUT, AccessPattern(Range(4096, U64_MAX), Range(0, 0), Range(50, U32_MAX)),
+              name="cold")
+# ten 1 MiB regions: region i has nr_accesses 2*i and age 10*i
+REGIONS = [Region(i * MIB, (i + 1) * MIB, 2 * i, 10 * i) for i in range(10)]
+
+
+def snapshot(schemes: tuple[Scheme, ...] = (COLD,),
+             stats: tuple[SchemeStats, ...] = ()) -> Snapshot:
+    target = TargetSnapshot.from_regions(Target(TargetKind.SYNTHETIC, name="hotcold"), REGIONS)
+    return Snapshot(1, 0.0, 0, ATTRS, (target,), schemes, stats)
+
+
+class PanelApp(App[None]):
+    def __init__(self, schemes: tuple[Scheme, ...] = (COLD,), schemes_file: Path | None = None):
+        super().__init__()
+        self.initial = schemes
+        self.schemes_file = schemes_file
+        self.applied: list[tuple[Scheme, ...]] = []
+        self.previews: list[AccessPattern | None] = []
+
+    def compose(self) -> ComposeResult:
+        yield Input(id="outside")
+        yield SchemesPanel(self.initial, ATTRS, self.schemes_file)
+
+    def on_apply_schemes(self, message) -> None:  # noqa: ANN001
+        self.applied.append(message.schemes)
+
+    def on_preview_pattern(self, message) -> None:  # noqa: ANN001
+        self.previews.append(message.pattern)
+
+    @property
+    def panel(self) -> SchemesPanel:
+        return self.query_one(SchemesPanel)
+
+    def match_text(self) -> str:
+        return str(self.query_one("#match", Static).render())
+
+
+async def type_into(pilot, key: str, text: str) -> Input:  # noqa: ANN001
+    field = pilot.app.query_one(f"#f-{key.replace('.', '-')}", Input)
+    field.focus()
+    field.value = ""
+    await pilot.press(*text)
+    await pilot.pause()
+    return field
+
+
+def note_of(field: Input) -> str:
+    return str(field.parent.query_one(Note).render())
+
+
+async def test_invalid_value_is_named_next_to_the_field_and_not_applied() -> None:
+    app = PanelApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        field = await type_into(pilot, "quotas.bytes", "12 parsecs")
+        assert "quotas.bytes" in note_of(field) and "parsecs" in note_of(field)
+        summary = str(app.query_one("#summary", Static).render())
+        assert summary.startswith("✗ 1 invalid: quotas.bytes")
+        assert app.query_one(SchemeEditor).scheme is None
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.applied == []  # invalid values never reach the backend
+        assert "invalid" in str(app.query_one(SchemeList).get_row_at(0))
+        # a model-level error (a quota without a reset interval) is named too
+        field = await type_into(pilot, "quotas.bytes", "1MiB")
+        reset = app.query_one("#f-quotas-reset_interval_ms", Input)
+        assert "quotas.reset_interval_ms" in note_of(reset)
+        await type_into(pilot, "quotas.reset_interval_ms", "1s")
+        assert app.query_one(SchemeEditor).errors == {}
+        assert app.panel.schemes[0].quotas == Quotas(0, MIB, 1000)
+
+
+async def test_preview_count_follows_the_pattern() -> None:
+    app = PanelApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.panel.update_snapshot(snapshot())
+        await pilot.pause()
+        # COLD: nr_accesses 0 and age >= 50 -> none of the regions (only region 0 is idle)
+        assert app.match_text().startswith("would match 0 of 10 regions")
+        await type_into(pilot, "access_pattern.age.min", "0")
+        assert app.match_text() == "would match 1 of 10 regions, 1.0 MiB now"
+        await type_into(pilot, "access_pattern.nr_accesses.max", "50%")  # 10 of 20 samples
+        assert app.match_text() == "would match 6 of 10 regions, 6.0 MiB now"
+        await type_into(pilot, "access_pattern.nr_accesses.min", "4")
+        assert app.match_text() == "would match 4 of 10 regions, 4.0 MiB now"
+        await type_into(pilot, "access_pattern.age.min", "3s")  # 30 aggregations
+        assert app.match_text() == "would match 3 of 10 regions, 3.0 MiB now"
+        await type_into(pilot, "access_pattern.age.min", "soon")
+        assert app.match_text() == "would match: pattern invalid"
+        await type_into(pilot, "access_pattern.age.min", "30")
+        await pilot.pause(0.3)  # the preview is debounced
+        assert app.previews[-1] == AccessPattern(Range(4096, U64_MAX), Range(4, 10),
+                                                 Range(30, U32_MAX))
+        assert None not in app.previews
+        # leaving the editor stops the preview
+        app.query_one("#outside", Input).focus()
+        await pilot.pause()
+        assert app.previews[-1] is None
+
+
+async def test_apply_posts_every_scheme_with_the_edit() -> None:
+    second = Scheme(Action.STAT, name="stats")
+    app = PanelApp((COLD, second))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await type_into(pilot, "name", "colder")
+        app.query_one("#f-action", Select).value = "lru_deprio"
+        await type_into(pilot, "quotas.ms", "20ms")
+        await type_into(pilot, "quotas.reset_interval_ms", "1s")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        expected = Scheme(Action.LRU_DEPRIO, COLD.access_pattern, Quotas(20, 0, 1000),
+                          name="colder")
+        assert app.applied == [(expected, second)]
+        assert app.panel.applied == (expected, second)
+        # the Apply button does the same
+        app.query_one("#btn-apply", Button).press()
+        await pilot.pause()
+        assert len(app.applied) == 2
+
+
+async def test_revert_restores_the_last_applied() -> None:
+    app = PanelApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await type_into(pilot, "name", "changed")
+        assert app.panel.schemes[0].name == "changed"
+        assert "active*" in str(app.query_one(SchemeList).get_row_at(0))
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert app.panel.schemes == (COLD,)
+        assert app.query_one("#f-name", Input).value == "cold"
+        assert app.applied == []
+
+
+async def test_list_keys_add_duplicate_delete_select() -> None:
+    app = PanelApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(SchemeList)
+        table.focus()
+        await pilot.press("n")
+        await pilot.pause()
+        assert len(app.panel.schemes) == 2 and app.panel.selected == 1
+        assert app.query_one("#f-name", Input).value == "scheme 1"
+        await pilot.press("up")
+        await pilot.pause()
+        assert app.panel.selected == 0 and app.query_one("#f-name", Input).value == "cold"
+        await pilot.press("c")
+        await pilot.pause()
+        assert [s.name for s in app.panel.schemes] == ["cold", "cold copy", "scheme 1"]
+        assert app.panel.schemes[1].access_pattern == COLD.access_pattern
+        await pilot.press("x")
+        await pilot.pause()
+        assert [s.name for s in app.panel.schemes] == ["cold", "scheme 1"]
+        assert table.row_count == 2
+
+
+async def test_save_and_load_round_trip_through_the_ui(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "schemes.toml"
+    hot = Scheme(Action.HUGEPAGE, AccessPattern(Range(2 * MIB, U64_MAX), Range(10, U32_MAX)),
+                 filters=(Filter(FilterType.ANON),), name="hot")
+    app = PanelApp((COLD, hot), schemes_file=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.query_one(SchemeList).focus()  # the panel's keys work with focus inside it
+        await pilot.press("f2")
+        await pilot.pause()
+        assert isinstance(app.screen, PathPrompt)
+        assert app.screen.query_one(Input).value == str(path)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert schemes_from_toml(path.read_text(), ATTRS) == [COLD, hot]
+        # change the list, then load the file back
+        app.query_one(SchemeList).focus()
+        await pilot.press("x")
+        await pilot.pause()
+        assert app.panel.schemes == (hot,)
+        await pilot.press("f3")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.panel.schemes == (COLD, hot)
+        assert "new" in str(app.query_one(SchemeList).get_row_at(0))  # loaded, not applied
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.applied == [(COLD, hot)]
+
+
+async def test_loading_a_bad_file_names_file_line_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[[schemes]]\naction = "pageout"\n[schemes.quotas]\nbytes = "lots"\n')
+    app = PanelApp(schemes_file=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.query_one(SchemeList).focus()
+        await pilot.press("f3")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.panel.schemes == (COLD,)
+        messages = [n.message for n in app._notifications]
+        assert any(f"{path}:4: schemes[0].quotas.bytes" in m for m in messages), messages
+
+
+async def test_stats_and_watermark_state_show_in_the_list() -> None:
+    app = PanelApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        stats = SchemeStats(7, 3 * MIB, 2, MIB, 4, effective_bytes=2 * MIB, active=False)
+        app.panel.update_snapshot(snapshot(stats=(stats,)))
+        await pilot.pause()
+        row = app.query_one(SchemeList).get_row_at(0)
+        assert row == ["0", "cold", "inactive", "7 3.0 MiB", "2 1.0 MiB", "4", "2.0 MiB"]
+
+
+async def test_panel_follows_the_backend_unless_edited() -> None:
+    other = Scheme(Action.STAT, name="from elsewhere")
+    app = PanelApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.panel.update_snapshot(snapshot(schemes=(other,)))
+        await pilot.pause()
+        assert app.panel.schemes == (other,) == app.panel.applied
+        assert app.query_one("#f-name", Input).value == "from elsewhere"
+        await type_into(pilot, "name", "mine")
+        app.panel.update_snapshot(snapshot(schemes=(COLD,)))
+        await pilot.pause()
+        assert app.panel.schemes[0].name == "mine"  # the user's edit survives
+        assert app.panel.applied == (COLD,)
+
+
+async def test_goals_and_filters_are_validated_by_index() -> None:
+    app = PanelApp()
+    async with app.run_test(size=(80, 40)) as pilot:
+        app.query_one("#add-filter", Button).press()
+        await pilot.pause()
+        app.query_one("#add-goal", Button).press()
+        await pilot.pause()
+        editor = app.query_one(SchemeEditor)
+        type_select = next(s for s in app.query(Select) if (s.id or "").endswith("-type"))
+        type_select.value = "addr"
+        await pilot.pause()
+        assert "filters[0].addr_start" in editor.errors
+        start = next(i for i in app.query(Input) if (i.id or "").endswith("-addr_start"))
+        end = next(i for i in app.query(Input) if (i.id or "").endswith("-addr_end"))
+        assert start.parent.display and end.parent.display
+        start.value, end.value = "0x1000", "0x3000"
+        await pilot.pause()
+        assert "quotas.reset_interval_ms" in editor.errors  # a goal needs a reset interval
+        await type_into(pilot, "quotas.reset_interval_ms", "1s")
+        goal_target = next(i for i in app.query(Input) if (i.id or "").endswith("target_value"))
+        goal_target.value = "45%"
+        await pilot.pause()
+        assert editor.errors == {}
+        # the goal's metric decides which of its fields show (and are required)
+        current = next(i for i in app.query(Input) if (i.id or "").endswith("current_value"))
+        path = next(i for i in app.query(Input) if (i.id or "").endswith("-path"))
+        assert current.parent.display and not path.parent.display
+        metric = next(s for s in app.query(Select) if (s.id or "").endswith("-metric"))
+        metric.value = "node_memcg_used_bp"
+        await pilot.pause()
+        assert path.parent.display and not current.parent.display
+        assert "quotas.goals[0].path" in editor.errors
+        metric.value = "user_input"
+        await pilot.pause()
+        assert editor.errors == {}
+        scheme = app.panel.schemes[0]
+        assert scheme.filters == (Filter(FilterType.ADDR, addr_start=0x1000, addr_end=0x3000),)
+        assert scheme.quotas.goals == (QuotaGoal(GoalMetric.USER_INPUT, 4500),)
+        remove = next(b for b in app.query(Button) if (b.id or "").startswith("remove-filter"))
+        remove.press()
+        await pilot.pause()
+        assert app.panel.schemes[0].filters == ()
+
+
+def test_count_matches_agrees_with_the_model() -> None:
+    snap = snapshot()
+    pattern = AccessPattern(Range(0, U64_MAX), Range(2, 12), Range(10, 40))
+    expected = [r for r in REGIONS if pattern.matches(r.size, r.nr_accesses, r.age)]
+    assert count_matches(snap, pattern) == (len(expected), sum(r.size for r in expected))
+
+
+@st.composite
+def editable_schemes(draw: st.DrawFn) -> Scheme:
+    lo, hi = sorted(draw(st.lists(st.integers(0, U32_MAX), min_size=2, max_size=2)))
+    age = draw(st.sampled_from([Range(lo, hi), Range(0, U32_MAX), Range(50, U32_MAX)]))
+    return Scheme(
+        draw(st.sampled_from(Action)).value and Action.STAT,
+        AccessPattern(Range(draw(st.integers(0, 1 << 40)), U64_MAX), Range(lo, hi), age),
+        Quotas(draw(st.integers(0, 10**6)), draw(st.integers(0, U64_MAX)),
+               draw(st.integers(1, 10**7)), goals=(QuotaGoal(GoalMetric.SOME_MEM_PSI_US,
+                                                             draw(st.integers(0, 10**9))),)),
+        filters=(Filter(FilterType.HUGEPAGE_SIZE, min=draw(st.integers(0, 1 << 30)),
+                        max=U64_MAX),),
+        apply_interval_us=draw(st.integers(0, 10**12)), name=draw(st.text(max_size=5)).strip())
+
+
+@settings(max_examples=150, deadline=None)
+@given(editable_schemes())
+def test_editor_texts_parse_back_exactly(scheme: Scheme) -> None:
+    """What the editor shows for a scheme parses back to the same scheme."""
+    def parse(readers: dict, values: dict, prefix: str) -> dict:
+        return {k: readers[k](value_text(f"{prefix}{k}", v, ATTRS), k, ATTRS)
+                for k, v in values.items()}
+
+    simple = parse(READERS, scheme_values(scheme), "")
+    goals = [parse(GOAL_READERS, {k: getattr(g, k) for k in GOAL_READERS},
+                   "quotas.goals[0].") for g in scheme.quotas.goals]
+    filters = [parse(FILTER_READERS, {k: getattr(f, k) for k in FILTER_READERS},
+                     "filters[0].") for f in scheme.filters]
+    rebuilt, pattern, errors = assemble(simple, goals, filters)
+    assert errors == {}
+    assert rebuilt == scheme and pattern == scheme.access_pattern
+
+
+async def test_editor_posts_preview_none_when_closed() -> None:
+    app = PanelApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await type_into(pilot, "access_pattern.age.min", "1")
+        await pilot.pause(0.3)
+        assert app.previews and app.previews[-1] is not None
+        await app.query_one(SchemesPanel).remove()
+        await pilot.pause()
+        assert app.previews[-1] is None
+        assert isinstance(app.query_one("#outside"), Input)
+        assert not app.query(DataTable)
