@@ -366,6 +366,7 @@ def _run(args: argparse.Namespace) -> int:
         keymap=getattr(config, "keymap", None),
         theme_dirs=_user_theme_dirs(),
         exit_on_hangup=True,
+        schemes_file=getattr(config, "schemes_file", None),
     )
     try:
         app.run(mouse=not args.no_mouse)

@@ -106,9 +106,11 @@ class DamonApp(App[int]):
         theme_dirs: Sequence[Path] = (),
         autostart: bool = True,
         exit_on_hangup: bool = False,
+        schemes_file: Path | None = None,
     ) -> None:
         super().__init__()
         self.backend = backend
+        self.schemes_file = schemes_file
         self.info = backend.info
         self.refresh_s = refresh_s
         self.readonly = readonly
@@ -153,7 +155,12 @@ class DamonApp(App[int]):
             from .schemes import SchemesPanel
         except ImportError as e:  # keep monitoring even if the editor is broken
             return Static(f"The schemes editor failed to load: {e}", id="schemes")
-        return SchemesPanel(self.backend.schemes(), self.backend.attrs(), id="schemes")
+        return SchemesPanel(
+            self.backend.schemes(),
+            self.backend.attrs(),
+            schemes_file=self.schemes_file,
+            id="schemes",
+        )
 
     @property
     def regions(self) -> RegionsTable:
@@ -457,7 +464,9 @@ class DamonApp(App[int]):
             self.notify(f"The target picker failed to load: {e}", severity="error", markup=False)
             return
         current = self.backend.targets()
-        screen = TargetScreen(current=current[0] if current else None)
+        # Physical memory is offered only where something can monitor it.
+        physical = self.info.backend == "kernel" or "pageidle" in self.info.source
+        screen = TargetScreen(current=current[0] if current else None, physical=physical)
         self.push_screen(screen, lambda target: self._picked_target(target))
 
     def _picked_target(self, target: Target | None) -> None:
@@ -574,9 +583,21 @@ def _focus_first(widget: Widget) -> None:
 
 
 def help_sections() -> list[tuple[str, Sequence[BindingType]]]:
-    return [
+    sections: list[tuple[str, Sequence[BindingType]]] = [
         ("Everywhere", DamonApp.BINDINGS),
         ("Regions table", RegionsTable.BINDINGS),
         ("Heatmap", HeatmapView.BINDINGS),
         ("Dialogs", FilterScreen.BINDINGS),
+    ]
+    try:  # the editor modules load lazily; help must not depend on them
+        from .attrs_screen import AttrsScreen
+        from .schemes import SchemeList, SchemesPanel
+        from .target_screen import TargetScreen
+    except ImportError:
+        return sections
+    return sections + [
+        ("Scheme panel", SchemesPanel.BINDINGS),
+        ("Scheme list", SchemeList.BINDINGS),
+        ("Attributes dialog", AttrsScreen.BINDINGS),
+        ("Target picker", TargetScreen.BINDINGS),
     ]
