@@ -1,6 +1,6 @@
 """Linux kernel DAMON through sysfs: the kernel backend.
 
-Public API (see README.md in this directory):
+Public API (the "Kernel DAMON backend" section of the top-level README explains it):
 
 * :class:`KernelBackend` - the Backend (own kdamond, ``observe``, ``attach``,
   ``take_over``)
