@@ -46,15 +46,32 @@ def test_auto_without_target_prefers_kernel_on_physical_memory() -> None:
     assert calls == [("kernel", Target(TargetKind.PADDR))]
 
 
-def test_auto_falls_back_to_synthetic_with_notes_when_nothing_works() -> None:
+def test_auto_falls_back_to_synthetic_with_notes_when_nothing_works(tmp_path) -> None:
     calls, engine, kernel = factories(False, {TargetKind.SYNTHETIC})
-    backend = open_backend(BackendRequest(synthetic_pattern="stairs"), engine, kernel)
+    request = BackendRequest(synthetic_pattern="stairs", sysfs_root=str(tmp_path / "none"))
+    backend = open_backend(request, engine, kernel)
     info = backend.info
     assert info.backend == "engine" and info.source == "synthetic:stairs"
     assert "kernel DAMON not used: kdamond.0 (pid 71, paddr) is running" in info.notes[0]
     assert "page idle tracking unavailable" in info.notes[1]
     assert "synthetic workload" in info.notes[2]
     assert info.notes[-1] == "own note"
+
+
+def test_busy_kernel_note_names_the_running_kdamond(tmp_path) -> None:
+    root = tmp_path / "admin"
+    for index, state in (("0", "off"), ("1", "on")):
+        kdamond = root / "kdamonds" / index
+        kdamond.mkdir(parents=True)
+        (kdamond / "state").write_text(state + "\n")
+        (kdamond / "pid").write_text("71\n" if state == "on" else "-1\n")
+    (root / "kdamonds" / "nr_kdamonds").write_text("2\n")
+    calls, engine, kernel = factories(False, ALL)
+    backend = open_backend(BackendRequest(sysfs_root=str(root)), engine, kernel)
+    assert backend.info.notes[0] == (
+        "kernel DAMON busy: kdamond.1 runs and is not damontui's "
+        "(view it read-only: damontui --kdamond 1)"
+    )
 
 
 def test_auto_pid_uses_engine_when_kernel_busy() -> None:

@@ -122,6 +122,33 @@ def open_backend(
     return _auto(request, engine_factory, kernel_factory)
 
 
+def _kernel_note(request: BackendRequest, exc: Exception) -> str:
+    """One line on why kernel DAMON was not used: name a running kdamond that
+    blocks it (and how to view it), else the error's first sentence."""
+    try:
+        from .kernel import RealSysfs, kdamond_states
+
+        running = [i for i, state, _ in kdamond_states(RealSysfs(), request.sysfs_root)
+                   if state == "on"]
+    except Exception:  # no DAMON sysfs at all, or unreadable: fall back to the error
+        running = []
+    if running:
+        names = ", ".join(f"kdamond.{i}" for i in running)
+        return (f"kernel DAMON busy: {names} runs and is not damontui's "
+                f"(view it read-only: damontui --kdamond {running[0]})")
+    return f"kernel DAMON not used: {_first_sentence(exc)}"
+
+
+def _engine_reason(exc: Exception) -> str:
+    """The innermost cause: 'a: b: c (d)' -> 'c (d)'."""
+    return _first_sentence(Exception(str(exc).rsplit(": ", 1)[-1]))
+
+
+def _first_sentence(exc: Exception, limit: int = 120) -> str:
+    text = str(exc).split(". ")[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _auto(
     request: BackendRequest,
     engine_factory: Callable[[BackendRequest, Target], Backend],
@@ -138,12 +165,12 @@ def _auto(
         try:
             return NotedBackend(kernel_factory(request, candidate), notes)
         except (BackendError, OSError) as exc:
-            notes.append(f"kernel DAMON not used: {exc}")
+            notes.append(_kernel_note(request, exc))
         try:
             return NotedBackend(engine_factory(request, candidate), notes)
         except (BackendError, OSError) as exc:
             if target is not None:
                 raise BackendError("; ".join([*notes, f"user-space engine: {exc}"])) from exc
-            notes.append(f"engine cannot monitor {candidate.label}: {exc}")
-    notes.append("monitoring the built-in synthetic workload instead")
+            notes.append(f"engine cannot monitor {candidate.label}: {_engine_reason(exc)}")
+    notes.append("showing the built-in synthetic workload instead")
     return NotedBackend(engine_factory(request, _synthetic(request)), notes)

@@ -185,8 +185,8 @@ class DamonApp(App[int]):
         self.regions.focus()
         for message in self._startup_messages:
             self.notify(message, severity="warning", markup=False, timeout=10)
-        for note in self.info.notes:  # the header truncates them; show them in full once
-            self.notify(note, title="Backend", markup=False, timeout=15)
+        if self.info.notes:  # the header truncates them; show them in full once
+            self.notify("\n".join(self.info.notes), title="Backend", markup=False, timeout=8)
         if self._exit_on_hangup:
             self._install_exit_handlers()
         if self._autostart:
