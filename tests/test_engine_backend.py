@@ -189,3 +189,13 @@ def test_source_choice_and_errors(tmp_path: object) -> None:
         assert any("using smaps" in note for note in backend.info.notes)
     finally:
         backend.close()
+
+
+def test_info_describes_a_switched_target_before_the_next_step() -> None:
+    backend = EngineBackend([Target(TargetKind.SYNTHETIC, name="hotcold")], realtime=False)
+    try:
+        assert "hotcold" in backend.info.source
+        backend.set_targets([Target(TargetKind.SYNTHETIC, name="stairs")])
+        assert "stairs" in backend.info.source and "hotcold" not in backend.info.source
+    finally:
+        backend.close()

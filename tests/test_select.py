@@ -110,3 +110,23 @@ def test_real_selection_on_this_machine_never_fails() -> None:
     finally:
         if hasattr(backend, "close"):
             backend.close()
+
+
+def test_notes_are_dropped_once_the_user_picks_another_target(tmp_path) -> None:
+    calls, engine, kernel = factories(False, {TargetKind.SYNTHETIC})
+
+    class Switchable(Stub):
+        def set_targets(self, targets: list[Target]) -> None:
+            self.target = targets[0]
+
+    backend = open_backend(
+        BackendRequest(sysfs_root=str(tmp_path)),
+        lambda request, target: Switchable("engine", target)
+        if target.kind is TargetKind.SYNTHETIC
+        else engine(request, target),
+        kernel,
+    )
+    assert len(backend.info.notes) == 4
+    backend.set_targets([Target(TargetKind.PID, pid=1)])
+    assert backend.info.notes == ("own note",)
+    assert backend.info.source == "pid 1"

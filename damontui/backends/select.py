@@ -46,6 +46,10 @@ class NotedBackend:
     def inner(self) -> Backend:
         return self._inner
 
+    def set_targets(self, targets: Sequence[Target]) -> None:
+        self._inner.set_targets(targets)
+        self._notes = ()  # they explained the first choice of target, not this one
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 

@@ -154,7 +154,14 @@ class EngineBackend:
         kernel = f"kernel: {kernels.IMPL_NAME}"
         if kernels.IMPORT_ERROR:
             kernel += f" (compiled kernel failed to import: {kernels.IMPORT_ERROR})"
-        sources = "; ".join(et.source.describe() for et in self._engine.targets)
+        with self._lock:  # a target switch shows at once, not after the next step
+            pending = self._pending_targets
+        running = {et.target: et.source for et in self._engine.targets}
+        if pending is not None:
+            described = [src or running.get(t) for t, src in pending]
+        else:
+            described = list(running.values())
+        sources = "; ".join(src.describe() for src in described if src is not None)
         return BackendInfo(
             backend="engine",
             source=sources or "no targets",
