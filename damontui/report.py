@@ -175,6 +175,8 @@ def format_heatmap(history: Sequence[Snapshot], width: int = 72, height: int = 1
         return "(no data)"
     layout = _layout(history)
     total = sum(e - s for _, s, e in layout)
+    if not total:  # e.g. a view-only kdamond that exposes no tried regions
+        return "(no regions to draw)"
     height = max(1, min(height, total // 4096))
     bounds = [total * k // height for k in range(height + 1)]
     width = max(1, min(width, len(history)))

@@ -117,3 +117,12 @@ def test_scheme_stats_table() -> None:
         "MiB",
     ]
     assert report.format_scheme_stats(snap(ROWS)) == "no schemes"
+
+
+def test_reports_without_regions_do_not_crash() -> None:
+    """A view-only kdamond may expose no tried regions: every report still prints."""
+    empty = snap([])
+    assert report.format_heatmap([empty, empty]) == "(no regions to draw)"
+    assert "0 B" in report.format_header(empty, INFO)
+    report.format_region_table(empty)
+    report.format_scheme_stats(empty)
