@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import threading
 import time
@@ -254,6 +255,7 @@ def run_batch(args: argparse.Namespace, backend: Backend, refresh_s: float, out:
     count = 1 if args.once else (args.count if args.count is not None else 1)
     delay = args.delay if args.delay is not None else refresh_s
     sink = _Collector()
+    _exit_on_signals()  # so `finally` stops the backend (and any kdamond we started)
     backend.start(sink.snapshot, sink.error)
     try:
         printed = 0
@@ -274,6 +276,17 @@ def run_batch(args: argparse.Namespace, backend: Backend, refresh_s: float, out:
     for text in sink.errors:
         print(f"damontui: {text}", file=sys.stderr)
     return 0
+
+
+def _exit_on_signals() -> None:
+    """Turn SIGTERM/SIGHUP into SystemExit in batch mode (the TUI has its own)."""
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, leave)
 
 
 def run_engine_once(args: argparse.Namespace, out: TextIO) -> int:

@@ -82,6 +82,26 @@ def test_batch_prints_count_reports(tmp_path: Path) -> None:
         assert REGION_ROW.search(report)
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_endless_batch_stops_cleanly_on_signals(tmp_path: Path, signum: int) -> None:
+    """`--count 0` runs until told to stop; SIGTERM/SIGHUP unwind through the code
+    that stops the backend instead of killing the process mid-report."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "damontui", "--batch", "--count", "0", "--delay", "0.2",
+         "--synthetic", "hotcold"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env(tmp_path),
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("damontui engine:")  # first report is out
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err
+
+
 def test_not_a_terminal_means_batch_mode(tmp_path: Path) -> None:
     result = run(tmp_path, "--backend", "engine", "--delay", "0.2", "--limit", "3")  # a pipe
     assert result.returncode == 0, result.stderr
