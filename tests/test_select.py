@@ -130,3 +130,27 @@ def test_notes_are_dropped_once_the_user_picks_another_target(tmp_path) -> None:
     backend.set_targets([Target(TargetKind.PID, pid=1)])
     assert backend.info.notes == ("own note",)
     assert backend.info.source == "pid 1"
+
+
+def test_smaps_source_gets_longer_default_intervals() -> None:
+    """On a real process with default intervals, smaps sampling slows to 50 ms."""
+    import os
+
+    from damontui.backends.select import _engine
+    from damontui.model import MonitoringAttrs
+
+    me = Target(TargetKind.PID, pid=os.getpid(), name="pytest")
+    backend = _engine(BackendRequest(source="smaps"), me)
+    try:
+        assert backend.info.notes[0].startswith("smaps source: sampling every 50 ms")
+        # applied at the engine's next step; the pending value is what set_attrs queued
+        backend.run_for(1)  # type: ignore[attr-defined]
+        assert backend.attrs().sample_us == 50_000 and backend.attrs().aggr_us == 1_000_000
+    finally:
+        backend.close()  # type: ignore[attr-defined]
+    explicit = _engine(BackendRequest(source="smaps", attrs=MonitoringAttrs(sample_us=10_000,
+                                                                             aggr_us=100_000)), me)
+    try:
+        assert explicit.attrs().sample_us == 10_000
+    finally:
+        explicit.close()  # type: ignore[attr-defined]

@@ -58,10 +58,15 @@ def _synthetic(request: BackendRequest) -> Target:
     return Target(TargetKind.SYNTHETIC, name=request.synthetic_pattern)
 
 
+# smaps is read whole at every sampling interval (milliseconds for a big process),
+# so DAMON's 5 ms default would cost a core; used when the user set no intervals.
+SMAPS_DEFAULT_ATTRS = MonitoringAttrs(sample_us=50_000, aggr_us=1_000_000)
+
+
 def _engine(request: BackendRequest, target: Target) -> Backend:
     from .engine.backend import EngineBackend
 
-    return EngineBackend(
+    backend = EngineBackend(
         [target],
         source=request.source,
         attrs=request.attrs,
@@ -69,6 +74,14 @@ def _engine(request: BackendRequest, target: Target) -> Backend:
         seed=request.seed,
         synthetic_pattern=request.synthetic_pattern,
     )
+    if backend.info.source.startswith("smaps") and request.attrs == MonitoringAttrs():
+        attrs = replace(request.attrs, sample_us=SMAPS_DEFAULT_ATTRS.sample_us,
+                        aggr_us=SMAPS_DEFAULT_ATTRS.aggr_us)  # fmt: skip
+        backend.set_attrs(attrs)
+        return NotedBackend(backend, ["smaps source: sampling every 50 ms, aggregating every "
+                                      "1 s (it reads the whole smaps each time; --sample and "
+                                      "--aggr override)"])  # fmt: skip
+    return backend
 
 
 def _kernel(request: BackendRequest, target: Target) -> Backend:
