@@ -108,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="leave kernel DAMON monitoring running after exit")
     parser.add_argument("--kdamond", type=int, metavar="N",
                         help="view (or re-attach to) the existing kdamond N")
+    parser.add_argument("--take-over", metavar="NAME",
+                        help="with --kdamond N: take over that kdamond though damontui did not "
+                             "start it; NAME must repeat its name (kdamond.N) or pid to confirm")
+    parser.add_argument("--reset-stopped", metavar="NAME", action="append", default=[],
+                        help="allow starting a kdamond although it resets the staged "
+                             "configuration of stopped kdamond NAME (kdamond.N; repeatable)")
     batch = parser.add_argument_group("batch mode (plain text, no TUI)")
     batch.add_argument("--once", action="store_true", help="print one report and exit")
     batch.add_argument("--batch", action="store_true", help="print reports instead of the TUI")
@@ -193,6 +199,8 @@ def _request(args: argparse.Namespace, config: object | None) -> BackendRequest:
         attrs=_attrs(args, config),
         schemes=tuple(getattr(config, "schemes", ())),
         kdamond=getattr(args, "kdamond", None),
+        take_over=getattr(args, "take_over", None),
+        reset_stopped=tuple(getattr(args, "reset_stopped", ()) or ()),
         keep_running=bool(getattr(args, "keep_running", False)),
     )
 

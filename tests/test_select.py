@@ -154,3 +154,35 @@ def test_smaps_source_gets_longer_default_intervals() -> None:
         assert explicit.attrs().sample_us == 10_000
     finally:
         explicit.close()  # type: ignore[attr-defined]
+
+
+def test_take_over_goes_to_the_kernel_backend_with_the_users_confirmation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from damontui.backends import kernel
+
+    calls: list[tuple[int, str]] = []
+
+    def take_over(index: int, confirm: str, **kw: object) -> str:
+        calls.append((index, confirm))
+        return "taken"
+
+    monkeypatch.setattr(kernel.KernelBackend, "take_over", staticmethod(take_over))
+    assert open_backend(BackendRequest(kdamond=0, take_over="kdamond.0")) == "taken"
+    assert calls == [(0, "kdamond.0")]
+    with pytest.raises(BackendError, match="--take-over needs --kdamond"):
+        open_backend(BackendRequest(take_over="kdamond.0"))
+
+
+def test_take_over_with_a_wrong_name_is_refused_before_any_write(tmp_path) -> None:
+    """The real check: a name that is not the kdamond's is refused (read-only path)."""
+    root = tmp_path / "admin"
+    kdamond = root / "kdamonds" / "0"
+    kdamond.mkdir(parents=True)
+    (root / "kdamonds" / "nr_kdamonds").write_text("1\n")
+    (kdamond / "state").write_text("on\n")
+    (kdamond / "pid").write_text("4242\n")
+    before = {p: p.read_text() for p in root.rglob("*") if p.is_file()}
+    with pytest.raises(BackendError, match="kdamond.0"):
+        open_backend(BackendRequest(kdamond=0, take_over="kdamond.7", sysfs_root=str(root)))
+    assert {p: p.read_text() for p in root.rglob("*") if p.is_file()} == before

@@ -26,6 +26,8 @@ class BackendRequest:
     attrs: MonitoringAttrs = field(default_factory=MonitoringAttrs)
     schemes: Sequence[Scheme] = ()
     kdamond: int | None = None  # view (or re-attach to) this existing kdamond
+    take_over: str | None = None  # confirmation (kdamond.N or pid) to take `kdamond` over
+    reset_stopped: tuple[str, ...] = ()  # consent to reset these stopped kdamonds' configs
     keep_running: bool = False
     sysfs_root: str = DEFAULT_ROOT
 
@@ -93,6 +95,7 @@ def _kernel(request: BackendRequest, target: Target) -> Backend:
         request.schemes,
         root=request.sysfs_root,
         keep_running=request.keep_running,
+        reset_stopped_foreign=request.reset_stopped,
     )
 
 
@@ -101,6 +104,8 @@ def _existing_kdamond(request: BackendRequest) -> Backend:
 
     index = request.kdamond
     assert index is not None
+    if request.take_over is not None:  # the user named it: the kernel backend checks the name
+        return KernelBackend.take_over(index, request.take_over, root=request.sysfs_root)
     infos = {k.index: k for k in list_kdamonds(root=request.sysfs_root, deep=False)}
     if index not in infos:
         known = ", ".join(str(i) for i in sorted(infos)) or "none"
@@ -121,6 +126,8 @@ def open_backend(
     Raises BackendError when an explicit choice can't be honoured; `auto` only
     raises when not even the engine can monitor the requested target.
     """
+    if request.take_over is not None and request.kdamond is None:
+        raise BackendError("--take-over needs --kdamond N: which kdamond to take over")
     if request.kdamond is not None:
         return _existing_kdamond(request)
     if request.backend == "engine":
