@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TypeVar
 
 from .attrs import MonitoringAttrs
 from .errors import ValidationError
 from .units import U32_MAX, U64_MAX
+
+_E = TypeVar("_E", bound=Enum)
 
 
 class Action(str, Enum):
@@ -25,11 +28,7 @@ class Action(str, Enum):
 
     @classmethod
     def parse(cls, value: str | Action, field_name: str = "action") -> Action:
-        try:
-            return cls(value)
-        except ValueError:
-            names = ", ".join(a.value for a in cls)
-            raise ValidationError(field_name, value, f"one of {names}") from None
+        return parse_enum(cls, value, field_name)
 
 
 class FilterType(str, Enum):
@@ -64,11 +63,12 @@ class GoalMetric(str, Enum):
     INACTIVE_MEM_BP = "inactive_mem_bp"
 
 
-def _enum(enum_type: type[Enum], value: object, field_name: str) -> Enum:
+def parse_enum(enum_type: type[_E], value: object, field_name: str) -> _E:
+    """`enum_type(value)`, or a ValidationError listing the allowed values."""
     try:
         return enum_type(value)
     except ValueError:
-        names = ", ".join(str(m.value) for m in enum_type)  # type: ignore[attr-defined]
+        names = ", ".join(str(m.value) for m in enum_type)
         raise ValidationError(field_name, value, f"one of {names}") from None
 
 
@@ -147,7 +147,7 @@ class QuotaGoal:
 
     def validate(self, index: int) -> None:
         prefix = f"quotas.goals[{index}]"
-        _enum(GoalMetric, self.metric, f"{prefix}.metric")
+        parse_enum(GoalMetric, self.metric, f"{prefix}.metric")
         if self.target_value < 0:
             raise ValidationError(f"{prefix}.target_value", self.target_value, ">= 0")
         metric = GoalMetric(self.metric)
@@ -203,7 +203,7 @@ class Watermarks:
     low: int = 0
 
     def validate(self) -> None:
-        _enum(WatermarkMetric, self.metric, "watermarks.metric")
+        parse_enum(WatermarkMetric, self.metric, "watermarks.metric")
         if WatermarkMetric(self.metric) is WatermarkMetric.NONE:
             return
         for name in ("high", "mid", "low"):
@@ -231,7 +231,7 @@ class Filter:
 
     def validate(self, index: int) -> None:
         prefix = f"filters[{index}]"
-        kind = _enum(FilterType, self.type, f"{prefix}.type")
+        kind = parse_enum(FilterType, self.type, f"{prefix}.type")
         if kind is FilterType.MEMCG and not self.memcg_path:
             raise ValidationError(f"{prefix}.memcg_path", self.memcg_path, "required for memcg")
         if kind is FilterType.ADDR and self.addr_start >= self.addr_end:

@@ -17,7 +17,8 @@ import math
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 from .attrs import IntervalsGoal, MonitoringAttrs
 from .errors import ValidationError
@@ -34,8 +35,9 @@ from .scheme import (
     Scheme,
     WatermarkMetric,
     Watermarks,
+    parse_enum,
 )
-from .units import U32_MAX, U64_MAX, parse_duration_us, parse_permil, parse_size
+from .units import MAX_WORDS, U32_MAX, U64_MAX, parse_duration_us, parse_permil, parse_size
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -49,6 +51,7 @@ __all__ = [
     "read_age",
     "read_bool",
     "read_bp",
+    "read_choice",
     "read_count",
     "read_duration_ms",
     "read_duration_us",
@@ -66,6 +69,7 @@ __all__ = [
     "to_toml",
 ]
 
+_E = TypeVar("_E", bound=Enum)
 _INT64_MAX = (1 << 63) - 1
 _EXACT_FLOAT = 1 << 53  # above this, "<n> MiB" would lose bytes through float parsing
 _SIZE_UNITS = (
@@ -82,7 +86,6 @@ _TIME_UNITS = (
     ("s", 1_000_000),
     ("ms", 1000),
 )
-_MAX_WORDS = {"max", "unlimited", "inf"}
 _INT_TEXT = re.compile(r"\s*([0-9][0-9_,]*)\s*([A-Za-zµ]*)\s*")
 _BOOL_WORDS = {
     "y": True,
@@ -118,7 +121,7 @@ def _exact(value: object, path: str, parse: Callable[[str, str], int], upper: in
     if not isinstance(value, str):
         raise ValidationError(path, value, "expected a number or a string with a unit")
     text = value.strip()
-    if text.lower() in _MAX_WORDS:
+    if text.lower() in MAX_WORDS:
         return upper
     if text.lower().startswith("0x"):
         try:
@@ -157,9 +160,10 @@ def _duration_ms(value: object, path: str) -> int:
 
 def _count(value: object, path: str, upper: int = U64_MAX) -> int:
     """A whole number ('1,000' too) or 'max' (-> `upper`)."""
+    # Not units.parse_count: that goes through float (inexact above 2**53) and takes '1.5'.
     if isinstance(value, str):
         text = value.strip().replace(",", "").replace("_", "")
-        if text.lower() in _MAX_WORDS:
+        if text.lower() in MAX_WORDS:
             return upper
         if text.isdigit():
             return int(text)
@@ -205,18 +209,15 @@ def _bool(value: object, path: str) -> bool:
     return _BOOL_WORDS[word]
 
 
+def read_choice(enum_type: type[_E]) -> Callable[[object, str], _E]:
+    """A reader of `enum_type` by value; the error lists the allowed values."""
+    return lambda value, path: parse_enum(enum_type, value, path)
+
+
 def _str(value: object, path: str) -> str:
     if not isinstance(value, str):
         raise ValidationError(path, value, "a string")
     return value
-
-
-def _choice(enum_type: type[Any], value: object, path: str) -> Any:
-    try:
-        return enum_type(value)
-    except ValueError:
-        names = ", ".join(str(m.value) for m in enum_type)
-        raise ValidationError(path, value, f"one of {names}") from None
 
 
 # Public names for the editors, so a typed field and a file value parse the same way.
@@ -284,7 +285,7 @@ def _sequence(value: object, path: str) -> Sequence[object]:
 def read_rate(value: object, path: str, attrs: MonitoringAttrs) -> int:
     """nr_accesses from an access rate in percent ('5%' or 5)."""
     max_nr = attrs.max_nr_accesses
-    if isinstance(value, str) and value.strip().lower() in _MAX_WORDS:
+    if isinstance(value, str) and value.strip().lower() in MAX_WORDS:
         return max_nr
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValidationError(path, value, "a percentage like '5%'")
@@ -307,7 +308,7 @@ def read_accesses(value: object, path: str, attrs: MonitoringAttrs) -> int:
 def read_age(value: object, path: str, attrs: MonitoringAttrs) -> int:
     """Aggregations from a count ('50', 'max') or a time ('30s', rounded down)."""
     if isinstance(value, str) and re.search("[A-Za-zµ]", value):
-        if value.strip().lower() in _MAX_WORDS:
+        if value.strip().lower() in MAX_WORDS:
             return U32_MAX
         return min(U32_MAX, _duration_us(value, path) // attrs.aggr_us)
     return _count(value, path, U32_MAX)
@@ -341,7 +342,7 @@ def _pattern(data: object, path: str, attrs: MonitoringAttrs) -> AccessPattern:
 def _goal(data: object, path: str) -> QuotaGoal:
     table = _Table(data, path)
     goal = QuotaGoal(
-        metric=table.take("metric", lambda v, p: _choice(GoalMetric, v, p), GoalMetric.USER_INPUT),
+        metric=table.take("metric", read_choice(GoalMetric), GoalMetric.USER_INPUT),
         target_value=table.take("target_value", _bp, 0),
         current_value=table.take("current_value", _bp, 0),
         nid=table.take("nid", _signed, 0),
@@ -351,19 +352,20 @@ def _goal(data: object, path: str) -> QuotaGoal:
     return goal
 
 
+def _weights(data: object, path: str) -> QuotaWeights:
+    table = _Table(data, path)
+    weights = QuotaWeights(
+        sz_permil=table.take("sz_permil", _permil, 0),
+        nr_accesses_permil=table.take("nr_accesses_permil", _permil, 0),
+        age_permil=table.take("age_permil", _permil, 0),
+    )
+    table.finish()
+    return weights
+
+
 def _quotas(data: object, path: str) -> Quotas:
     table = _Table(data, path)
-    weights_path = _join(path, "weights")
-    weights = QuotaWeights()
-    if table.has("weights"):
-        wt = _Table(table.data["weights"], weights_path)
-        weights = QuotaWeights(
-            sz_permil=wt.take("sz_permil", _permil, 0),
-            nr_accesses_permil=wt.take("nr_accesses_permil", _permil, 0),
-            age_permil=wt.take("age_permil", _permil, 0),
-        )
-        wt.finish()
-    table.used.add("weights")
+    weights = table.take("weights", _weights, QuotaWeights())
     goals = table.take(
         "goals",
         lambda v, p: tuple(_goal(item, _join(p, i)) for i, item in enumerate(_sequence(v, p))),
@@ -384,7 +386,7 @@ def _watermarks(data: object, path: str) -> Watermarks:
     table = _Table(data, path)
     default = Watermarks()
     marks = Watermarks(
-        metric=table.take("metric", lambda v, p: _choice(WatermarkMetric, v, p), default.metric),
+        metric=table.take("metric", read_choice(WatermarkMetric), default.metric),
         interval_us=table.take("interval_us", _duration_us, default.interval_us),
         high=table.take("high", _permil, default.high),
         mid=table.take("mid", _permil, default.mid),
@@ -401,7 +403,7 @@ def _filter(data: object, path: str) -> Filter:
             _join(path, "type"), None, "required: one of " + ", ".join(t.value for t in FilterType)
         )
     flt = Filter(
-        type=table.take("type", lambda v, p: _choice(FilterType, v, p), None),
+        type=table.take("type", read_choice(FilterType), None),
         matching=table.take("matching", _bool, True),
         allow=table.take("allow", _bool, False),
         memcg_path=table.take("memcg_path", _str, ""),
@@ -426,7 +428,7 @@ def scheme_from_dict(
     attrs = attrs or MonitoringAttrs()
     table = _Table(data, path)
     scheme = Scheme(
-        action=table.take("action", lambda v, p: _choice(Action, v, p), Action.STAT),
+        action=table.take("action", read_choice(Action), Action.STAT),
         access_pattern=table.take(
             "access_pattern", lambda v, p: _pattern(v, p, attrs), AccessPattern()
         ),
@@ -459,21 +461,24 @@ def schemes_from_dicts(
     ]
 
 
+def _intervals_goal(data: object, path: str) -> IntervalsGoal:
+    table = _Table(data, path)
+    default = IntervalsGoal()
+    goal = IntervalsGoal(
+        access_bp=table.take("access_bp", _bp, default.access_bp),
+        aggrs=table.take("aggrs", _count, default.aggrs),
+        min_sample_us=table.take("min_sample_us", _duration_us, default.min_sample_us),
+        max_sample_us=table.take("max_sample_us", _duration_us, default.max_sample_us),
+    )
+    table.finish()
+    return goal
+
+
 def attrs_from_dict(data: Mapping[str, Any], path: str = "") -> MonitoringAttrs:
     """Validated MonitoringAttrs; missing keys keep the kernel defaults."""
     table = _Table(data, path)
     default = MonitoringAttrs()
-    goal = IntervalsGoal()
-    if table.has("intervals_goal"):
-        gt = _Table(table.data["intervals_goal"], _join(path, "intervals_goal"))
-        goal = IntervalsGoal(
-            access_bp=gt.take("access_bp", _bp, goal.access_bp),
-            aggrs=gt.take("aggrs", _count, goal.aggrs),
-            min_sample_us=gt.take("min_sample_us", _duration_us, goal.min_sample_us),
-            max_sample_us=gt.take("max_sample_us", _duration_us, goal.max_sample_us),
-        )
-        gt.finish()
-    table.used.add("intervals_goal")
+    goal = table.take("intervals_goal", _intervals_goal, IntervalsGoal())
     attrs = MonitoringAttrs(
         sample_us=table.take("sample_us", _duration_us, default.sample_us),
         aggr_us=table.take("aggr_us", _duration_us, default.aggr_us),
@@ -492,24 +497,29 @@ def attrs_from_dict(data: Mapping[str, Any], path: str = "") -> MonitoringAttrs:
 # --- model objects to dicts (exact, TOML-safe values) ---------------------------------
 
 
+# Not units.format_size/format_duration_us: those round for display; these must read back
+# exactly, so a unit is used only when it divides the value.
+def _in_unit(value: int, units: tuple[tuple[str, int], ...]) -> str | None:
+    """'<n><unit>' in the largest of `units` dividing `value`; None if none does."""
+    if value and value < _EXACT_FLOAT:
+        for unit, factor in units:
+            if value % factor == 0:
+                return f"{value // factor}{unit}"
+    return None
+
+
 def exact_size(nbytes: int) -> str | int:
     """'128MiB' when exact, 'max' for U64_MAX, else plain bytes."""
     if nbytes >= U64_MAX:
         return "max"
-    for unit, factor in _SIZE_UNITS:
-        if nbytes and nbytes % factor == 0 and nbytes < _EXACT_FLOAT:
-            return f"{nbytes // factor}{unit}"
-    return _toml_int(nbytes)
+    return _in_unit(nbytes, _SIZE_UNITS) or _toml_int(nbytes)
 
 
 def exact_duration(us: int) -> str | int:
     """'5ms', '2min' when exact, 'max' for U64_MAX, else '<n>us'."""
     if us >= U64_MAX:
         return "max"
-    for unit, factor in _TIME_UNITS:
-        if us and us % factor == 0 and us < _EXACT_FLOAT:
-            return f"{us // factor}{unit}"
-    return f"{us}us"
+    return _in_unit(us, _TIME_UNITS) or f"{us}us"
 
 
 def _count_out(value: int, upper: int = U32_MAX) -> str | int:

@@ -44,7 +44,7 @@ _SIZE_BYTES = {
 
 U64_MAX = (1 << 64) - 1
 U32_MAX = (1 << 32) - 1
-_MAX_WORDS = {"max", "unlimited", "inf"}
+MAX_WORDS = frozenset({"max", "unlimited", "inf"})  # all mean "the largest value"
 
 
 def _split(text: str, field: str) -> tuple[float, str]:
@@ -60,7 +60,7 @@ def parse_duration_us(value: str | int | float, field: str = "duration") -> int:
     if isinstance(value, (int, float)):
         return _non_negative_int(value, field)
     text = str(value).strip()
-    if text.lower() in _MAX_WORDS:
+    if text.lower() in MAX_WORDS:
         return U64_MAX
     number, unit = _split(text, field)
     unit = unit.lower() or "us"
@@ -74,7 +74,7 @@ def parse_size(value: str | int | float, field: str = "size") -> int:
     if isinstance(value, (int, float)):
         return _non_negative_int(value, field)
     text = str(value).strip()
-    if text.lower() in _MAX_WORDS:
+    if text.lower() in MAX_WORDS:
         return U64_MAX
     number, unit = _split(text, field)
     unit = unit.lower()
@@ -103,7 +103,7 @@ def parse_count(value: str | int | float, field: str = "count") -> int:
     if isinstance(value, (int, float)):
         return _non_negative_int(value, field)
     text = str(value).strip()
-    if text.lower() in _MAX_WORDS:
+    if text.lower() in MAX_WORDS:
         return U64_MAX
     number, unit = _split(text, field)
     if unit:
@@ -141,13 +141,10 @@ def format_duration_us(us: int | float) -> str:
     if us < 1000:
         return f"{int(us)} us"
     if us < 1_000_000:
-        ms = us / 1000
-        return f"{ms:.0f} ms" if ms >= 10 or ms == int(ms) else f"{ms:.1f} ms"
+        return _short(us / 1000, "ms")
     seconds = us / 1_000_000
     if seconds < 60:
-        return (
-            f"{seconds:.0f} s" if seconds >= 10 or seconds == int(seconds) else f"{seconds:.1f} s"
-        )
+        return _short(seconds, "s")
     minutes, sec = divmod(int(seconds), 60)
     if minutes < 60:
         return f"{minutes} m {sec} s" if sec else f"{minutes} m"
@@ -156,6 +153,11 @@ def format_duration_us(us: int | float) -> str:
         return f"{hours} h {minutes} m" if minutes else f"{hours} h"
     days, hours = divmod(hours, 24)
     return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def _short(value: float, unit: str) -> str:
+    """One decimal below 10 unless whole: '2.5 ms', '5 ms', '12 ms'."""
+    return f"{value:.0f} {unit}" if value >= 10 or value == int(value) else f"{value:.1f} {unit}"
 
 
 def format_permil(permil: int) -> str:

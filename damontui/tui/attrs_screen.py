@@ -99,6 +99,7 @@ class AttrsScreen(ModalScreen[MonitoringAttrs | None]):
         return dict(self._errors)
 
     def compose(self) -> ComposeResult:
+        initial = attrs_values(self._initial)
         with Vertical():
             yield Label("Monitoring attributes", classes="section")
             yield Static("", classes="summary", id="summary")
@@ -106,15 +107,12 @@ class AttrsScreen(ModalScreen[MonitoringAttrs | None]):
                 for key, (label, _read) in FIELDS.items():
                     if key == "intervals_goal.access_bp":
                         yield section("Intervals auto-tuning (access goal 0 = off)")
-                    value = _text(key, self._initial_value(key))
+                    value = _text(key, initial[key])
                     yield field_row(label, Input(value, id=field_id(key), compact=True),
                                     note=self._notes[key])
             with Horizontal(id="buttons"):
                 yield Button("Apply ^s", id="apply", variant="primary", compact=True)
                 yield Button("Cancel esc", id="cancel", compact=True)
-
-    def _initial_value(self, key: str) -> int:
-        return attrs_values(self._initial)[key]
 
     def on_mount(self) -> None:
         self._validate()

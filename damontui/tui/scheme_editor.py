@@ -47,6 +47,7 @@ from ..model.serialize import (
     read_age,
     read_bool,
     read_bp,
+    read_choice,
     read_count,
     read_duration_ms,
     read_duration_us,
@@ -59,21 +60,11 @@ from .messages import PreviewPattern
 
 Reader = Callable[[Any, str, MonitoringAttrs], Any]
 PREVIEW_DELAY_S = 0.15
+_ENUMS = (Action, WatermarkMetric, GoalMetric, FilterType)  # fields shown as a Select
 
 
 def _plain(read: Callable[[object, str], Any]) -> Reader:
     return lambda raw, path, attrs: read(raw, path)
-
-
-def _choice(enum_type: type[Any]) -> Reader:
-    def read(raw: Any, path: str, attrs: MonitoringAttrs) -> Any:
-        try:
-            return enum_type(raw)
-        except ValueError:
-            names = ", ".join(str(m.value) for m in enum_type)
-            raise ValidationError(path, raw, f"one of {names}") from None
-
-    return read
 
 
 def _text(raw: Any, path: str, attrs: MonitoringAttrs) -> str:
@@ -89,7 +80,7 @@ def _goal_value(raw: Any, path: str, attrs: MonitoringAttrs) -> int:
 
 READERS: dict[str, Reader] = {
     "name": _text,
-    "action": _choice(Action),
+    "action": _plain(read_choice(Action)),
     "access_pattern.sz.min": _plain(read_size),
     "access_pattern.sz.max": _plain(read_size),
     "access_pattern.nr_accesses.min": read_accesses,
@@ -102,7 +93,7 @@ READERS: dict[str, Reader] = {
     "quotas.weights.sz_permil": _plain(read_permil),
     "quotas.weights.nr_accesses_permil": _plain(read_permil),
     "quotas.weights.age_permil": _plain(read_permil),
-    "watermarks.metric": _choice(WatermarkMetric),
+    "watermarks.metric": _plain(read_choice(WatermarkMetric)),
     "watermarks.interval_us": _plain(read_duration_us),
     "watermarks.high": _plain(read_permil),
     "watermarks.mid": _plain(read_permil),
@@ -111,14 +102,14 @@ READERS: dict[str, Reader] = {
     "target_nid": _plain(read_signed),
 }
 GOAL_READERS: dict[str, Reader] = {
-    "metric": _choice(GoalMetric),
+    "metric": _plain(read_choice(GoalMetric)),
     "target_value": _goal_value,
     "current_value": _goal_value,
     "nid": _plain(read_signed),
     "path": _text,
 }
 FILTER_READERS: dict[str, Reader] = {
-    "type": _choice(FilterType),
+    "type": _plain(read_choice(FilterType)),
     "matching": _plain(read_bool),
     "allow": _plain(read_bool),
     "memcg_path": _text,
@@ -171,7 +162,7 @@ def scheme_values(scheme: Scheme) -> dict[str, Any]:
 def value_text(key: str, value: Any, attrs: MonitoringAttrs) -> str:
     """How a field shows `value`; parsing the text gives `value` back."""
     field = key.rsplit(".", 1)[-1]
-    if isinstance(value, (Action, WatermarkMetric, GoalMetric, FilterType)):
+    if isinstance(value, _ENUMS):
         return value.value
     if isinstance(value, bool):
         return "Y" if value else "N"
@@ -299,7 +290,7 @@ class _Slot:
 
 def _raw(value: Any, text: str) -> Any:
     """What a control holds for `value`: enum value, bool, or the text."""
-    if isinstance(value, (Action, WatermarkMetric, GoalMetric, FilterType)):
+    if isinstance(value, _ENUMS):
         return value.value
     return value if isinstance(value, bool) else text
 
@@ -414,7 +405,7 @@ class SchemeEditor(Vertical):
         wid = field_id(key) if not group else f"f-{group[:-1]}{uid}-{key.rsplit('.', 1)[-1]}"
         raw = _raw(value, value_text(key, value, self.attrs))
         control: Widget
-        if isinstance(value, (Action, WatermarkMetric, GoalMetric, FilterType)):
+        if isinstance(value, _ENUMS):
             control = Select([(m.value, m.value) for m in type(value)], value=raw,
                              allow_blank=False, compact=True, id=wid)
         elif isinstance(value, bool):
@@ -456,15 +447,20 @@ class SchemeEditor(Vertical):
         yield self._row("High/mid/low", values, "watermarks.high", "watermarks.mid",
                         "watermarks.low", between="/")
 
-    def _goal_block(self, goal: QuotaGoal) -> Vertical:
+    def _new_block(self, group: str, prefix: str,
+                   item: QuotaGoal | Filter) -> tuple[int, Note, Callable[[str], Widget]]:
+        """A new goal/filter row: its uid, its note, and a maker of its controls by field."""
         uid = next(self._uids)
-        self._groups["goals"].append(uid)
+        self._groups[group].append(uid)
         note = Note()
 
         def ctl(name: str) -> Widget:
-            return self._control(f"quotas.goals[{{i}}].{name}", getattr(goal, name), note,
-                                 "goals", uid)
+            return self._control(f"{prefix}[{{i}}].{name}", getattr(item, name), note, group, uid)
 
+        return uid, note, ctl
+
+    def _goal_block(self, goal: QuotaGoal) -> Vertical:
+        uid, note, ctl = self._new_block("goals", "quotas.goals", goal)
         node = "for-node_mem_used_bp for-node_mem_free_bp"
         memcg = "for-node_memcg_used_bp for-node_memcg_free_bp"
         return Vertical(
@@ -477,15 +473,8 @@ class SchemeEditor(Vertical):
             note, classes="list-row", id=f"goal{uid}")
 
     def _filter_block(self, flt: Filter) -> Vertical:
-        uid = next(self._uids)
-        self._groups["filters"].append(uid)
-        note = Note()
-
-        def ctl(name: str) -> Widget:
-            return self._control(f"filters[{{i}}].{name}", getattr(flt, name), note,
-                                 "filters", uid)
-
-        block = Vertical(
+        uid, note, ctl = self._new_block("filters", "filters", flt)
+        return Vertical(
             Horizontal(ctl("type"), ctl("matching"), ctl("allow"),
                        Button("remove", id=f"remove-filter{uid}", compact=True),
                        classes="field-row"),
@@ -496,7 +485,6 @@ class SchemeEditor(Vertical):
             Horizontal(Label("page size "), ctl("min"), Label(" .. "), ctl("max"),
                        classes="field-row for-hugepage_size"),
             note, classes="list-row", id=f"filter{uid}")
-        return block
 
     def on_mount(self) -> None:
         self._show_relevant_fields()

@@ -37,7 +37,7 @@ from ...model import (
     WatermarkMetric,
     Watermarks,
 )
-from ...model.units import U32_MAX, U64_MAX
+from ...model.units import MAX_WORDS, U32_MAX, U64_MAX
 
 
 class DamoJsonError(ValueError):
@@ -68,6 +68,8 @@ class DamoKdamond:
 
 # --------------------------------------------------------------------------- parsing
 
+# Not model.units: damo's values are read exactly (Fractions, truncated as damo does), may
+# chain units ("1 s 500 ms") and use EiB, while units.py goes through float and rounds.
 _NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
        "sec": 1_000_000_000, "m": 60_000_000_000, "min": 60_000_000_000,
        "h": 3_600_000_000_000, "d": 86_400_000_000_000}
@@ -112,42 +114,42 @@ def _to_int(value: Fraction, path: str, what: str) -> int:
 def _special(v: Any, hi: int) -> int | None:
     if isinstance(v, str):
         word = v.strip().lower()
-        if word in ("max", "unlimited", "inf"):
+        if word in MAX_WORDS:
             return hi
         if word == "min":
             return 0
     return None
 
 
+def _plain(v: Any, path: str, what: str, expected: str, hi: int,
+           scale: Fraction = Fraction(1)) -> int | None:
+    """A bare number (times `scale`) or 'max'/'min' as an int; None for text to parse."""
+    if _is_num(v):
+        return _to_int(Fraction(v) * scale, path, what)
+    if not isinstance(v, str):
+        raise DamoJsonError(path, f"expected {expected}, got {v!r}")
+    return _special(v, hi)
+
+
 def parse_time(v: Any, path: str, bare_ns: int = 1_000, out_ns: int = 1_000,
                hi: int = U64_MAX) -> int:
     """Time in units of `out_ns` ns; bare numbers are in units of `bare_ns` ns."""
-    if _is_num(v):
-        return _to_int(Fraction(v) * bare_ns / out_ns, path, "time")
-    if not isinstance(v, str):
-        raise DamoJsonError(path, f"expected a time like '5 ms', got {v!r}")
-    special = _special(v, hi)
-    if special is not None:
-        return special
+    plain = _plain(v, path, "time", "a time like '5 ms'", hi, Fraction(bare_ns, out_ns))
+    if plain is not None:
+        return plain
     total = Fraction(0)
     for number, unit in _tokens(v, path):
-        if not unit:
-            total += number * bare_ns
-            continue
-        if unit.lower() not in _NS and unit not in _NS:
+        mult = (_NS.get(unit) or _NS.get(unit.lower())) if unit else bare_ns
+        if mult is None:
             raise DamoJsonError(path, f"unknown time unit {unit!r} in {v!r}")
-        total += number * _NS.get(unit, _NS.get(unit.lower(), 1))
+        total += number * mult
     return min(hi, _to_int(total / out_ns, path, "time"))
 
 
 def parse_size(v: Any, path: str) -> int:
-    if _is_num(v):
-        return _to_int(Fraction(v), path, "size")
-    if not isinstance(v, str):
-        raise DamoJsonError(path, f"expected a size like '128 MiB', got {v!r}")
-    special = _special(v, U64_MAX)
-    if special is not None:
-        return special
+    plain = _plain(v, path, "size", "a size like '128 MiB'", U64_MAX)
+    if plain is not None:
+        return plain
     toks = _tokens(v, path)
     if len(toks) != 1:
         raise DamoJsonError(path, f"cannot parse size {v!r}")
@@ -159,13 +161,9 @@ def parse_size(v: Any, path: str) -> int:
 
 
 def parse_nr(v: Any, path: str, hi: int = U64_MAX) -> int:
-    if _is_num(v):
-        return _to_int(Fraction(v), path, "count")
-    if not isinstance(v, str):
-        raise DamoJsonError(path, f"expected a number, got {v!r}")
-    special = _special(v, hi)
-    if special is not None:
-        return special
+    plain = _plain(v, path, "count", "a number", hi)
+    if plain is not None:
+        return plain
     toks = _tokens(v, path)
     if len(toks) != 1 or toks[0][1]:
         raise DamoJsonError(path, f"expected a plain number, got {v!r}")
@@ -174,13 +172,9 @@ def parse_nr(v: Any, path: str, hi: int = U64_MAX) -> int:
 
 def parse_ratio(v: Any, path: str, scale: int) -> int:
     """'12.5 %' -> 12.5 % of `scale` (1000 for permil, 10000 for bp); bare = units."""
-    if _is_num(v):
-        return _to_int(Fraction(v), path, "ratio")
-    if not isinstance(v, str):
-        raise DamoJsonError(path, f"expected a percentage like '50 %', got {v!r}")
-    special = _special(v, scale)
-    if special is not None:
-        return special
+    plain = _plain(v, path, "ratio", "a percentage like '50 %'", scale)
+    if plain is not None:
+        return plain
     toks = _tokens(v, path)
     if len(toks) != 1:
         raise DamoJsonError(path, f"cannot parse {v!r}")
