@@ -79,11 +79,17 @@ def test_stale_record_kdamond_stopped_elsewhere(tmp_path):
     assert "stale damontui record" in kd.owner_note
 
 
-def test_stale_record_with_dead_pid(tmp_path):
-    """A record whose kdamond pid is dead (machine rebooted, another kdamond now)."""
+def foreign_kdamond_and_store(tmp_path):
+    """A fake sysfs with a foreign running kdamond.0 (pid 71), and the ownership
+    store the inventory reads."""
     fake = FakeSysfs.build(tmp_path)
     host_like_kdamond(fake, pid=71)
-    store = OwnershipStore(fake.runtime_dir, fake.proc_root)
+    return fake, OwnershipStore(fake.runtime_dir, fake.proc_root)
+
+
+def test_stale_record_with_dead_pid(tmp_path):
+    """A record whose kdamond pid is dead (machine rebooted, another kdamond now)."""
+    fake, store = foreign_kdamond_and_store(tmp_path)
     store.put(store.new_record(fake.admin, 0, kdamond_pid=99999))
     [kd] = inventory(fake)
     assert kd.ownership is Ownership.FOREIGN
@@ -91,18 +97,14 @@ def test_stale_record_with_dead_pid(tmp_path):
 
 
 def test_record_for_another_root_is_ignored(tmp_path):
-    fake = FakeSysfs.build(tmp_path)
-    host_like_kdamond(fake, pid=71)
-    store = OwnershipStore(fake.runtime_dir, fake.proc_root)
+    fake, store = foreign_kdamond_and_store(tmp_path)
     store.put(store.new_record("/some/other/root", 0, kdamond_pid=71))
     assert inventory(fake)[0].ownership is Ownership.FOREIGN
 
 
 def test_other_live_damontui(tmp_path):
-    fake = FakeSysfs.build(tmp_path)
-    host_like_kdamond(fake, pid=71)
+    fake, store = foreign_kdamond_and_store(tmp_path)
     fake.add_process(4242, "damontui")
-    store = OwnershipStore(fake.runtime_dir, fake.proc_root)
     rec = store.new_record(fake.admin, 0, kdamond_pid=71)
     rec.owner_pid, rec.owner_start_ticks = 4242, None
     store.put(rec)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Input, Label
@@ -56,10 +59,17 @@ async def settle(pilot) -> None:  # noqa: ANN001
     await pilot.pause()
 
 
-async def test_lists_fixed_entries_then_processes_by_rss() -> None:
-    app = PickerApp()
+@asynccontextmanager
+async def picker(**kwargs: object) -> AsyncIterator[tuple[PickerApp, Any]]:
+    """A running PickerApp (80x24) whose process list has loaded: (app, pilot)."""
+    app = PickerApp(**kwargs)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
+        yield app, pilot
+
+
+async def test_lists_fixed_entries_then_processes_by_rss() -> None:
+    async with picker() as (app, pilot):
         assert app.names() == ["physical memory", "synthetic: hotcold", "synthetic: stairs",
                                "firefox", "postgres", "bash"]
         assert app.lister_threads and app.lister_threads[0] != threading.main_thread().name
@@ -68,9 +78,7 @@ async def test_lists_fixed_entries_then_processes_by_rss() -> None:
 
 
 async def test_typing_filters_by_name_pid_or_user_and_enter_picks() -> None:
-    app = PickerApp()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with picker() as (app, pilot):
         await pilot.press(*"alice")
         assert app.names() == ["firefox", "bash"]
         await pilot.press("down", "enter")
@@ -79,9 +87,7 @@ async def test_typing_filters_by_name_pid_or_user_and_enter_picks() -> None:
 
 
 async def test_filter_by_pid() -> None:
-    app = PickerApp()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with picker() as (app, pilot):
         await pilot.press("3", "0", "0")
         assert app.names() == ["postgres"]
         await pilot.press("enter")
@@ -90,24 +96,18 @@ async def test_filter_by_pid() -> None:
 
 
 async def test_physical_memory_and_synthetic_entries() -> None:
-    app = PickerApp()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with picker() as (app, pilot):
         await pilot.press(*"physical", "enter")
         await pilot.pause()
         assert app.result == Target(TargetKind.PADDR)
-    app = PickerApp()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with picker() as (app, pilot):
         await pilot.press(*"stairs", "enter")
         await pilot.pause()
         assert app.result == Target(TargetKind.SYNTHETIC, name="stairs")
 
 
 async def test_vanished_pid_is_named_and_the_picker_stays_open() -> None:
-    app = PickerApp(is_alive=lambda process: process.pid != 100)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with picker(is_alive=lambda process: process.pid != 100) as (app, pilot):
         await pilot.press(*"firefox", "enter")
         await settle(pilot)
         assert app.result is UNSET and isinstance(app.screen, TargetScreen)
@@ -115,9 +115,7 @@ async def test_vanished_pid_is_named_and_the_picker_stays_open() -> None:
 
 
 async def test_escape_cancels_and_cursor_starts_on_the_current_target() -> None:
-    app = PickerApp(current=Target(TargetKind.PID, pid=300, name="postgres"))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with picker(current=Target(TargetKind.PID, pid=300, name="postgres")) as (app, pilot):
         assert app.screen.query_one(DataTable).cursor_row == 4
         await pilot.press("escape")
         await pilot.pause()
@@ -125,18 +123,14 @@ async def test_escape_cancels_and_cursor_starts_on_the_current_target() -> None:
 
 
 async def test_nothing_matching_keeps_the_picker_open() -> None:
-    app = PickerApp()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with picker() as (app, pilot):
         await pilot.press(*"zzz", "enter")
         await pilot.pause()
         assert app.names() == [] and app.result is UNSET
 
 
 async def test_real_process_list_contains_this_process() -> None:
-    app = PickerApp(lister=list_processes, is_alive=process_alive)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
+    async with picker(lister=list_processes, is_alive=process_alive) as (app, pilot):
         app.screen.query_one(Input).value = str(os.getpid())
         await pilot.pause()
         await pilot.press("enter")

@@ -43,3 +43,19 @@ def work():
 def live_work(work):
     assert work.alive(), "the workload process died"
     return work
+
+
+@pytest.fixture
+def writes(monkeypatch):
+    """Every write damontui makes (path, value), through its single write path."""
+    from damontui.backends.kernel import sysfs as sysfs_mod
+
+    seen: list[tuple[str, str]] = []
+    real = sysfs_mod.write_file
+
+    def spy(path: str, data: str) -> None:
+        seen.append((path, data))
+        real(path, data)
+
+    monkeypatch.setattr(sysfs_mod, "write_file", spy)
+    return seen

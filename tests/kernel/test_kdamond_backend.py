@@ -46,20 +46,6 @@ ATTRS = MonitoringAttrs(sample_us=5_000, aggr_us=100_000)
 MAX_NR = ATTRS.max_nr_accesses
 
 
-@pytest.fixture
-def writes(monkeypatch):
-    """Every write damontui makes (path, value), through its single write path."""
-    seen: list[tuple[str, str]] = []
-    real = sysfs_mod.write_file
-
-    def spy(path: str, data: str) -> None:
-        seen.append((path, data))
-        real(path, data)
-
-    monkeypatch.setattr(sysfs_mod, "write_file", spy)
-    return seen
-
-
 class Collector:
     def __init__(self) -> None:
         self.snaps: list = []
@@ -316,7 +302,27 @@ def test_bad_memcg_path_enomem_names_the_file(live_work):
         kb.stop()
 
 
-def test_concurrent_reader(live_work, monkeypatch):
+@pytest.fixture
+def ebusy_retries(monkeypatch):
+    """The backoff sleeps of RealSysfs's EBUSY retries (seconds), as they happen."""
+    retries: list[float] = []
+    real_sleep = sysfs_mod.RealSysfs._sleep
+
+    def counting_sleep(self, seconds: float) -> None:
+        retries.append(seconds)
+        real_sleep(self, seconds)
+
+    monkeypatch.setattr(sysfs_mod.RealSysfs, "_sleep", counting_sleep)
+    return retries
+
+
+def kill_all(processes) -> None:
+    for p in processes:
+        p.kill()
+        p.wait()
+
+
+def test_concurrent_reader(live_work, ebusy_retries):
     """Someone else reading DAMON sysfs while damontui runs (`watch cat .../state`,
     damo, a second damontui) must not break damontui's snapshots.  6.12 (with
     the state_show use-after-free fix) takes damon_sysfs_lock with trylock even
@@ -324,14 +330,7 @@ def test_concurrent_reader(live_work, monkeypatch):
     retry such reads rather than report them as errors."""
     kb = kernel.KernelBackend([Target(TargetKind.PID, pid=live_work.pid)], ATTRS)
     readers = []
-    retries: list[float] = []
-    real_sleep = sysfs_mod.RealSysfs._sleep
-
-    def counting_sleep(self, seconds: float) -> None:  # RealSysfs's EBUSY backoff
-        retries.append(seconds)
-        real_sleep(self, seconds)
-
-    monkeypatch.setattr(sysfs_mod.RealSysfs, "_sleep", counting_sleep)
+    retries = ebusy_retries
     try:
         c = Collector()
         kb.start(c.snaps.append, c.errors.append)
@@ -353,13 +352,11 @@ def test_concurrent_reader(live_work, monkeypatch):
         assert n >= 10
         assert not c.errors, c.errors
     finally:
-        for r in readers:
-            r.kill()
-            r.wait()
+        kill_all(readers)
         kb.stop()
 
 
-def test_start_while_another_process_reads(live_work, monkeypatch):
+def test_start_while_another_process_reads(live_work, ebusy_retries):
     """Starting damontui's kdamond while another process hammers DAMON sysfs: the
     nr_kdamonds, nr_* staging and `on` writes can meet EBUSY from lock contention
     (no kdamond runs), which damontui retries instead of failing.  (The readers
@@ -367,14 +364,7 @@ def test_start_while_another_process_reads(live_work, monkeypatch):
     cover the retry paths deterministically.)"""
     vmkit.write(vmkit.KDAMONDS / "nr_kdamonds", 1)  # someone's empty, stopped kdamond.0
     kd0 = vmkit.KDAMONDS / "0"
-    retries: list[float] = []
-    real_sleep = sysfs_mod.RealSysfs._sleep
-
-    def counting_sleep(self, seconds: float) -> None:
-        retries.append(seconds)
-        real_sleep(self, seconds)
-
-    monkeypatch.setattr(sysfs_mod.RealSysfs, "_sleep", counting_sleep)
+    retries = ebusy_retries
     loop = (f"while :; do read s < {kd0}/state; read p < {kd0}/pid; done 2>/dev/null")
     readers = [subprocess.Popen(["sh", "-c", loop]) for _ in range(2)]
     kb = kernel.KernelBackend([Target(TargetKind.PID, pid=live_work.pid)], ATTRS)
@@ -390,7 +380,5 @@ def test_start_while_another_process_reads(live_work, monkeypatch):
         assert vmkit.read(kd0 / "contexts/nr_contexts") == "0"
         assert not c.errors, c.errors
     finally:
-        for r in readers:
-            r.kill()
-            r.wait()
+        kill_all(readers)
         kb.stop()

@@ -15,7 +15,6 @@ pytestmark = [pytest.mark.vm, pytest.mark.skipif(not vmkit.in_guest(),
                                                  reason="runs only inside the VM tier")]
 
 kernel = pytest.importorskip("damontui.backends.kernel")
-sysfs_mod = pytest.importorskip("damontui.backends.kernel.sysfs")
 
 from damontui.backends.base import BackendError  # noqa: E402
 from damontui.model import MonitoringAttrs, Scheme, Target, TargetKind  # noqa: E402
@@ -35,19 +34,6 @@ def foreign(live_work):
     vmkit.tried_regions(KD0 / "contexts/0/schemes/0")
     vmkit.write(KD0 / "state", "update_schemes_stats")
     return int(vmkit.read(KD0 / "pid"))
-
-
-@pytest.fixture
-def writes(monkeypatch):
-    seen: list[tuple[str, str]] = []
-    real = sysfs_mod.write_file
-
-    def spy(path: str, data: str) -> None:
-        seen.append((path, data))
-        real(path, data)
-
-    monkeypatch.setattr(sysfs_mod, "write_file", spy)
-    return seen
 
 
 def test_foreign_kdamond_untouched(foreign, live_work, writes):

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -46,14 +45,15 @@ from ...model import (
 )
 from ...model.units import format_size
 from ..base import BackendError, ErrorCallback, SnapshotCallback
+from ..engine.layout import system_ram_ranges
 from .features import Features, detect_features
 from .inventory import (
     KdamondInfo,
     describe_blockers,
     kdamond_states,
     read_kdamond,
-    read_operations,
     read_state,
+    running_with_operations,
     stopped_with_staged_config,
 )
 from .ownership import (
@@ -62,9 +62,11 @@ from .ownership import (
     OwnershipStore,
     confirmation_matches,
     proc_start_ticks,
+    proc_stat_fields,
 )
 from .reader import (
     RegionArrays,
+    count_tried_regions,
     fingerprint,
     proc_comm,
     read_config_tree,
@@ -104,20 +106,25 @@ CONFIG_REREAD_S = 5.0  # how often view-only mode re-reads a foreign kdamond's c
 MIN_TICK_S = 0.05
 
 
+def refresh_ms_for(aggr_us: int) -> int:
+    """The kdamond's refresh_ms for an aggregation interval: one per aggregation,
+    kept within 100 ms .. 5 s."""
+    return min(5000, max(100, aggr_us // 1000))
+
+
 def read_system_ram(iomem_path: str = "/proc/iomem") -> list[tuple[int, int]]:
-    """Top-level 'System RAM' ranges of /proc/iomem, end exclusive."""
-    out = []
+    """Top-level 'System RAM' ranges of /proc/iomem, end exclusive (parsed by the
+    engine's system_ram_ranges; the errors here are the kernel backend's own)."""
     try:
         with open(iomem_path) as f:
-            lines = f.read().splitlines()
+            text = f.read()
     except OSError as e:
         raise BackendError(f"cannot read {iomem_path}: {e.strerror}") from None
-    for line in lines:
-        m = re.match(r"([0-9a-fA-F]+)-([0-9a-fA-F]+) : System RAM$", line)
-        if m:
-            start, end = int(m.group(1), 16), int(m.group(2), 16) + 1
-            if end - start > 1:
-                out.append((start, end))
+    try:
+        ranges = system_ram_ranges(text)
+    except ValueError:  # addresses hidden (read as zero without root)
+        ranges = []
+    out = [(start, end) for start, end in ranges if end - start > 1]
     if not out:
         raise BackendError(f"no System RAM ranges readable in {iomem_path} (addresses read "
                            "as zero without root); give the paddr target explicit ranges")
@@ -161,8 +168,7 @@ class _CpuMeter:
 
     def _ticks(self, pid: int) -> int | None:
         try:
-            with open(f"{self.proc_root}/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            fields = proc_stat_fields(pid, self.proc_root)
             return int(fields[11]) + int(fields[12])
         except (OSError, IndexError, ValueError):
             return None
@@ -403,13 +409,9 @@ class KernelBackend:
         self._refuse_unconsented_resets(states)
         return None
 
-    def _running(self, states) -> list[tuple[int, str, int | None, str]]:
-        return [(i, s, p, read_operations(self._sysfs, join(self._root, "kdamonds", i)))
-                for i, s, p in states if s == "on"]
-
     def _refuse_running(self, states, detail: str = "") -> None:
         """Adding a kdamond: the kernel refuses nr_kdamonds (EBUSY) while any runs."""
-        running = self._running(states)
+        running = running_with_operations(self._sysfs, self._root, states)
         if running:
             raise BackendError(
                 "cannot start a kernel kdamond: the kernel refuses to add one (writing "
@@ -507,7 +509,7 @@ class KernelBackend:
     def _refresh_value(self) -> int:
         if self._refresh_ms_param is not None:
             return max(0, self._refresh_ms_param)
-        return min(5000, max(100, self._attrs.aggr_us // 1000))
+        return refresh_ms_for(self._attrs.aggr_us)
 
     def _memcg_roots(self) -> list[str] | None:
         """Where memcg paths are looked up: the given cgroup_root, else the memory
@@ -760,8 +762,7 @@ class KernelBackend:
                             join(self._sdir(base + k), "apply_interval_us")):
                         w.w(join(self._sdir(base + k), "apply_interval_us"), s.apply_interval_us)
                 if self._refresh_active and self._refresh_ms_param is None:
-                    w.w(join(self._kd(), "refresh_ms"),
-                        min(5000, max(100, a.aggr_us // 1000)))
+                    w.w(join(self._kd(), "refresh_ms"), refresh_ms_for(a.aggr_us))
 
             new_snap = [replace(s, apply_interval_us=attrs.aggr_us if s.apply_interval_us else 0)
                         for s in self._snap]
@@ -1126,12 +1127,8 @@ class KernelBackend:
         self._schemes = tuple(s.scheme for s in shown)
         stats = []
         for s in shown:
-            names = self._stats_names.get(s.index)
-            sdir = self._sdir(s.index)
-            if names is None:
-                names = self._stats_names[s.index] = stats_file_names(self._sysfs, sdir)
-            effective = self._sysfs.exists(join(sdir, "quotas/effective_bytes"))
-            stats.append(read_stats(self._sysfs, sdir, names, effective=effective))
+            effective = self._sysfs.exists(join(self._sdir(s.index), "quotas/effective_bytes"))
+            stats.append(self._stats_for(s.index, effective))
         if state is not None and state != "on":
             messages.append(f"{info.name} is not running ({state})")
         source = self._observed_region_scheme(ctx)
@@ -1159,13 +1156,7 @@ class KernelBackend:
         candidates = [s for s in ctx.schemes if s.nr_tried_regions > 0]
         current = []
         for s in ctx.schemes:  # the count may have changed since the config was read
-            sdir = self._sdir(s.index)
-            try:
-                n = len([x for x in self._sysfs.listdir(join(sdir, "tried_regions"))
-                         if x.isdigit()])
-            except SysfsError:
-                n = 0
-            if n:
+            if count_tried_regions(self._sysfs, self._sdir(s.index)):
                 current.append(s)
         candidates = current or candidates
         if not candidates:
@@ -1267,8 +1258,7 @@ def reason_kernel_unusable(root: str = DEFAULT_ROOT, sysfs: Sysfs | None = None,
         states = kdamond_states(sysfs, root)
         if reusable_parked(sysfs, root, OwnershipStore(runtime_dir), states) is not None:
             return None
-        running = [(i, s, p, read_operations(sysfs, join(root, "kdamonds", i)))
-                   for i, s, p in states if s == "on"]
+        running = running_with_operations(sysfs, root, states)
         if running:
             return (f"{describe_blockers(running)} running (the kernel refuses to add a "
                     "kdamond while any runs)")

@@ -8,12 +8,12 @@ is ever written to probe (damo writes trial configs; we don't).
 
 from __future__ import annotations
 
-import os
 import platform
 import re
 from dataclasses import dataclass, field
 
-from .sysfs import DEFAULT_ROOT, RealSysfs, Sysfs, SysfsError, join, read_int, read_opt
+from .reader import numbered_dirs
+from .sysfs import DEFAULT_ROOT, RealSysfs, Sysfs, SysfsError, join, read_opt
 
 Version = tuple[int, int]
 
@@ -228,11 +228,7 @@ class Features:
 
 
 def _first_numbered(sysfs: Sysfs, path: str) -> list[str]:
-    try:
-        names = sysfs.listdir(path)
-    except SysfsError:
-        return []
-    return [join(path, n) for n in sorted((n for n in names if n.isdigit()), key=int)]
+    return [join(path, n) for n in numbered_dirs(sysfs, path)]
 
 
 def _sample_dirs(sysfs: Sysfs, root: str, limit: int = 16) -> dict[str, str]:
@@ -336,16 +332,3 @@ def detect_features(
         notes=tuple(notes),
         sample_dirs=dirs,
     )
-
-
-def nr_kdamonds(sysfs: Sysfs, root: str) -> int:
-    return read_int(sysfs, join(root, "kdamonds/nr_kdamonds"), 0)
-
-
-def damon_sysfs_problem(root: str = DEFAULT_ROOT) -> str | None:
-    """Why kernel DAMON can't be used at `root` (None if it looks usable)."""
-    if not os.path.isdir(os.path.join(root, "kdamonds")):
-        return f"no DAMON sysfs at {root}"
-    if not os.access(os.path.join(root, "kdamonds", "nr_kdamonds"), os.R_OK):
-        return "DAMON sysfs needs root"
-    return None

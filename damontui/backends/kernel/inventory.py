@@ -147,6 +147,15 @@ def stopped_with_staged_config(sysfs: Sysfs, root: str,
     return out
 
 
+def running_with_operations(sysfs: Sysfs, root: str,
+                            states: list[tuple[int, str, int | None]]
+                            ) -> list[tuple[int, str, int | None, str]]:
+    """[(index, state, pid, operations)] of the running kdamonds among `states`
+    (what describe_blockers names)."""
+    return [(i, s, p, read_operations(sysfs, join(root, "kdamonds", i)))
+            for i, s, p in states if s == "on"]
+
+
 def read_operations(sysfs: Sysfs, kd: str) -> str:
     ctxs = numbered_dirs(sysfs, join(kd, "contexts"))
     if not ctxs:

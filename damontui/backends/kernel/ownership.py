@@ -39,12 +39,17 @@ def default_runtime_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"damontui-{os.getuid()}"
 
 
+def proc_stat_fields(pid: int, proc_root: str = "/proc") -> list[str]:
+    """/proc/PID/stat fields after the comm, i.e. from field 3 (state) on.  The comm
+    may hold parentheses, hence the split at the last ')'.  Raises OSError/IndexError."""
+    with open(f"{proc_root}/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
 def proc_start_ticks(pid: int, proc_root: str = "/proc") -> int | None:
     """Start time of a process in clock ticks since boot (field 22 of stat)."""
     try:
-        with open(f"{proc_root}/{pid}/stat") as f:
-            text = f.read()
-        return int(text.rsplit(")", 1)[1].split()[19])
+        return int(proc_stat_fields(pid, proc_root)[19])
     except (OSError, IndexError, ValueError):
         return None
 
@@ -178,11 +183,6 @@ class OwnershipStore:
         ticks = proc_start_ticks(record.owner_pid, self.proc_root)
         return record.owner_start_ticks is None or ticks is None or (
             ticks == record.owner_start_ticks)
-
-    def is_stale(self, record: OwnershipRecord, state: str, pid: int | None) -> bool:
-        if record.parked:
-            return False
-        return state != "on" or pid != record.kdamond_pid
 
 
 def confirmation_matches(index: int, pid: int | None, confirm_name: str) -> bool:

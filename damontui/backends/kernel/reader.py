@@ -7,7 +7,6 @@ tried_regions/ and the stats files of the user's schemes, never the whole tree.
 from __future__ import annotations
 
 import hashlib
-import os
 from array import array
 from dataclasses import dataclass
 from enum import Enum
@@ -369,15 +368,3 @@ def fingerprint(tree: dict[str, str]) -> str:
     for rel in sorted(tree):
         h.update(rel.encode() + b"\0" + tree[rel].encode() + b"\0")
     return h.hexdigest()
-
-
-def kdamond_dir(root: str, index: int) -> str:
-    return join(root, "kdamonds", index)
-
-
-def context_dir(root: str, index: int, ctx: int = 0) -> str:
-    return join(root, "kdamonds", index, "contexts", ctx)
-
-
-def basename(path: str) -> str:
-    return os.path.basename(path.rstrip("/"))
