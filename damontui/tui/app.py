@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import ClassVar
@@ -133,7 +133,6 @@ class DamonApp(App[int]):
         self._last_render = -1e9
         self._backend_stopped = False
         self._stop_lock = threading.Lock()
-        self._preview: tuple[object, tuple[int, int] | None] = (None, None)
         self._leaving = False
 
     # --- layout -----------------------------------------------------------------
@@ -285,10 +284,7 @@ class DamonApp(App[int]):
     def _show_status(self) -> None:
         preview = None
         if self.pattern is not None and self.displayed is not None:
-            key = (self.displayed.seq, self.displayed.elapsed_us, self.pattern)
-            if self._preview[0] != key:
-                self._preview = (key, preview_totals(self.displayed, self.pattern))
-            preview = self._preview[1]
+            preview = preview_totals(self.displayed, self.pattern)  # once per snapshot
         self.query_one(StatusLine).show(self.regions.describe(), preview)
 
     def on_regions_table_view_changed(self, _: RegionsTable.ViewChanged) -> None:
@@ -405,47 +401,49 @@ class DamonApp(App[int]):
         self.apply_schemes(message.schemes)
 
     def apply_schemes(self, schemes: Sequence[Scheme]) -> bool:
-        if self._refuse_readonly("schemes"):
-            return False
-        try:
-            self.backend.set_schemes(schemes)
-        except (ValidationError, BackendError) as e:
-            self.notify(f"Schemes not applied ({e}); the running schemes are unchanged.",
-                        title="Invalid scheme", severity="error", markup=False)  # fmt: skip
-            return False
-        self.notify(f"{len(schemes)} scheme(s) applied.", markup=False)
-        return True
+        return self._change_backend(
+            "schemes", partial(self.backend.set_schemes, schemes),
+            "Schemes not applied ({}); the running schemes are unchanged.", "Invalid scheme",
+            f"{len(schemes)} scheme(s) applied.",
+        )  # fmt: skip
 
     def on_apply_attrs(self, message: ApplyAttrs) -> None:
         self.apply_attrs(message.attrs)
 
     def apply_attrs(self, attrs: MonitoringAttrs) -> bool:
-        if self._refuse_readonly("monitoring attributes"):
-            return False
-        try:
-            self.backend.set_attrs(attrs)
-        except (ValidationError, BackendError) as e:
-            self.notify(f"Attributes not applied ({e}); monitoring continues unchanged.",
-                        title="Invalid attributes", severity="error", markup=False)  # fmt: skip
-            return False
-        self.notify("Monitoring attributes applied.", markup=False)
-        return True
+        return self._change_backend(
+            "monitoring attributes", partial(self.backend.set_attrs, attrs),
+            "Attributes not applied ({}); monitoring continues unchanged.", "Invalid attributes",
+            "Monitoring attributes applied.",
+        )  # fmt: skip
 
     def on_switch_target(self, message: SwitchTarget) -> None:
         self.switch_target(message.target)
 
     def switch_target(self, target: Target) -> bool:
-        if self._refuse_readonly("the target"):
-            return False
-        try:
-            self.backend.set_targets([target])
-        except (ValidationError, BackendError) as e:
-            self.notify(f"Target not switched ({e}).", severity="error", markup=False)
+        if not self._change_backend(
+            "the target", partial(self.backend.set_targets, [target]), "Target not switched ({})."
+        ):
             return False
         self.history.clear()  # another address space: old columns would mislead
         self.info = self.backend.info
         self.notify(f"Now monitoring {target.label}.", markup=False)
         self._show_chrome()
+        return True
+
+    def _change_backend(self, what: str, change: Callable[[], object], failed: str,
+                        title: str = "", done: str | None = None) -> bool:  # fmt: skip
+        """Run `change` unless read-only; on a refusal notify `failed` (its {} is the
+        error), else `done` if given. True if the backend took the change."""
+        if self._refuse_readonly(what):
+            return False
+        try:
+            change()
+        except (ValidationError, BackendError) as e:
+            self.notify(failed.format(e), title=title, severity="error", markup=False)
+            return False
+        if done is not None:
+            self.notify(done, markup=False)
         return True
 
     def _refuse_readonly(self, what: str) -> bool:

@@ -25,10 +25,9 @@ from textual.binding import Binding, BindingType
 from textual.strip import Strip
 from textual.widget import Widget
 
-from ..backends.engine import kernels
 from ..model import DEFAULT_WEIGHTS, AccessPattern, Snapshot, TemperatureWeights
 from ..model.units import format_duration_us, format_size
-from .regions_view import RegionArrays, heat_styles
+from .regions_view import heat_styles, match_flags, snapshot_arrays, temperature_order
 
 RAMP = " .:-=+*#%@"  # idle to always accessed, without colour (NO_COLOR)
 NO_DATA = -1.0
@@ -68,9 +67,8 @@ def temperature_sums(snapshot: Snapshot, weights: TemperatureWeights, flags: byt
                      ) -> PrefixSums:  # fmt: skip
     """The snapshot's regions laid end to end hottest first, weighted by nr_accesses
     (or by `flags`, per region in address order, to locate matched bytes)."""
-    arrays = RegionArrays.from_snapshot(snapshot)
-    mx = max(1, snapshot.max_nr_accesses)
-    order = kernels.temperature_order(arrays, mx, weights.size, weights.access_rate, weights.age)
+    arrays = snapshot_arrays(snapshot)
+    order = temperature_order(snapshot, weights)
     sizes = [arrays.ends[i] - arrays.starts[i] for i in order]
     values = flags if flags is not None else arrays.nr_accesses
     cum = [0, *accumulate(sizes)]
@@ -393,21 +391,24 @@ class HeatmapView(Widget, can_focus=True):
         grid = self.model.grid(self._history, self._layout, cells, height, s)
         matched = self._matched_rows(height)
         labels = self._labels(height)
-        strips = [self._strip([(self._title(), title_style)], width)]
+        strips = [self._strip([(self._title(), title_style)], width, base)]
         label_style = base + self.get_component_rich_style("heatmap--label")
         match_style = base + self.get_component_rich_style("heatmap--match")
+        palette = self._palette(base)
+        label_width = self._label_width
         for row in range(height):
-            segments = [(labels[row].rjust(self._label_width) + " ", label_style)]
-            segments += self._cells(grid, row, base)
+            segments = [(labels[row].rjust(label_width) + " ", label_style)]
+            segments += self._cells(grid, row, base, palette)
             segments.append(("◀" if matched[row] else " ", match_style))
-            strips.append(self._strip(segments, width))
-        strips.append(self._strip([(self._axis(cells), label_style)], width))
-        strips.append(self._strip(self._legend(base, match_style), width))
+            strips.append(self._strip(segments, width, base))
+        strips.append(self._strip([(self._axis(cells), label_style)], width, base))
+        strips.append(self._strip(self._legend(base, match_style), width, base))
         return strips
 
-    def _strip(self, parts: list[tuple[str, Style]], width: int) -> Strip:
+    @staticmethod
+    def _strip(parts: list[tuple[str, Style]], width: int, base: Style) -> Strip:
         strip = Strip([Segment(text, style) for text, style in parts])
-        return strip.crop_extend(0, width, self.rich_style)
+        return strip.crop_extend(0, width, base)
 
     def _palette(self, base: Style) -> list[tuple[str, Style]]:
         """(cell text, style) per access level: ramp characters without colour,
@@ -416,10 +417,9 @@ class HeatmapView(Widget, can_focus=True):
             return [(char, base) for char in RAMP]
         return [(" ", base + style) for style in heat_styles(self.app)]
 
-    def _cells(self, grid: list[list[float] | None], row: int, base: Style
-               ) -> list[tuple[str, Style]]:  # fmt: skip
+    def _cells(self, grid: list[list[float] | None], row: int, base: Style,
+               palette: list[tuple[str, Style]]) -> list[tuple[str, Style]]:  # fmt: skip
         """Runs of equal cells as (text, style), so a row is a handful of segments."""
-        palette = self._palette(base)
         levels = len(palette)
         runs: list[tuple[str, Style]] = []
         last, count = -3, 0
@@ -452,7 +452,7 @@ class HeatmapView(Widget, can_focus=True):
         if self.pattern is None:
             return [False] * height
         newest = self._history[-1 - min(self.settings.time_scroll, len(self._history) - 1)]
-        flags = RegionArrays.from_snapshot(newest).matches(self.pattern)
+        flags = match_flags(newest, self.pattern)
         assert self._layout is not None
         values = self.model.column(newest, self._layout, height, self.settings, flags)
         return [v > 0 for v in values]

@@ -17,7 +17,7 @@ from textual.widget import Widget
 
 from ..model import DEFAULT_WEIGHTS, Snapshot, TemperatureWeights
 from ..model.units import format_duration_us, format_size
-from .regions_view import RegionArrays, heat_styles, pick
+from .regions_view import heat_styles, pick, snapshot_arrays, snapshot_temperatures
 
 SPARK = " ▁▂▃▄▅▆▇█"
 RECENCY_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 36_000)
@@ -91,10 +91,10 @@ def temperature_histogram(
     snapshot: Snapshot, weights: TemperatureWeights = DEFAULT_WEIGHTS, nr_bins: int = 8
 ) -> list[tuple[float, float, int]]:
     """(low, high, bytes) of equal temperature ranges, hottest first."""
-    arrays = RegionArrays.from_snapshot(snapshot)
+    arrays = snapshot_arrays(snapshot)
     if not len(arrays):
         return []
-    temps = arrays.temperatures(snapshot.max_nr_accesses, weights)
+    temps = snapshot_temperatures(snapshot, weights)
     lo, hi = min(temps), max(temps)
     span = (hi - lo) or 1.0
     per_bin = [0] * nr_bins

@@ -9,8 +9,10 @@ by (data generation, width, theme, row, cursor, focus). No DataTable.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from itertools import compress
+from typing import ClassVar, Literal, TypeVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -120,14 +122,81 @@ class RegionArrays:
         count = matched.count(1)
         if not count:
             return 0, 0
-        starts, ends = self.starts, self.ends
-        return count, sum(ends[i] - starts[i] for i, m in enumerate(matched) if m)
+        return count, sum(compress(self.ends, matched)) - sum(compress(self.starts, matched))
+
+
+_T = TypeVar("_T")
+
+
+class _PerSnapshot:
+    """Results derived from one snapshot that several views ask for (its concatenated
+    arrays, temperatures, temperature order, preview matches): computed once per
+    snapshot and shared. Holds only the latest snapshot's results; UI thread only.
+    The values are shared: callers must not mutate them."""
+
+    MAX_ENTRIES = 32  # e.g. one match per pattern typed while paused
+
+    def __init__(self) -> None:
+        self._snapshot: Snapshot | None = None
+        self._values: dict[tuple[object, ...], object] = {}
+
+    def get(self, snapshot: Snapshot, key: tuple[object, ...], compute: Callable[[], _T]) -> _T:
+        if snapshot is not self._snapshot:
+            self._snapshot, self._values = snapshot, {}
+        values = self._values
+        if key not in values:
+            if len(values) >= self.MAX_ENTRIES:
+                values.clear()
+            values[key] = compute()
+        return values[key]  # type: ignore[return-value]
+
+
+_per_snapshot = _PerSnapshot()
+
+
+def snapshot_arrays(snapshot: Snapshot) -> RegionArrays:
+    """RegionArrays.from_snapshot, once per snapshot."""
+    return _per_snapshot.get(snapshot, ("arrays",), lambda: RegionArrays.from_snapshot(snapshot))
+
+
+def snapshot_temperatures(snapshot: Snapshot, weights: TemperatureWeights) -> array:
+    """Each region's temperature (in RegionArrays order), once per snapshot and weights."""
+    return _per_snapshot.get(
+        snapshot,
+        ("temps", weights),
+        lambda: snapshot_arrays(snapshot).temperatures(snapshot.max_nr_accesses, weights),
+    )
+
+
+def temperature_order(
+    snapshot: Snapshot, weights: TemperatureWeights, descending: bool = True
+) -> array:
+    """Region indices hottest first (coldest first unless `descending`), once per snapshot."""
+
+    def compute() -> array:
+        mx = max(1, snapshot.max_nr_accesses)
+        w = weights
+        arrays = snapshot_arrays(snapshot)
+        return kernels.temperature_order(arrays, mx, w.size, w.access_rate, w.age, descending)
+
+    return _per_snapshot.get(snapshot, ("order", weights, descending), compute)
+
+
+def match_flags(snapshot: Snapshot, pattern: AccessPattern) -> bytearray:
+    """1 per region (in RegionArrays order) that `pattern` matches, once per snapshot."""
+    return _per_snapshot.get(
+        snapshot, ("match", pattern), lambda: snapshot_arrays(snapshot).matches(pattern)
+    )
 
 
 def preview_totals(snapshot: Snapshot, pattern: AccessPattern) -> tuple[int, int]:
-    """(regions, bytes) of `snapshot` a scheme with `pattern` would act on."""
-    arrays = RegionArrays.from_snapshot(snapshot)
-    return arrays.matched_totals(arrays.matches(pattern))
+    """(regions, bytes) of `snapshot` a scheme with `pattern` would act on (the status
+    line, the regions table and the schemes panel all ask: computed once)."""
+    return _per_snapshot.get(
+        snapshot,
+        ("totals", pattern),
+        lambda: snapshot_arrays(snapshot).matched_totals(match_flags(snapshot, pattern)),
+    )
 
 
 @dataclass(frozen=True)
@@ -171,19 +240,24 @@ class RegionRows:
     ) -> None:
         if sort_key not in SORT_KEYS:
             raise ValueError(f"sort key must be one of {', '.join(SORT_KEYS)}, not {sort_key!r}")
-        self.arrays = arrays = RegionArrays.from_snapshot(snapshot)
+        self.arrays = arrays = snapshot_arrays(snapshot)
         self.max_nr = max(1, snapshot.max_nr_accesses)
         self.aggr_us = snapshot.attrs.aggr_us
         self.multi_target = len(snapshot.targets) > 1
-        self.temps = arrays.temperatures(self.max_nr, weights)
+        self.temps = snapshot_temperatures(snapshot, weights)
         self.temp_lo = min(self.temps, default=0.0)
         self.temp_hi = max(self.temps, default=0.0)
         if descending is None:
             descending = NATURAL_DESCENDING[sort_key]
-        self.order = self._filtered(self._sorted(sort_key, descending, weights), region_filter)
-        self.matched = arrays.matches(pattern) if pattern is not None else None
+        order = (
+            temperature_order(snapshot, weights, descending)
+            if sort_key == "temp"
+            else self._sorted(sort_key, descending)
+        )
+        self.order = self._filtered(order, region_filter)
+        self.matched = match_flags(snapshot, pattern) if pattern is not None else None
         self.matched_count, self.matched_bytes = (
-            arrays.matched_totals(self.matched) if self.matched is not None else (0, 0)
+            preview_totals(snapshot, pattern) if pattern is not None else (0, 0)
         )
         self.addr_width = max(10, len(f"{max(arrays.ends, default=0):#x}"))
 
@@ -194,12 +268,8 @@ class RegionRows:
     def total(self) -> int:
         return len(self.arrays)
 
-    def _sorted(self, key: str, descending: bool, weights: TemperatureWeights) -> array:
+    def _sorted(self, key: str, descending: bool) -> array:
         a = self.arrays
-        if key == "temp":
-            return kernels.temperature_order(
-                a, self.max_nr, weights.size, weights.access_rate, weights.age, descending
-            )
         column = {
             "start": a.starts,
             "end": a.ends,

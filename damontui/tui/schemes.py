@@ -10,9 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from itertools import compress
 from pathlib import Path
-from types import SimpleNamespace
 
 from textual import on
 from textual.app import ComposeResult
@@ -29,12 +27,12 @@ from ..model import (
     Scheme,
     SchemeStats,
     Snapshot,
-    TargetSnapshot,
 )
 from ..model import ValidationError as ModelError
 from ..model.serialize import schemes_from_toml, schemes_to_toml
 from ..model.units import format_size
 from .messages import ApplySchemes
+from .regions_view import preview_totals
 from .scheme_editor import SchemeEditor
 
 if sys.version_info >= (3, 11):
@@ -48,29 +46,10 @@ COLUMNS = (("#", 2), ("scheme", 14), ("state", 9), ("tried", 12), ("applied", 12
            ("quota", 9))
 
 
-def _mask(target: TargetSnapshot, pattern: AccessPattern) -> bytes | bytearray:
-    """1 per region matching `pattern`; the compiled kernel when available."""
-    p = pattern
-    try:
-        from ..backends.engine import kernels
-    except ImportError:  # pragma: no cover - the engine always ships its Python twin
-        return bytes(
-            p.matches(target.ends[i] - target.starts[i], target.nr_accesses[i], target.ages[i])
-            for i in range(len(target)))
-    view = SimpleNamespace(starts=target.starts, ends=target.ends,
-                           nr_accesses=target.nr_accesses, age=target.ages)
-    return kernels.match_pattern(view, p.sz.min, p.sz.max, p.nr_accesses.min,
-                                 p.nr_accesses.max, p.age.min, p.age.max)
-
-
 def count_matches(snapshot: Snapshot, pattern: AccessPattern) -> tuple[int, int]:
-    """How many regions, and bytes, of `snapshot` the pattern matches now."""
-    count = nbytes = 0
-    for target in snapshot.targets:
-        mask = _mask(target, pattern)
-        count += mask.count(1)
-        nbytes += sum(compress(target.ends, mask)) - sum(compress(target.starts, mask))
-    return count, nbytes
+    """How many regions, and bytes, of `snapshot` the pattern matches now (shared with
+    the regions table and the status line: computed once per snapshot and pattern)."""
+    return preview_totals(snapshot, pattern)
 
 
 class PathPrompt(ModalScreen[Path | None]):
