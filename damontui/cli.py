@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reset-stopped", metavar="NAME", action="append", default=[],
                         help="allow starting a kdamond although it resets the staged "
                              "configuration of stopped kdamond NAME (kdamond.N; repeatable)")
+    parser.add_argument("--turn-off", metavar="MODULE", action="append", default=[],
+                        help="turn the in-kernel DAMON user MODULE (damon_stat, damon_reclaim, "
+                             "damon_lru_sort) off for this run and back on at exit; it holds "
+                             "DAMON exclusively (repeatable)")
     batch = parser.add_argument_group("batch mode (plain text, no TUI)")
     batch.add_argument("--once", action="store_true", help="print one report and exit")
     batch.add_argument("--batch", action="store_true", help="print reports instead of the TUI")
@@ -202,6 +206,7 @@ def _request(args: argparse.Namespace, config: object | None) -> BackendRequest:
         take_over=getattr(args, "take_over", None),
         reset_stopped=tuple(getattr(args, "reset_stopped", ()) or ()),
         keep_running=bool(getattr(args, "keep_running", False)),
+        turn_off=tuple(getattr(args, "turn_off", ()) or ()),
     )
 
 

@@ -30,6 +30,7 @@ class BackendRequest:
     reset_stopped: tuple[str, ...] = ()  # consent to reset these stopped kdamonds' configs
     keep_running: bool = False
     sysfs_root: str = DEFAULT_ROOT
+    turn_off: tuple[str, ...] = ()  # consent to turn these exclusive DAMON modules off
 
 
 class NotedBackend:
@@ -96,6 +97,7 @@ def _kernel(request: BackendRequest, target: Target) -> Backend:
         root=request.sysfs_root,
         keep_running=request.keep_running,
         reset_stopped_foreign=request.reset_stopped,
+        turn_off_modules=request.turn_off,
     )
 
 
@@ -149,6 +151,9 @@ def open_backend(
 def _kernel_note(request: BackendRequest, exc: Exception) -> str:
     """One line on why kernel DAMON was not used: name a running kdamond that
     blocks it (and how to view it), else the error's first sentence."""
+    short_note = getattr(exc, "short_note", None)  # an exclusive in-kernel DAMON user
+    if callable(short_note):
+        return str(short_note())
     try:
         from .kernel import RealSysfs, kdamond_states
 

@@ -46,6 +46,14 @@ from ...model import (
 from ...model.units import format_size
 from ..base import BackendError, ErrorCallback, SnapshotCallback
 from ..engine.layout import system_ram_ranges
+from .exclusive import (
+    MODULE_ROOT,
+    ExclusiveModule,
+    ExclusiveModuleBusy,
+    ModuleSwitch,
+    check_consent_names,
+    running_modules,
+)
 from .features import Features, detect_features
 from .inventory import (
     KdamondInfo,
@@ -208,10 +216,17 @@ class KernelBackend:
         refresh_ms: int | None = None,
         regions: bool = True,
         reset_stopped_foreign: Sequence[str] = (),
+        module_root: str = MODULE_ROOT,
+        turn_off_modules: Sequence[str] = (),
     ) -> None:
         self._init_common(root, sysfs, runtime_dir, proc_root, iomem_path, cgroup_root,
-                          kernel_release, keep_running, refresh_ms, regions)
+                          kernel_release, keep_running, refresh_ms, regions, module_root)
         self._mode = "new"
+        if isinstance(turn_off_modules, str):
+            turn_off_modules = (turn_off_modules,)
+        # explicit consent, by module name, to turn an exclusive in-kernel DAMON user
+        # off for this run (and back on at exit); see exclusive.py
+        self._module_consent = check_consent_names(turn_off_modules)
         if isinstance(reset_stopped_foreign, str):
             reset_stopped_foreign = (reset_stopped_foreign,)
         # explicit consent, by exact name, to reset (and restore) these stopped
@@ -228,9 +243,13 @@ class KernelBackend:
     # --- construction helpers --------------------------------------------------------
 
     def _init_common(self, root, sysfs, runtime_dir, proc_root, iomem_path, cgroup_root,
-                     kernel_release, keep_running, refresh_ms, regions) -> None:
+                     kernel_release, keep_running, refresh_ms, regions,
+                     module_root: str = MODULE_ROOT) -> None:
         self._root = root
+        self._module_root = module_root
+        self._module_consent: frozenset[str] = frozenset()
         self._sysfs: Sysfs = sysfs or RealSysfs()
+        self._modules = ModuleSwitch(self._sysfs, module_root)
         self._proc_root = proc_root
         self._iomem = iomem_path
         self._cgroup_root = cgroup_root
@@ -275,7 +294,8 @@ class KernelBackend:
         self = cls.__new__(cls)
         params = dict(root=DEFAULT_ROOT, sysfs=None, runtime_dir=None, proc_root="/proc",
                       iomem_path="/proc/iomem", cgroup_root=None,
-                      kernel_release=None, keep_running=False, refresh_ms=None, regions=True)
+                      kernel_release=None, keep_running=False, refresh_ms=None, regions=True,
+                      module_root=MODULE_ROOT)
         unknown = set(kw) - set(params)
         if unknown:
             raise TypeError(f"unexpected arguments: {', '.join(sorted(unknown))}")
@@ -395,12 +415,23 @@ class KernelBackend:
 
     # --- where our kdamond goes ------------------------------------------------------
 
+    def _exclusive_blockers(self) -> list[ExclusiveModule]:
+        """Exclusive in-kernel DAMON users that are on (DAMON_STAT, ...), read before
+        any write: the kernel refuses every sysfs start while one runs.  Raises
+        unless the user consented to turning each one off; returns those."""
+        running = running_modules(self._sysfs, self._module_root)
+        if any(m.name not in self._module_consent for m in running):
+            raise ExclusiveModuleBusy(running)
+        return running
+
     def _plan_slot(self) -> int | None:
         """A parked (stopped) directory of ours to reuse, or None to add one.
 
         Adding one means writing nr_kdamonds, which the kernel refuses (EBUSY) while
-        ANY kdamond runs: detect that here, before writing anything."""
+        ANY kdamond runs: detect that here, before writing anything.  Exclusive
+        in-kernel DAMON users (DAMON_STAT, ...) are checked first."""
         read_int(self._sysfs, join(self._root, "kdamonds/nr_kdamonds"))  # root only
+        self._exclusive_blockers()
         states = kdamond_states(self._sysfs, self._root)
         parked = reusable_parked(self._sysfs, self._root, self._store, states, prune=True)
         if parked is not None:
@@ -565,47 +596,68 @@ class KernelBackend:
         with self._lock:
             if self._launched:
                 return
-            slot = self._plan_slot()
-            index = slot if slot is not None else self._grow()
-            self._index = index
-            kd = self._kd()
-            writer = Writer(self._sysfs, self._features)
-            self._snap = (snapshot_schemes(self._attrs, len(self._targets), self._features)
-                          if self._features.has("tried_regions") else [])
-            if not self._snap:
-                self._notes.append(f"no region snapshots: tried regions need "
-                                   f"{self._features.needs('tried_regions')} (this kernel: "
-                                   f"{self._features.version_text}); only scheme stats are shown")
-            try:
-                writer.w(join(kd, "contexts/nr_contexts"), 1)
-                writer.stage_context(self._ctx(), self._ops, self._attrs, self._targets,
-                                     list(self._schemes) + self._snap)
-                if self._features.has("refresh_ms") and self._sysfs.exists(
-                        join(kd, "refresh_ms")):
-                    value = self._refresh_value()
-                    writer.w(join(kd, "refresh_ms"), value)
-                    self._refresh_active = value > 0
-                self._notes.extend(writer.notes)
-                self._write_state("on")
-            except BackendError:
-                self._park()  # our stopped dir: reused by the next start
-                raise
-            try:
-                pid = read_int(self._sysfs, join(kd, "pid"))
-            except SysfsError:
-                pid = -1  # not readable right now: the first snapshot records it
-            n = len(self._schemes)
-            self._record = self._store.new_record(
-                self._root, index, pid, user_schemes=n,
-                snapshot_schemes=list(range(n, n + len(self._snap))))
-            self._store.put(self._record)
-            self._launched = True
-            self._t0 = time.monotonic()
-            if self._snap:
+            blockers = self._exclusive_blockers()  # before any write
+            if blockers:  # consented: turned off now, back on when we stop
+                self._modules.turn_off(blockers)
                 self._notes.append(
-                    f"damontui's snapshot scheme{'s' if len(self._snap) > 1 else ''} (stat, "
-                    f"hidden from the scheme list): kdamond.{index} scheme "
-                    + ", ".join(str(i) for i in range(n, n + len(self._snap))))
+                    ", ".join(m.title for m in blockers) + " turned off for this run (you "
+                    "asked with --turn-off); damontui turns it back on when it stops")
+            try:
+                self._launch_locked()
+            except BackendError:
+                self._restore_modules()
+                raise
+
+    def _launch_locked(self) -> None:
+        """launch() under the lock, after the exclusive modules were dealt with."""
+        slot = self._plan_slot()
+        index = slot if slot is not None else self._grow()
+        self._index = index
+        kd = self._kd()
+        writer = Writer(self._sysfs, self._features)
+        self._snap = (snapshot_schemes(self._attrs, len(self._targets), self._features)
+                      if self._features.has("tried_regions") else [])
+        if not self._snap:
+            self._notes.append(f"no region snapshots: tried regions need "
+                               f"{self._features.needs('tried_regions')} (this kernel: "
+                               f"{self._features.version_text}); only scheme stats are shown")
+        try:
+            writer.w(join(kd, "contexts/nr_contexts"), 1)
+            writer.stage_context(self._ctx(), self._ops, self._attrs, self._targets,
+                                 list(self._schemes) + self._snap)
+            if self._features.has("refresh_ms") and self._sysfs.exists(
+                    join(kd, "refresh_ms")):
+                value = self._refresh_value()
+                writer.w(join(kd, "refresh_ms"), value)
+                self._refresh_active = value > 0
+            self._notes.extend(writer.notes)
+            self._write_state("on")
+        except BackendError as e:
+            self._park()  # our stopped dir: reused by the next start
+            running = running_modules(self._sysfs, self._module_root)
+            if running:  # turned on between our check and `on`
+                raise BackendError(blocked_message(running)) from e
+            raise
+        try:
+            pid = read_int(self._sysfs, join(kd, "pid"))
+        except SysfsError:
+            pid = -1  # not readable right now: the first snapshot records it
+        n = len(self._schemes)
+        try:  # lets a later run reuse this dir once the user turned it off
+            fp: str | None = fingerprint(read_config_tree(self._sysfs, kd))
+        except SysfsError:
+            fp = None
+        self._record = self._store.new_record(
+            self._root, index, pid, user_schemes=n,
+            snapshot_schemes=list(range(n, n + len(self._snap))), fingerprint=fp)
+        self._store.put(self._record)
+        self._launched = True
+        self._t0 = time.monotonic()
+        if self._snap:
+            self._notes.append(
+                f"damontui's snapshot scheme{'s' if len(self._snap) > 1 else ''} (stat, "
+                f"hidden from the scheme list): kdamond.{index} scheme "
+                + ", ".join(str(i) for i in range(n, n + len(self._snap))))
 
     def _park(self) -> None:
         """Leave a parked record for our stopped directory so the next start reuses it
@@ -691,12 +743,28 @@ class KernelBackend:
             if state == "on" and self._record is not None and pid == self._record.kdamond_pid:
                 self._sysfs.write(join(self._kd(), "state"), "off")
             self._store.remove(self._root, self._index)
+            for m in self._modules.turned_off:
+                self._sysfs.write(m.enabled_path, "Y")
+            self._modules.turned_off.clear()
         except (BackendError, OSError):
             pass
+
+    def _restore_modules(self) -> None:
+        """Turn the exclusive modules we turned off (with consent) back on."""
+        for problem in self._modules.restore():
+            self._error(problem)
 
     def _release(self) -> None:
         if self._index is None:
             return
+        if self._keep_running and self._modules.turned_off:
+            names = ", ".join(m.title for m in self._modules.turned_off)
+            self._error(f"{names} stays off while kdamond.{self._index} keeps running (the "
+                        "kernel refuses an exclusive start while any kdamond runs); turn it "
+                        "back on after stopping it: "
+                        + "; ".join(f"echo Y | sudo tee {m.enabled_path}"
+                                    for m in self._modules.turned_off))
+            self._modules.turned_off.clear()
         if self._keep_running:
             if self._mode == "takeover" and self._snap and not self._lost:
                 try:
@@ -719,6 +787,7 @@ class KernelBackend:
         self._store.remove(self._root, self._index)
         self._launched = False
         self._park()
+        self._restore_modules()
 
     def latest(self) -> Snapshot | None:
         return self._latest
@@ -1233,7 +1302,9 @@ def reusable_parked(sysfs: Sysfs, root: str, store: OwnershipStore,
     someone else changed (they are not ours any more)."""
     by_index = {i: s for i, s, _ in states}
     for rec in store.records(root):
-        if not rec.parked:
+        if not rec.parked and not (rec.fingerprint and by_index.get(rec.index) == "off"):
+            # a kdamond damontui left running (--keep-running) stays ours to reuse
+            # once it is off with the configuration damontui staged
             continue
         if by_index.get(rec.index) == "off":
             try:
