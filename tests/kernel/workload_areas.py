@@ -40,7 +40,7 @@ def main() -> None:
         if hasattr(mmap, "MADV_NOHUGEPAGE"):
             m.madvise(mmap.MADV_NOHUGEPAGE)
         addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
-        libc.mprotect(addr + size, PAGE, mmap.PROT_NONE)  # guard: a separate VMA
+        libc.mprotect(addr + size, PAGE, 0)  # PROT_NONE guard: a separate VMA
         m[0:size:PAGE] = b"\x01" * (size // PAGE)  # populate every area once
         maps.append(m)
         addrs.append(addr)

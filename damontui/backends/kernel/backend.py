@@ -636,7 +636,7 @@ class KernelBackend:
             self._park()  # our stopped dir: reused by the next start
             running = running_modules(self._sysfs, self._module_root)
             if running:  # turned on between our check and `on`
-                raise BackendError(blocked_message(running)) from e
+                raise ExclusiveModuleBusy(running) from e
             raise
         try:
             pid = read_int(self._sysfs, join(kd, "pid"))
