@@ -95,8 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
         "TERM=dumb. NO_COLOR is honoured.",
     )
     _target_options(parser)
-    parser.add_argument("--backend", choices=("auto", "engine", "kernel"),
-                        help="where data comes from (default: auto)")  # fmt: skip
+    parser.add_argument("--backend", choices=("auto", "engine", "kernel", "damon_stat"),
+                        help="where data comes from (default: auto; damon_stat: DAMON_STAT's "
+                             "own results, read-only)")  # fmt: skip
     parser.add_argument("--refresh", type=_seconds, metavar="SECONDS",
                         help="screen refresh interval (1)")  # fmt: skip
     parser.add_argument("--theme", metavar="NAME", help="colour theme")
@@ -249,6 +250,14 @@ class _Collector:
 def print_report(out: TextIO, snap: Snapshot, history: Sequence[Snapshot], backend: Backend,
                  args: argparse.Namespace) -> None:  # fmt: skip
     width = max(40, min(200, _terminal_width()))
+    if snap.damon_stat is not None:  # DAMON_STAT's outputs: no regions
+        from .damon_stat_text import format_report
+
+        notes = "".join(f"note: {n}\n" for n in backend.info.notes)
+        out.write(f"damontui {backend.info.kernel_version}\n{notes}\n"
+                  + format_report(snap.damon_stat, width) + "\n")
+        out.flush()
+        return
     out.write(report.format_header(snap, backend.info) + "\n\n")
     out.write(report.format_heatmap(history, width=width - 20, height=16) + "\n\n")
     out.write(report.format_region_table(snap, sort=args.sort, limit=args.limit) + "\n")
