@@ -389,6 +389,13 @@ def _run(args: argparse.Namespace) -> int:
         for error in config_errors:
             print(f"damontui: config: {error}", file=sys.stderr)
         return run_batch(args, backend, refresh_s, sys.stdout)
+    if backend.info.backend == "damon_stat":  # DAMON_STAT's results: its own view
+        from .tui.damon_stat_view import DamonStatApp
+
+        try:
+            return DamonStatApp(backend).run(mouse=not args.no_mouse) or 0
+        finally:
+            _close(backend)
     from .tui.app import DamonApp
 
     app = DamonApp(

@@ -150,3 +150,26 @@ def test_batch_report_names_damon_stat(tmp_path):
     assert "DAMON_STAT (in-kernel, read-only)" in out.getvalue()
     assert "note: a note" in out.getvalue()
     assert "p100" in out.getvalue()
+
+
+async def test_tui_view_shows_curve_and_bandwidth(tmp_path):
+    from damontui.tui.damon_stat_view import DamonStatApp, DamonStatView
+
+    b = ds.DamonStatBackend(module_root=fake_module(tmp_path), interval_s=0.05,
+                            notes=("DAMON_STAT runs",))
+    app = DamonStatApp(b)
+    async with app.run_test(size=(100, 40)) as pilot:
+        for _ in range(40):
+            await pilot.pause(0.05)
+            view = app.query_one(DamonStatView)
+            if view.sample is not None and len(view.sample.bandwidth_history) > 2:
+                break
+        rendered = str(view.render())
+        assert "DAMON_STAT (in-kernel, read-only): enabled; kdamond pid 4242" in rendered
+        assert "estimated memory bandwidth: 1.0 GiB/s" in rendered
+        assert "p50" in rendered and "p100" in rendered
+        assert "note: DAMON_STAT runs" in rendered
+        await pilot.press("space")
+        assert app.paused
+        await pilot.press("q")
+    assert b._thread is None  # stopped on exit
