@@ -90,6 +90,7 @@ class Snapshot:
     cpu_percent: float = 0.0  # the monitor's own CPU use (engine thread or kdamond)
     messages: tuple[str, ...] = ()  # warnings worth showing (target exited, ...)
     damon_stat: DamonStatSample | None = None  # DAMON_STAT's outputs (its own backend)
+    tuned: tuple[str, ...] = ()  # attrs fields whose value in force the kernel tuned
 
     @property
     def max_nr_accesses(self) -> int:

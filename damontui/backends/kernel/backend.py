@@ -1109,13 +1109,22 @@ class KernelBackend:
                 self._command("update_tuned_intervals")
         effective = has_goals and f.has("effective_quota")
         stats = tuple(self._stats_for(i, effective) for i in range(len(self._schemes)))
-        attrs = self._attrs
-        if tuning:
-            sample, aggr = read_tuned_intervals(self._sysfs, self._ctx())
+        attrs, tuned = self._attrs, ()
+        if f.has("intervals_goal"):
+            # the intervals in force, read back (refresh_ms or update_tuned_intervals
+            # above keep them current): the kernel may tune them
+            try:
+                sample, aggr = read_tuned_intervals(self._sysfs, self._ctx())
+            except SysfsReadError:
+                sample = aggr = 0
             if sample > 0 and aggr >= sample:
                 attrs = replace(attrs, sample_us=sample, aggr_us=aggr)
+                tuned = tuple(n for n, v, want in (("sample_us", sample, self._attrs.sample_us),
+                                                   ("aggr_us", aggr, self._attrs.aggr_us))
+                              if v != want)
         targets = self._target_snapshots(self._targets, regions_by_target)
-        return self._make_snapshot(targets, stats, messages, pid, attrs=attrs)
+        snap = self._make_snapshot(targets, stats, messages, pid, attrs=attrs)
+        return replace(snap, tuned=tuned) if tuned else snap
 
     def _record_pid(self, pid: int) -> None:
         assert self._record is not None
