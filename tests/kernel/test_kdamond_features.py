@@ -29,6 +29,7 @@ PRESENT_612 = {
 ABSENT_612 = {
     "filter allow", "core/ops filters", "intervals_goal", "goal nid", "refresh_ms", "dests",
     "addr_unit", "obsolete_target", "goal path", "nr_snapshots", "goal_tuner",
+    "pause", "fail_charge", "probes",
 }
 # What Debian sid's 7.2 kernel has: every feature of the table
 PRESENT_72 = {spec.name for spec in features.FEATURES}

@@ -66,7 +66,17 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("nr_snapshots", (7, 0), (("scheme", "stats/nr_snapshots"),),
                 "DAMOS snapshot counters"),
     FeatureSpec("goal_tuner", (7, 1), (("scheme", "quotas/goal_tuner"),), "quota goal tuner"),
+    # First seen in Debian's 7.2 (the VM tier); the earliest kernel is not verified,
+    # so "needs 7.2+" is the safe statement.  Detection by file decides anyway.
+    FeatureSpec("pause", (7, 2), (("context", "pause"),), "pausing a context (pause)"),
+    FeatureSpec("fail_charge", (7, 2), (("scheme", "quotas/fail_charge_num"),),
+                "quota charge for failed actions (fail_charge_num/denom)"),
+    FeatureSpec("probes", (7, 2), (("context", "monitoring_attrs/probes"),),
+                "data-attribute probes (monitoring_attrs/probes, tried region probe hits)"),
 )
+# Per tried region sz_filter_passed arrived with allow filters (6.14): the files
+# appear only in tried regions, so "filter allow" is their witness.
+REGION_FILTER_PASSED = "filter allow"
 SPECS = {spec.name: spec for spec in FEATURES}
 
 OPS_VERSIONS: dict[str, Version] = {"vaddr": (5, 18), "paddr": (5, 18), "fvaddr": (5, 19)}
@@ -86,6 +96,7 @@ GOAL_METRIC_VERSIONS: dict[str, Version] = {
     "user_input": (6, 8), "some_mem_psi_us": (6, 9), "node_mem_used_bp": (6, 16),
     "node_mem_free_bp": (6, 16), "node_memcg_used_bp": (6, 19),
     "node_memcg_free_bp": (6, 19), "active_mem_bp": (7, 0), "inactive_mem_bp": (7, 0),
+    "node_eligible_mem_bp": (7, 2),  # first seen in 7.2 (earliest not verified)
 }
 
 STATE_COMMAND_VERSIONS: dict[str, Version] = {
