@@ -64,6 +64,7 @@ from .inventory import (
     running_with_operations,
     stopped_with_staged_config,
 )
+from .own_features import detect_in_own
 from .ownership import (
     Ownership,
     OwnershipRecord,
@@ -614,6 +615,8 @@ class KernelBackend:
         index = slot if slot is not None else self._grow()
         self._index = index
         kd = self._kd()
+        if self._features.inferred:
+            self._detect_in_own(kd)  # our own directory: every level can be read now
         writer = Writer(self._sysfs, self._features)
         self._snap = (snapshot_schemes(self._attrs, len(self._targets), self._features)
                       if self._features.has("tried_regions") else [])
@@ -658,6 +661,37 @@ class KernelBackend:
                 f"damontui's snapshot scheme{'s' if len(self._snap) > 1 else ''} (stat, "
                 f"hidden from the scheme list): kdamond.{index} scheme "
                 + ", ".join(str(i) for i in range(n, n + len(self._snap))))
+
+    def _detect_in_own(self, kd: str) -> None:
+        """Replace version-table guesses by what damontui's own kdamond directory
+        shows (own_features.py); re-check the request against what it found."""
+        try:
+            self._sysfs.write(join(kd, "contexts/nr_contexts"), 1)
+            for rel in ("contexts/0/targets/nr_targets", "contexts/0/schemes/nr_schemes"):
+                if read_int(self._sysfs, join(kd, rel)) == 0:
+                    self._sysfs.write(join(kd, rel), 1)
+            found = detect_in_own(self._sysfs, self._root, kd, self._features.kernel_release)
+        except SysfsReadError as e:
+            self._notes.append(f"features stay inferred from the kernel version: reading "
+                               f"damontui's own kdamond.{self._index} failed ({e})")
+            return
+        except BackendError:
+            self._park()
+            raise
+        guessed = sorted(self._features.inferred - found.inferred)
+        self._features = found
+        self._notes = [n for n in self._notes if not n.startswith(("inferred from kernel",
+                                                                   "available operations"))]
+        self._notes.extend(found.notes)
+        if guessed:
+            self._notes.append(f"features detected in damontui's own kdamond.{self._index} "
+                               f"(were inferred): {', '.join(guessed)}")
+        try:
+            check_support(self._features, self._ops, self._attrs, self._targets,
+                          self._schemes)
+        except BackendError:
+            self._park()
+            raise
 
     def _park(self) -> None:
         """Leave a parked record for our stopped directory so the next start reuses it

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import platform
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .reader import numbered_dirs
@@ -242,10 +243,13 @@ def _first_numbered(sysfs: Sysfs, path: str) -> list[str]:
     return [join(path, n) for n in numbered_dirs(sysfs, path)]
 
 
-def _sample_dirs(sysfs: Sysfs, root: str, limit: int = 16) -> dict[str, str]:
+def _sample_dirs(sysfs: Sysfs, root: str, limit: int = 16,
+                 kdamond_dirs: Sequence[str] | None = None) -> dict[str, str]:
     """One existing directory per level to look into (reading only)."""
     found: dict[str, str] = {}
-    for kd in _first_numbered(sysfs, join(root, "kdamonds"))[:limit]:
+    kds = (list(kdamond_dirs) if kdamond_dirs is not None
+           else _first_numbered(sysfs, join(root, "kdamonds")))
+    for kd in kds[:limit]:
         found.setdefault("kdamond", kd)
         for ctx in _first_numbered(sysfs, join(kd, "contexts"))[:1]:
             found.setdefault("context", ctx)
@@ -268,9 +272,11 @@ def detect_features(
     root: str = DEFAULT_ROOT,
     kernel_release_text: str | None = None,
     proc_version: str | None = "/proc/version",
+    kdamond_dirs: Sequence[str] | None = None,
 ) -> Features:
     """Detect features by reading `root` (never writing); infer the rest from the
-    kernel version (`kernel_release_text`, default: the running kernel's)."""
+    kernel version (`kernel_release_text`, default: the running kernel's).
+    `kdamond_dirs` limits where to look (damontui's own kdamond: own_features.py)."""
     sysfs = sysfs or RealSysfs()
     release = kernel_release_text if kernel_release_text is not None else kernel_release(
         proc_version)
@@ -282,7 +288,7 @@ def detect_features(
         return Features(root, release, version, False, notes=tuple(notes))
     if version is not None and version < MIN_VERSION:
         notes.append(f"kernel {vstr(version)} predates DAMON sysfs (5.18)")
-    dirs = _sample_dirs(sysfs, root)
+    dirs = _sample_dirs(sysfs, root, kdamond_dirs=kdamond_dirs)
     present: set[str] = set()
     detected: set[str] = set()
     for spec in FEATURES:
