@@ -42,3 +42,24 @@ def test_detection_refuses_what_the_directory_lacks(tmp_path):
     b.launch()
     assert b.features.present == before
     b.stop()
+
+
+def test_unknown_files_are_named_and_kept(tmp_path):
+    from fakesysfs import host_like_kdamond
+
+    from damontui.backends.kernel.unknown_files import unknown_files
+
+    fake = FakeSysfs.build(tmp_path, (7, 2))
+    index = host_like_kdamond(fake, running=True)
+    fake.writes.clear()
+    b = KernelBackend.observe(index, **{k: v for k, v in fake.backend_paths().items()
+                                        if k != "module_root"})
+    note = next(n for n in b.info.notes if "does not model" in n)
+    assert "contexts/0/pause=N" in note and "contexts/0/addr_unit=1" in note
+    assert "quotas/goal_tuner" in note and "quotas/fail_charge_num" in note
+    assert fake.writes == []  # observing writes nothing
+    # what the model covers is not listed
+    from damontui.backends.kernel.reader import read_config_tree
+
+    unknown = unknown_files(read_config_tree(fake, fake.path(f"kdamonds/{index}")))
+    assert not any(u.endswith(("/sample_us", "/action", "/nr_filters")) for u in unknown)

@@ -102,6 +102,7 @@ from .sysfs import (
     join,
     read_int,
 )
+from .unknown_files import kept_note
 from .writer import (
     Writer,
     check_support,
@@ -319,6 +320,7 @@ class KernelBackend:
             self._targets = ctx.targets
             self._schemes = tuple(s.scheme for s in ctx.user_schemes)
         self._notes.append(f"view-only: {info.summary()}; damontui writes nothing to it")
+        self._note_unknown_files(info.name)
         self._launched = True
         return self
 
@@ -363,12 +365,23 @@ class KernelBackend:
         self._adopt(refreshed, record)
         self._notes.append(f"{info.name} taken over (confirmed as {confirm_name!r}); it is now "
                            "damontui's")
+        self._note_unknown_files(info.name)
         if self._features.has("tried_regions"):
             with self._lock:
                 self._set_snapshot_schemes(
                     snapshot_schemes(self._attrs, len(self._targets), self._features))
                 self._update_record()
         return self
+
+    def _note_unknown_files(self, name: str) -> None:
+        """Tell the user which files of this kdamond damontui's model doesn't cover."""
+        try:
+            tree = read_config_tree(self._sysfs, self._kd())
+        except SysfsError:
+            return
+        note = kept_note(name, tree)
+        if note:
+            self._notes.append(note)
 
     def _adopt(self, info: KdamondInfo, record: OwnershipRecord) -> None:
         ctx = info.contexts[0]
