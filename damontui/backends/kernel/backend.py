@@ -1129,8 +1129,7 @@ class KernelBackend:
             base = len(self._schemes)
             if self._want_regions:
                 self._command("update_schemes_tried_regions")
-                parts = [read_tried_regions(self._sysfs, self._sdir(base + k))
-                         for k in range(len(self._snap))]
+                parts = self._read_snapshot_regions(base)
                 if len(parts) == len(self._targets):
                     regions_by_target = parts
                 else:
@@ -1172,6 +1171,25 @@ class KernelBackend:
         targets = self._target_snapshots(self._targets, regions_by_target)
         snap = self._make_snapshot(targets, stats, messages, pid, attrs=attrs)
         return replace(snap, tuned=tuned) if tuned else snap
+
+    def _read_snapshot_regions(self, base: int) -> list[RegionArrays]:
+        """Our snapshot schemes' tried regions.  The command can return before the
+        kernel has filled tried_regions/ (seen on 6.12: now and then a snapshot read
+        empty, every region gone for one tick): if every part is empty, look again
+        for up to two aggregation intervals (at most 1 s) before reporting none."""
+        def read() -> list[RegionArrays]:
+            return [read_tried_regions(self._sysfs, self._sdir(base + k))
+                    for k in range(len(self._snap))]
+
+        parts = read()
+        deadline = time.monotonic() + min(1.0, 2 * self._attrs.aggr_us / 1e6)
+        while not any(len(p) for p in parts) and time.monotonic() < deadline:
+            if self._stop.wait(0.02):
+                break
+            if any(count_tried_regions(self._sysfs, self._sdir(base + k))
+                   for k in range(len(self._snap))):
+                parts = read()
+        return parts
 
     def _record_pid(self, pid: int) -> None:
         assert self._record is not None
