@@ -34,12 +34,18 @@ STARVED = 0.25  # touch rate below this share of the plain run's: starved
 
 
 def _area_stats(regions, areas) -> list[tuple[float, int]]:
-    """(byte-weighted mean nr_accesses, min age) per area."""
+    """(byte-weighted mean nr_accesses, byte-weighted mean age) per area.  (A few
+    small regions at an area's edge can have their age reset by noise; the mean
+    follows what most of the area does.)"""
     out = []
     for start, end in areas:
-        inside = [r for r in regions if r.end > start and r.start < end]
-        ages = [r.age for r in inside]
-        out.append((vmkit.mean_accesses(regions, start, end), min(ages) if ages else -1))
+        total = aged = 0
+        for r in regions:
+            lo, hi = max(r.start, start), min(r.end, end)
+            if hi > lo:
+                total += hi - lo
+                aged += (hi - lo) * r.age
+        out.append((vmkit.mean_accesses(regions, start, end), aged // total if total else -1))
     return out
 
 
@@ -51,8 +57,11 @@ def _report(label: str, w, stats, rate: float) -> str:
 
 def _average(many: list[list[tuple[float, int]]]) -> list[tuple[float, int]]:
     """Per-area mean accesses averaged over several snapshots (min age of the last)."""
-    n = len(many)
-    return [(sum(m[i][0] for m in many) / n, many[-1][i][1]) for i in range(len(many[-1]))]
+    out = []
+    for i in range(len(many[-1])):
+        vals = [m[i][0] for m in many if m[i][0] == m[i][0]]  # nan: area not covered
+        out.append((sum(vals) / len(vals) if vals else float("nan"), many[-1][i][1]))
+    return out
 
 
 def _judge(w, stats, reference=None) -> list[str]:

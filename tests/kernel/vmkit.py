@@ -191,10 +191,15 @@ def tried_regions(scheme_dir: Path, timeout: float = 20) -> list[RawRegion]:
     out = []
     tr = scheme_dir / "tried_regions"
     deadline = time.monotonic() + timeout
+    names: list[Path] = []
     while True:
-        names = sorted((p for p in tr.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-        if names or time.monotonic() > deadline:
+        # the kernel can still be adding region directories after the command
+        # returned: wait until the list is there and stable
+        now = sorted((p for p in tr.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+        if (now and len(now) == len(names)) or time.monotonic() > deadline:
+            names = now
             break
+        names = now
         time.sleep(0.1)
     for d in names:
         out.append(RawRegion(int(read(d / "start")), int(read(d / "end")),
