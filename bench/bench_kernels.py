@@ -23,8 +23,8 @@ from types import ModuleType
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from damontui.backends.engine import kernels_py  # noqa: E402
 from damontui.backends.engine.regionset import Regions, make_rng  # noqa: E402
+from damontui.kernels import kernels_py  # noqa: E402
 
 PAGE = 4096
 SIZES = (1_000, 10_000, 100_000)

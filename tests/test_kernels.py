@@ -17,8 +17,8 @@ from types import ModuleType
 
 import pytest
 
-from damontui.backends.engine import kernels_py
 from damontui.backends.engine.regionset import Regions, make_rng, rng_next
+from damontui.kernels import kernels_py
 
 PAGE = 4096
 U32_MAX = 2**32 - 1
@@ -443,7 +443,7 @@ def run_python(code: str, **env: str) -> str:
 
 
 def test_loader_can_be_forced_to_pure_python() -> None:
-    code = "from damontui.backends.engine import kernels as k; print(k.IMPL_NAME, k.IMPORT_ERROR)"
+    code = "from damontui import kernels as k; print(k.IMPL_NAME, k.IMPORT_ERROR)"
     out = run_python(code, DAMONTUI_PURE_PYTHON="1")
     assert "python None" in out and "Warning" not in out
 
@@ -451,11 +451,11 @@ def test_loader_can_be_forced_to_pure_python() -> None:
 def test_loader_falls_back_with_a_warning() -> None:
     code = (
         "import sys; sys.modules['damontui._kernels'] = None\n"
-        "from damontui.backends.engine import kernels as k\n"
+        "from damontui import kernels as k\n"
         "print(k.IMPL_NAME, k.merge.__module__, repr(k.IMPORT_ERROR))"
     )
     out = run_python(code, DAMONTUI_PURE_PYTHON="0")
-    assert "python damontui.backends.engine.kernels_py 'ModuleNotFoundError" in out
+    assert "python damontui.kernels.kernels_py 'ModuleNotFoundError" in out
     assert "RuntimeWarning: compiled kernels (damontui._kernels) failed to import" in out
     assert "slower pure-Python twin" in out
 
@@ -464,7 +464,7 @@ def test_loader_refuses_a_stale_build() -> None:
     code = (
         "import sys, types; fake = types.ModuleType('damontui._kernels')\n"
         "fake.KERNELS_API_VERSION = 0; sys.modules['damontui._kernels'] = fake\n"
-        "from damontui.backends.engine import kernels as k\n"
+        "from damontui import kernels as k\n"
         "print(k.IMPL_NAME, k.IMPORT_ERROR)"
     )
     out = run_python(code, DAMONTUI_PURE_PYTHON="0")
@@ -472,7 +472,7 @@ def test_loader_refuses_a_stale_build() -> None:
 
 
 def test_loader_exports_every_kernel() -> None:
-    from damontui.backends.engine import kernels
+    from damontui import kernels
 
     for name in kernels.KERNEL_NAMES:
         assert getattr(kernels, name) is getattr(kernels.impl, name)

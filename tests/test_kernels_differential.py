@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from damontui.backends.engine import kernels_py as py
 from damontui.backends.engine.regionset import Regions, make_rng
+from damontui.kernels import kernels_py as py
 
 try:
     from damontui import _kernels as cy

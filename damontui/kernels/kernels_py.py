@@ -14,15 +14,12 @@ import bisect
 import os
 import sys
 from array import array
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-from damontui.backends.engine.regionset import (
-    MASK64,
-    SPLITMIX_GAMMA,
-    SPLITMIX_MUL1,
-    SPLITMIX_MUL2,
-    Regions,
-)
+from damontui.kernels.splitmix import MASK64, SPLITMIX_GAMMA, SPLITMIX_MUL1, SPLITMIX_MUL2
+
+if TYPE_CHECKING:  # the engine's mutable container; the kernels only walk its arrays
+    from damontui.backends.engine.regionset import Regions
 
 # Bumped whenever the kernel API or semantics change; the loader refuses a stale build.
 KERNELS_API_VERSION = 1
@@ -206,7 +203,7 @@ def split(r: Regions, nr_subs: int, min_region_sz: int, rng: array) -> None:
     n = _check_lengths(r)
     if nr_subs <= 1 or n == 0:
         return
-    out = Regions()
+    out = type(r)()  # an empty container of the caller's kind (the engine's Regions)
     state = rng[0]
     for i in range(n):
         start, end, addr = r.starts[i], r.ends[i], r.sample_addrs[i]

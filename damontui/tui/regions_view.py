@@ -26,7 +26,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ..backends.engine import kernels
+from .. import kernels
 from ..model import DEFAULT_WEIGHTS, AccessPattern, Snapshot, TemperatureWeights
 from ..model.units import U64_MAX, format_duration_us, format_size
 

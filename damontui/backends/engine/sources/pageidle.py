@@ -17,7 +17,7 @@ import os
 from array import array
 from typing import Any, ClassVar
 
-from .. import kernels
+from .... import kernels
 from ..layout import read_system_ram, read_three_regions
 from .base import (
     AccessSource,

@@ -16,7 +16,7 @@ from array import array
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .. import kernels
+from .... import kernels
 from ..layout import read_three_regions
 from ..regionset import make_rng
 from .base import (

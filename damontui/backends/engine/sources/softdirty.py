@@ -11,7 +11,7 @@ import sys
 from array import array
 from typing import Any, ClassVar
 
-from .. import kernels
+from .... import kernels
 from ..layout import read_three_regions
 from .base import (
     AccessSource,

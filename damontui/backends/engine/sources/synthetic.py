@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, ClassVar
 
-from .. import kernels
+from .... import kernels
 from ..regionset import make_rng
 from .base import AccessSource, ProbeResult
 
