@@ -104,3 +104,26 @@ async def test_keymap_remaps_a_registered_view() -> None:
         await pilot.press("f5")
         await pilot.pause()
         assert app.main_view == "probe"
+
+
+async def test_a_bar_sees_every_displayed_snapshot_without_a_tab() -> None:
+    registry = REGISTRY.copy()
+    registry.register(ViewSpec("probebar", "Probe bar", "", lambda app: ProbeView(), kind="bar"))
+    fake = FakeBackend(nr_regions=6)
+    app = DamonApp(fake, refresh_s=0.0, registry=registry)
+    async with app.run_test(size=(100, 30)) as pilot:
+        bar = app.view("probebar")
+        assert isinstance(bar, ProbeView)
+        fake.emit(2)
+        await pilot.pause()
+        assert [c[0].seq for c in bar.calls if c[0] is not None] == [1, 2]
+        await pilot.press("2")  # switching the main view does not hide a bar
+        fake.emit()
+        await pilot.pause()
+        assert bar.calls[-1][0] is app.displayed
+        assert "Probe bar" not in str(app.query_one(ViewTabs).render())
+        assert [n for n, _ in registry.numbered()] == [1, 2, 3, 4]
+        bar.display = False  # a hidden bar does no work
+        fake.emit()
+        await pilot.pause()
+        assert bar.calls[-1][0].seq == 3  # type: ignore[union-attr]

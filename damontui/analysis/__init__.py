@@ -41,6 +41,7 @@ from .order import SORT_KEYS, SORTS, SortKey, sort_key, sorted_order
 from .snapshot import SnapshotAnalysis
 from .temperature import (
     access_percent,
+    access_rate,
     max_samples,
     region_temperature,
     temperature_order,
@@ -66,6 +67,7 @@ __all__ = [
     "SortKey",
     "WssPoint",
     "access_percent",
+    "access_rate",
     "bucket",
     "filter_order",
     "heat_fraction",

@@ -24,6 +24,12 @@ def access_percent(nr_accesses: int, attrs: MonitoringAttrs) -> int:
     return int(nr_accesses * 100.0 / max_samples(attrs))
 
 
+def access_rate(nr_accesses: int, max_nr_accesses: int) -> float:
+    """Percent of an aggregation's samples that found the region accessed, capped at
+    100 (what the table and the report show; temperature uses access_percent)."""
+    return min(100.0, 100.0 * nr_accesses / max(1, max_nr_accesses))
+
+
 def region_temperature(
     region: Region, attrs: MonitoringAttrs, weights: TemperatureWeights = DEFAULT_WEIGHTS
 ) -> float:

@@ -55,7 +55,7 @@ from .messages import (
 )
 from .regions_view import RegionsTable
 from .registry import REGISTRY
-from .views import LiveScreen, View, ViewRegistry, ViewSpec
+from .views import View, ViewRegistry, ViewSpec
 
 REFRESH_STEPS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 WIDE = 120  # columns from which a side panel sits beside the main view
@@ -113,7 +113,10 @@ class DamonApp(Dialogs, ExitHandling, App[int]):
     ) -> None:
         super().__init__()
         self.registry = registry if registry is not None else REGISTRY.copy()
-        for binding in self.registry.bindings():  # the number keys, ids app.<view>
+        # The number keys come from the registry, which a class-level BINDINGS can't
+        # follow; Textual's bind() takes no binding id (needed for keymaps), so add
+        # the Binding objects to this app's map directly.
+        for binding in self.registry.bindings():
             self._bindings.key_to_bindings.setdefault(binding.key, []).append(binding)
         self.backend = backend
         self.schemes_file = schemes_file
@@ -153,6 +156,7 @@ class DamonApp(Dialogs, ExitHandling, App[int]):
             with ContentSwitcher(initial=self.main_view, id="views"):
                 yield from (self._build(spec) for spec in self.registry.main_views)
             yield from (self._build(spec) for spec in self.registry.panels)
+        yield from (self._build(spec) for spec in self.registry.bars)
         yield StatusLine(id="status")
         yield Footer(compact=True)
 
@@ -261,6 +265,8 @@ class DamonApp(Dialogs, ExitHandling, App[int]):
             self._show_chrome()
 
     def _visible(self, spec: ViewSpec) -> bool:
+        if spec.kind == "bar":
+            return self._views[spec.key].display
         if spec.panel:
             return self.panel == spec.key
         return self.main_view == spec.key and (self.panel is None or self.wide)
@@ -277,8 +283,8 @@ class DamonApp(Dialogs, ExitHandling, App[int]):
             if self._shown.get(spec.key) != self._generation:
                 self._shown[spec.key] = self._generation
                 widget.show(self.displayed, self.analysis, self.frame)
-        for screen in self.screen_stack[1:]:
-            if isinstance(screen, LiveScreen):
+        for screen in self.screen_stack[1:]:  # open dialogs that want live data
+            if isinstance(screen, View):
                 screen.show(self.displayed, self.analysis, self.frame)
 
     def _show_chrome(self) -> None:
@@ -329,8 +335,10 @@ class DamonApp(Dialogs, ExitHandling, App[int]):
         if name not in self.registry:
             self.notify(f"no view called {name!r}", severity="warning", markup=False)
             return
-        if self.registry.get(name).panel:
-            self._set_panel(name)
+        kind = self.registry.get(name).kind
+        if kind != "main":
+            if kind == "panel":
+                self._set_panel(name)
             return
         self.main_view = name
         self.query_one(ContentSwitcher).current = name

@@ -32,11 +32,11 @@ class Dialogs(_Base):
     _theme_dirs: tuple[Path, ...]
     _theme_name: str | None
 
-    def switch_target(self, target: Target) -> bool:
-        raise NotImplementedError  # DamonApp's
+    if TYPE_CHECKING:  # DamonApp's
 
-    def apply_attrs(self, attrs: MonitoringAttrs) -> bool:
-        raise NotImplementedError  # DamonApp's
+        def switch_target(self, target: Target) -> bool: ...
+
+        def apply_attrs(self, attrs: MonitoringAttrs) -> bool: ...
 
     def _load_themes(self) -> list[str]:
         """Register the shipped and user themes and pick the configured one."""
@@ -95,7 +95,7 @@ class Dialogs(_Base):
         for spec in registry.main_views:
             sections += spec.help()
         sections.append(("Dialogs", FilterScreen.BINDINGS))
-        for spec in registry.panels:
+        for spec in [*registry.panels, *registry.bars]:
             sections += spec.help()
         try:  # the editor modules load lazily; help must not depend on them
             from .attrs_screen import AttrsScreen

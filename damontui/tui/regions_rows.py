@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..analysis import RegionFilter, SnapshotAnalysis, heat_fraction, sort_key
+from ..analysis import RegionFilter, SnapshotAnalysis, access_rate, heat_fraction, sort_key
 from ..model.units import format_duration_us, format_size
 
 
@@ -49,7 +49,7 @@ class RegionRows:
         i = self.order[row]
         a = self.arrays
         nr = a.nr_accesses[i]
-        rate = min(100.0, 100.0 * nr / self.max_nr)
+        rate = access_rate(nr, self.max_nr)
         return {
             "target": str(self.analysis.target_of(i)) if self.multi_target else "",
             "start": f"{a.starts[i]:#x}",

@@ -43,7 +43,7 @@ BUILTIN_VIEWS = (
     ViewSpec("histograms", "Histograms", "Cold memory, temperature, working set",
              lambda app: HistogramsView()),
     ViewSpec("schemes", "Schemes", "DAMOS schemes editor and stats", _schemes_panel,
-             panel=True, help=_schemes_help),
+             kind="panel", help=_schemes_help),
 )  # fmt: skip
 
 REGISTRY = ViewRegistry(BUILTIN_VIEWS)

@@ -9,7 +9,8 @@ SnapshotAnalysis (temperatures, orders, preview matches: shared by all views, so
 nothing is computed twice) and `history` a HistoryFrame (the snapshots and the
 working-set series up to the displayed one). The app calls `show` only while the
 view is visible; a hidden view is brought up to date when it is shown, so hidden
-views cost nothing.
+views cost nothing. A modal screen that implements `show` too gets every displayed
+snapshot while it is open.
 
 The registry says which views exist, in order. The tabs, the number keys (1-9), the
 command palette, the help screen and the visibility logic all read it. To add a
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from textual.binding import Binding, BindingType
 from textual.widget import Widget
@@ -43,26 +44,22 @@ class View(Protocol):
     ) -> None: ...
 
 
-class LiveScreen:
-    """Mixin for a modal screen that wants live data while it is open: the app calls
-    its `show` (the View protocol) with every displayed snapshot."""
-
-    def show(
-        self, snapshot: Snapshot | None, analysis: SnapshotAnalysis | None, history: HistoryFrame
-    ) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must implement show()")
+ViewKind = Literal["main", "panel", "bar"]
 
 
 @dataclass(frozen=True)
 class ViewSpec:
     """One registered view.
 
-    key: the widget id and the name in `show_view('key')` and in keymaps
-        (binding id `app.<key>`); title: its tab and help name; description: the
-        command palette's help line; build: makes the widget (given the app) — it
-        must implement View and is given id=key by the app; panel: False for a main
-        view (one at a time, in the view switcher), True for a side panel shown
-        beside the main view on wide terminals (the schemes panel);
+    key: the widget id and the name in `show_view('key')` and in keymaps (binding id
+        `app.<key>`); title: its tab and help name; description: the command
+        palette's help line; build: makes the widget (given the app), which must
+        implement View; the app gives it id=key.
+    kind: "main" for a main view (one at a time, in the view switcher, with a tab
+        and a number key); "panel" for a side panel beside the main view on wide
+        terminals, over it on narrow ones (the schemes editor; tab and number key
+        too); "bar" for a strip always shown under the body (e.g. a replay bar; no
+        tab, it gets every displayed snapshot while its widget is displayed).
     help: (section title, bindings) pairs the help screen lists for this view.
     """
 
@@ -70,10 +67,14 @@ class ViewSpec:
     title: str
     description: str
     build: Callable[[DamonApp], Widget]
-    panel: bool = False
+    kind: ViewKind = "main"
     help: Callable[[], Sequence[tuple[str, Sequence[BindingType]]]] = field(
         default=lambda: ()
     )
+
+    @property
+    def panel(self) -> bool:
+        return self.kind == "panel"
 
     @property
     def binding_id(self) -> str:
@@ -129,15 +130,24 @@ class ViewRegistry:
 
     @property
     def main_views(self) -> list[ViewSpec]:
-        return [s for s in self._specs if not s.panel]
+        return [s for s in self._specs if s.kind == "main"]
 
     @property
     def panels(self) -> list[ViewSpec]:
-        return [s for s in self._specs if s.panel]
+        return [s for s in self._specs if s.kind == "panel"]
+
+    @property
+    def bars(self) -> list[ViewSpec]:
+        return [s for s in self._specs if s.kind == "bar"]
+
+    @property
+    def switchable(self) -> list[ViewSpec]:
+        """Main views and panels: the ones with a tab, a number key and a command."""
+        return [s for s in self._specs if s.kind != "bar"]
 
     def numbered(self) -> list[tuple[int, ViewSpec]]:
-        """(number key, view) for the first nine views."""
-        return list(enumerate(self._specs[: self.MAX_NUMBERED], start=1))
+        """(number key, view) for the first nine switchable views."""
+        return list(enumerate(self.switchable[: self.MAX_NUMBERED], start=1))
 
     def bindings(self) -> list[Binding]:
         """The number keys: `n` shows the n-th view (ids app.<key>, for keymaps)."""
@@ -152,5 +162,5 @@ class ViewRegistry:
         return [
             (f"Show/hide {s.title.lower()}", s.description, f"toggle_panel('{s.key}')")
             if s.panel else (f"Show {s.title.lower()}", s.description, f"show_view('{s.key}')")
-            for s in self._specs
+            for s in self.switchable
         ]  # fmt: skip
