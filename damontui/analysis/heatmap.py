@@ -78,8 +78,9 @@ class AddressLayout:
             gaps = compress(range(1, n), map(gt, islice(t.starts, 1, None), t.ends))
             firsts = [0, *gaps]
             lasts = [*firsts[1:], n]
-            segments += [(ti, t.starts[a], t.ends[b - 1]) for a, b in zip(firsts, lasts,
-                                                                          strict=True)]
+            segments += [
+                (ti, t.starts[a], t.ends[b - 1]) for a, b in zip(firsts, lasts, strict=True)
+            ]
         return cls._of(segments)
 
     @classmethod

@@ -112,9 +112,7 @@ class SnapshotAnalysis:
     def temperatures(self) -> array:
         """Each region's temperature (damo's definition) in `arrays` order."""
         w = self.weights
-        return self._get(
-            ("temps", w), lambda: temperatures(self.arrays, self.snapshot.attrs, w)
-        )
+        return self._get(("temps", w), lambda: temperatures(self.arrays, self.snapshot.attrs, w))
 
     @property
     def temperature_range(self) -> tuple[float, float]:

@@ -68,9 +68,7 @@ class ViewSpec:
     description: str
     build: Callable[[DamonApp], Widget]
     kind: ViewKind = "main"
-    help: Callable[[], Sequence[tuple[str, Sequence[BindingType]]]] = field(
-        default=lambda: ()
-    )
+    help: Callable[[], Sequence[tuple[str, Sequence[BindingType]]]] = field(default=lambda: ())
 
     @property
     def panel(self) -> bool:
