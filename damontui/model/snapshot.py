@@ -63,13 +63,8 @@ class TargetSnapshot:
     def from_regions(
         cls, target: Target, regions: list[Region] | tuple[Region, ...]
     ) -> TargetSnapshot:
-        return cls(
-            target,
-            array("Q", (r.start for r in regions)),
-            array("Q", (r.end for r in regions)),
-            array("I", (r.nr_accesses for r in regions)),
-            array("I", (r.age for r in regions)),
-        )
+        a = RegionArrays.from_regions(regions)
+        return cls(target, a.starts, a.ends, a.nr_accesses, a.ages)
 
     @property
     def arrays(self) -> RegionArrays:
@@ -77,16 +72,14 @@ class TargetSnapshot:
         return RegionArrays(self.starts, self.ends, self.nr_accesses, self.ages)
 
     def region(self, index: int) -> Region:
-        return Region(
-            self.starts[index], self.ends[index], self.nr_accesses[index], self.ages[index]
-        )
+        return self.arrays.region(index)
 
     def regions(self) -> list[Region]:
-        return [self.region(i) for i in range(len(self.starts))]
+        return self.arrays.regions()
 
     @property
     def total_size(self) -> int:
-        return sum(self.ends) - sum(self.starts)
+        return self.arrays.total_size
 
 
 @dataclass(frozen=True)
