@@ -433,7 +433,7 @@ def test_missing_memcg_refused_before_commit(tmp_path):
 
 
 def test_memcg_mounts_from_proc_mounts(tmp_path):
-    from damontui.backends.kernel.backend import memcg_mounts
+    from damontui.procfs import memcg_mounts
 
     mounts = tmp_path / "mounts"
     mounts.write_text("cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n"

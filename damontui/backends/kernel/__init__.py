@@ -10,10 +10,13 @@ Public API (the "Kernel DAMON backend" section of the top-level README explains 
 * :class:`RealSysfs` / :func:`sysfs.write_file` - the one read/write path
 """
 
-from .backend import KernelBackend, default_paddr_range, read_system_ram, reason_kernel_unusable
+from .backend import KernelBackend
+from .common import default_paddr_range, read_system_ram
 from .features import Features, detect_features, kernel_release, parse_kernel_version
 from .inventory import ContextInfo, KdamondInfo, SchemeInfo, kdamond_states, list_kdamonds
+from .observer import KernelObserver
 from .ownership import Ownership, OwnershipRecord, OwnershipStore, default_runtime_dir
+from .slots import reason_kernel_unusable
 from .sysfs import DEFAULT_ROOT, RealSysfs, Sysfs, SysfsError, SysfsReadError, SysfsWriteError
 
 __all__ = [
@@ -22,6 +25,7 @@ __all__ = [
     "Features",
     "KdamondInfo",
     "KernelBackend",
+    "KernelObserver",
     "Ownership",
     "OwnershipRecord",
     "OwnershipStore",

@@ -30,6 +30,7 @@ from ...model import (
     WatermarkMetric,
     Watermarks,
 )
+from ...procfs import proc_comm
 from .sysfs import Sysfs, SysfsReadError, join, numbered, parse_yn, read_int
 
 FILTER_DIRS = ("core_filters", "ops_filters", "filters")
@@ -99,16 +100,6 @@ def read_attrs(sysfs: Sysfs, ctx: str) -> MonitoringAttrs:
 def read_tuned_intervals(sysfs: Sysfs, ctx: str) -> tuple[int, int]:
     iv = sysfs.read_dir_files(join(ctx, "monitoring_attrs/intervals"), ("sample_us", "aggr_us"))
     return _int(iv[0]), _int(iv[1])
-
-
-def proc_comm(pid: int | None, proc_root: str = "/proc") -> str:
-    if not pid:
-        return ""
-    try:
-        with open(f"{proc_root}/{pid}/comm") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
 
 
 def read_targets(sysfs: Sysfs, ctx: str, ops: str, proc_root: str = "/proc"
