@@ -86,6 +86,20 @@ class NotedBackend:
         self._notes = ()  # they explained the first choice of target, not this one
 
 
+def engine_sources() -> tuple[str, ...]:
+    """Names of the engine's access sources (for --source, config and the UI)."""
+    from .engine.sources import SOURCES
+
+    return tuple(SOURCES)
+
+
+def synthetic_patterns() -> dict[str, str]:
+    """The synthetic workload's patterns: name -> one-line description."""
+    from .engine.sources.synthetic import PATTERNS
+
+    return dict(PATTERNS)
+
+
 def _synthetic(request: BackendRequest) -> Target:
     return Target(TargetKind.SYNTHETIC, name=request.synthetic_pattern)
 
