@@ -61,6 +61,7 @@ class OwnedSnapshots(KernelBase):
         if state is not None and (state != "on" or self._record is None
                                   or pid != self._record.kdamond_pid):
             self._lost = True
+            assert self._index is not None
             self._store.remove(self._root, self._index)
             if state != "on":
                 how = f"state {state}"

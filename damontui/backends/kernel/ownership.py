@@ -20,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from ...procfs import pid_exists, start_ticks
 from ..base import BackendError
@@ -108,7 +109,7 @@ class OwnershipStore:
             pass
 
     def records(self, sysfs_root: str) -> list[OwnershipRecord]:
-        out = []
+        out: list[OwnershipRecord] = []
         try:
             names = sorted(p.name for p in self.dir.glob("kdamond-*.json"))
         except OSError:
@@ -123,7 +124,8 @@ class OwnershipStore:
                 out.append(record)
         return out
 
-    def new_record(self, sysfs_root: str, index: int, kdamond_pid: int, **kw) -> OwnershipRecord:
+    def new_record(self, sysfs_root: str, index: int, kdamond_pid: int,
+                   **kw: Any) -> OwnershipRecord:
         return OwnershipRecord(
             sysfs_root=sysfs_root,
             index=index,

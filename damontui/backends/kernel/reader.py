@@ -10,6 +10,7 @@ import hashlib
 from array import array
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from ...model import (
     AccessPattern,
@@ -39,7 +40,7 @@ STATS_FILES = ("nr_tried", "sz_tried", "nr_applied", "sz_applied", "qt_exceeds",
 REGION_FILES = ("start", "end", "nr_accesses", "age")
 
 
-def _enum_or_raw(enum_type: type[Enum], value: str):
+def _enum_or_raw(enum_type: type[Enum], value: str) -> Any:
     try:
         return enum_type(value)
     except ValueError:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Sequence
 
 from ..base import BackendError
 from .inventory import (
@@ -41,7 +40,7 @@ from .sysfs import (
 )
 from .writer import restore_tree
 
-States = Sequence[tuple[int, str, int | None]]
+States = list[tuple[int, str, int | None]]
 
 
 def reusable_parked(sysfs: Sysfs, root: str, store: OwnershipStore, states: States,
