@@ -23,6 +23,7 @@ from .backends.base import Backend, BackendError, Stepper
 from .backends.select import BackendRequest, open_backend, open_engine_once
 from .model import (
     DEFAULT_WEIGHTS,
+    SYNTHETIC_PATTERNS,
     MonitoringAttrs,
     Snapshot,
     Target,
@@ -33,7 +34,7 @@ from .model import (
 from .model.units import parse_count, parse_duration_us
 from .procfs import proc_comm
 
-PATTERNS = ("hotcold", "stairs", "zigzag", "phases")
+PATTERNS = tuple(SYNTHETIC_PATTERNS)
 SOURCES = ("synthetic", "smaps", "softdirty", "pageidle")
 SORTS = report.SORT_KEYS
 
