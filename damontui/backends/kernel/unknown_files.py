@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 
+from .reader import read_config_tree
+from .sysfs import Sysfs, SysfsError
+
 _N = r"\d+"
 _FILTER = r"(type|matching|allow|memcg_path|addr_start|addr_end|damon_target_idx|min|max)"
 _KNOWN = [
@@ -52,3 +55,14 @@ def kept_note(name: str, tree: dict[str, str], limit: int = 12) -> str | None:
     more = f" and {len(unknown) - limit} more" if len(unknown) > limit else ""
     return (f"{name}: files damontui does not model, kept as they are (never written): "
             f"{shown}{more}")
+
+
+def note_unknown_files(sysfs: Sysfs, kd: str, name: str, notes: list[str]) -> None:
+    """Append kept_note() for kdamond directory `kd` to `notes` (reading only)."""
+    try:
+        tree = read_config_tree(sysfs, kd)
+    except SysfsError:
+        return
+    note = kept_note(name, tree)
+    if note:
+        notes.append(note)
