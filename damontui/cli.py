@@ -401,20 +401,20 @@ def _run(args: argparse.Namespace) -> int:
         for error in config_errors:
             print(f"damontui: config: {error}", file=sys.stderr)
         return run_batch(args, backend, refresh_s, sys.stdout)
-    if backend.info.backend == "damon_stat":  # DAMON_STAT's results: its own view
-        from .tui.damon_stat_view import DamonStatApp
-
-        try:
-            return DamonStatApp(backend).run(mouse=not args.no_mouse) or 0
-        finally:
-            _close(backend)
     from .tui.app import DamonApp
 
+    on_damon_stat = backend.info.backend == "damon_stat"
+    registry = None
+    if on_damon_stat:  # DAMON_STAT's results: its view first (registry), read-only
+        from .tui.damon_stat_view import damon_stat_registry
+
+        registry = damon_stat_registry()
     app = DamonApp(
         backend,
         refresh_s=refresh_s,
         theme=str(_setting(args, config, "theme", "theme", "")) or None,
-        readonly=args.readonly,
+        readonly=args.readonly or on_damon_stat,
+        registry=registry,
         weights=args.weights,
         startup_messages=config_errors,
         keymap=getattr(config, "keymap", None),

@@ -152,24 +152,28 @@ def test_batch_report_names_damon_stat(tmp_path):
     assert "p100" in out.getvalue()
 
 
-async def test_tui_view_shows_curve_and_bandwidth(tmp_path):
-    from damontui.tui.damon_stat_view import DamonStatApp, DamonStatView
+async def test_tui_opens_on_the_damon_stat_view(tmp_path):
+    from damontui.tui.app import DamonApp
+    from damontui.tui.damon_stat_view import DamonStatView, damon_stat_registry
 
     b = ds.DamonStatBackend(module_root=fake_module(tmp_path), interval_s=0.05,
                             notes=("DAMON_STAT runs",))
-    app = DamonStatApp(b)
+    registry = damon_stat_registry()
+    assert registry.main_views[0].key == "damon_stat"
+    assert "damon_stat" not in damon_stat_registry.__globals__["REGISTRY"]  # others: not listed
+    app = DamonApp(b, registry=registry, readonly=True, refresh_s=0.05)
     async with app.run_test(size=(100, 40)) as pilot:
-        for _ in range(40):
+        view = app.query_one(DamonStatView)
+        for _ in range(60):
             await pilot.pause(0.05)
-            view = app.query_one(DamonStatView)
             if view.sample is not None and len(view.sample.bandwidth_history) > 2:
                 break
+        assert app.main_view == "damon_stat"
         rendered = str(view.render())
         assert "DAMON_STAT (in-kernel, read-only): enabled; kdamond pid 4242" in rendered
         assert "estimated memory bandwidth: 1.0 GiB/s" in rendered
         assert "p50" in rendered and "p100" in rendered
         assert "note: DAMON_STAT runs" in rendered
-        await pilot.press("space")
-        assert app.paused
         await pilot.press("q")
-    assert b._thread is None  # stopped on exit
+    b.close()
+    assert b._thread is None

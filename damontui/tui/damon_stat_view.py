@@ -4,21 +4,17 @@ pid and CPU use).  Data arrives as snapshots from the DAMON_STAT backend
 (backends/damon_stat.py); the text comes from damon_stat_text (shared with
 batch mode).  The view never reads sysfs.
 
-``DamonStatApp`` hosts the view when damontui opens on DAMON_STAT (no target
-given while DAMON_STAT runs, or ``--backend damon_stat``).
+``damon_stat_registry()`` puts the view first in the app's view registry when
+damontui opens on DAMON_STAT (no target given while DAMON_STAT runs, or
+``--backend damon_stat``).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from rich.text import Text
-from textual.app import App, ComposeResult
-from textual.binding import Binding, BindingType
 from textual.widget import Widget
-from textual.widgets import Footer, Static
 
-from ..backends.base import Backend, BackendError
+from ..analysis import HistoryFrame, SnapshotAnalysis
 from ..damon_stat_text import (
     format_bandwidth,
     idle_curve_rows,
@@ -29,7 +25,8 @@ from ..damon_stat_text import (
 from ..model import Snapshot
 from ..model.damon_stat import DamonStatSample
 from ..model.units import format_duration_us
-from .messages import BackendNotice, SnapshotReady
+from .registry import REGISTRY
+from .views import ViewRegistry, ViewSpec
 
 CURVE_KEYS = (0, 1, 5, 10, 25, 50, 75, 90, 95, 99, 100)
 
@@ -85,55 +82,22 @@ class DamonStatView(Widget):
             self.sample = snapshot.damon_stat
             self.refresh()
 
+    def show(self, snapshot: Snapshot | None, analysis: SnapshotAnalysis | None,
+             history: HistoryFrame) -> None:
+        """The registry's View protocol (views.py)."""
+        if snapshot is not None:
+            self.set_snapshot(snapshot)
+
     def render(self) -> Text:
         return view_text(self.sample, self.size.width or 80, self.notes)
 
 
-class DamonStatApp(App[int]):
-    """A small app around the DAMON_STAT view (read-only: nothing to edit)."""
-
-    TITLE = "damontui · DAMON_STAT"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q,f10", "quit", "Quit"),
-        Binding("space", "toggle_pause", "Pause"),
-        Binding("question_mark,f1", "help", "Help"),
-    ]
-
-    def __init__(self, backend: Backend, *, autostart: bool = True) -> None:
-        super().__init__()
-        self.backend = backend
-        self.paused = False
-        self._autostart = autostart
-
-    def compose(self) -> ComposeResult:
-        yield Static(f"damontui · {self.backend.info.source} · kernel "
-                     f"{self.backend.info.kernel_version} · read-only", id="title")
-        yield DamonStatView(self.backend.info.notes, id="damon-stat")
-        yield Footer(compact=True)
-
-    def on_mount(self) -> None:
-        if self._autostart:
-            try:
-                self.backend.start(lambda s: self.post_message(SnapshotReady(s)),
-                                   lambda e: self.post_message(BackendNotice(e, "error")))
-            except BackendError as e:
-                self.notify(f"DAMON_STAT not read: {e}", severity="error", markup=False)
-
-    def on_snapshot_ready(self, message: SnapshotReady) -> None:
-        if not self.paused:
-            self.query_one(DamonStatView).set_snapshot(message.snapshot)
-
-    def on_backend_notice(self, message: BackendNotice) -> None:
-        self.notify(message.text, severity="error", markup=False)
-
-    def action_toggle_pause(self) -> None:
-        self.paused = not self.paused
-        self.notify("paused" if self.paused else "live", timeout=2)
-
-    def action_help(self) -> None:
-        self.notify("DAMON_STAT's results, read-only. q quit · space pause. To monitor a "
-                    "process or change settings, turn DAMON_STAT off (or damontui "
-                    "--turn-off damon_stat --pid N) or use --backend engine.", timeout=10)
-
-    def on_unmount(self) -> None:
-        self.backend.stop()
+def damon_stat_registry() -> ViewRegistry:
+    """The app's views with the DAMON_STAT view first (the one shown at start) -
+    used when the backend is DAMON_STAT's (cli.py); other backends don't list it."""
+    registry = REGISTRY.copy()
+    registry.register(ViewSpec("damon_stat", "DAMON_STAT", "DAMON_STAT's own results, "
+                               "read-only: idle-time percentiles, bandwidth",
+                               lambda app: DamonStatView(app.backend.info.notes)),
+                      before=registry.keys()[0])
+    return registry
