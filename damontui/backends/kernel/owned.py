@@ -128,8 +128,8 @@ class OwnedSnapshots(KernelBase):
         """Our snapshot schemes' tried regions.  The command can return before the
         kernel has filled tried_regions/ (seen on 6.12: now and then a snapshot read
         empty, or short): if every part is empty, look again for up to two
-        aggregation intervals (at most 1 s); if the count changed while reading,
-        read once more."""
+        aggregation intervals (at most 1 s), then ask the kernel once more; if the
+        count changed while reading, read once more."""
         def read() -> list[RegionArrays]:
             return [read_tried_regions(self._sysfs, self._sdir(base + k))
                     for k in range(len(self._snap))]
@@ -139,12 +139,18 @@ class OwnedSnapshots(KernelBase):
                     for k in range(len(self._snap))]
 
         parts = read()
-        deadline = time.monotonic() + min(1.0, 2 * self._attrs.aggr_us / 1e6)
-        while not any(len(p) for p in parts) and time.monotonic() < deadline:
-            if self._stop.wait(0.02):
-                return parts
-            if any(counts()):
+        for attempt in range(2):  # then ask once more: the first answer was empty
+            if any(len(p) for p in parts):
+                break
+            if attempt:
+                self._command("update_schemes_tried_regions")
                 parts = read()
+            deadline = time.monotonic() + min(1.0, 2 * self._attrs.aggr_us / 1e6)
+            while not any(len(p) for p in parts) and time.monotonic() < deadline:
+                if self._stop.wait(0.02):
+                    return parts
+                if any(counts()):
+                    parts = read()
         if any(parts) and counts() != [len(p) for p in parts]:
             self._stop.wait(0.02)
             parts = read()
