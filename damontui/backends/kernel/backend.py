@@ -427,9 +427,15 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
     def tried_bytes(self, scheme: int) -> int | None:
         """Total size of a scheme's tried regions (total_bytes, 6.6+)."""
         with self._lock:
-            if not self._lost and self._features.supports_command("update_schemes_tried_bytes"):
+            if self._lost or not self._features.supports_command("update_schemes_tried_bytes"):
+                return read_total_bytes(self._sysfs, self._sdir(scheme))
+            self._command("update_schemes_tried_bytes")
+            total = read_total_bytes(self._sysfs, self._sdir(scheme))
+            if total == 0:  # 6.12 can answer before it counted: ask once more
+                self._stop.wait(min(1.0, 2 * self._attrs.aggr_us / 1e6))
                 self._command("update_schemes_tried_bytes")
-            return read_total_bytes(self._sysfs, self._sdir(scheme))
+                total = read_total_bytes(self._sysfs, self._sdir(scheme))
+            return total
 
 
 __all__ = [
