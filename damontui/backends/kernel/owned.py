@@ -143,7 +143,10 @@ class OwnedSnapshots(KernelBase):
             if any(len(p) for p in parts):
                 break
             if attempt:
-                self._command("update_schemes_tried_regions")
+                try:  # best effort: the first command's answer stands if this fails
+                    self._command("update_schemes_tried_regions")
+                except BackendError:
+                    return parts
                 parts = read()
             deadline = time.monotonic() + min(1.0, 2 * self._attrs.aggr_us / 1e6)
             while not any(len(p) for p in parts) and time.monotonic() < deadline:
