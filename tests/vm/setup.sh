@@ -1,7 +1,7 @@
 #!/bin/bash
 # Install what damontui's VM test tier needs, and fetch + cache the guest kernels.
 #
-#   tests/vm/setup.sh [--no-install] [--refresh-kernel] [NAME...]
+#   tests/vm/setup.sh [--no-install] [--refresh-kernel] [--print-mirror] [NAME...]
 #
 # 1. Debian packages (only if missing; needs root + apt-get):
 #      qemu-system-x86   qemu-system-x86_64, /usr/lib/qemu/virtiofsd (bookworm),
@@ -36,11 +36,14 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 INSTALL=1
 REFRESH=0
+PRINT_MIRROR=0
 ONLY=()
+APT_ETC=${DAMONTUI_VM_APT_ETC:-/etc/apt}   # where the machine's apt sources are
 for a in "$@"; do
     case "$a" in
         --no-install) INSTALL=0 ;;
         --refresh-kernel) REFRESH=1 ;;
+        --print-mirror) PRINT_MIRROR=1 ;;
         -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
         -*) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
         *) ONLY+=("$a") ;;
@@ -48,6 +51,29 @@ for a in "$@"; do
 done
 
 say() { echo "vm-setup: $*"; }
+
+# The Debian mirror this machine's apt already uses: "deb [opts] URI suite ..."
+# lines and deb822 "URIs: URI ..." fields; the first URI ending in /debian.
+apt_mirror() {
+    if [ -n "${DAMONTUI_VM_MIRROR:-}" ]; then echo "$DAMONTUI_VM_MIRROR"; return; fi
+    local files=()
+    [ -r "$APT_ETC/sources.list" ] && files+=("$APT_ETC/sources.list")
+    for f in "$APT_ETC"/sources.list.d/*.list "$APT_ETC"/sources.list.d/*.sources; do
+        [ -r "$f" ] && files+=("$f")
+    done
+    [ ${#files[@]} -gt 0 ] || return 0
+    sed -nE -e 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?//p' \
+            -e 's/^[[:space:]]*URIs:[[:space:]]*//p' "${files[@]}" \
+        | tr ' \t' '\n\n' | grep -E '^[a-z+]+://[^ ]+/debian/?$' | sed 's:/$::' | head -1
+}
+MIRROR=""
+if [ "$PRINT_MIRROR" = 1 ]; then  # what setup would download from, then stop
+    m=$(apt_mirror)
+    [ -n "$m" ] && { echo "$m"; exit 0; }
+    echo "setup.sh: no Debian mirror in $APT_ETC/sources.list* (set DAMONTUI_VM_MIRROR)" >&2
+    exit 1
+fi
+
 problems=()
 
 # ------------------------------------------------------------------ packages
@@ -83,22 +109,6 @@ have_virtiofsd || problems+=("virtiofsd not found (bookworm: qemu-system-common;
 [ -r /usr/share/qemu/qboot.rom ] || say "note: no qboot.rom, the guest boots via SeaBIOS (slower)"
 
 # ------------------------------------------------------------------ kernels
-# The Debian mirror this machine's apt already uses: "deb [opts] URI suite ..."
-# lines and deb822 "URIs: URI ..." fields; the first URI ending in /debian.
-apt_mirror() {
-    if [ -n "${DAMONTUI_VM_MIRROR:-}" ]; then echo "$DAMONTUI_VM_MIRROR"; return; fi
-    local files=()
-    [ -r /etc/apt/sources.list ] && files+=(/etc/apt/sources.list)
-    for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-        [ -r "$f" ] && files+=("$f")
-    done
-    [ ${#files[@]} -gt 0 ] || return 0
-    sed -nE -e 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?//p' \
-            -e 's/^[[:space:]]*URIs:[[:space:]]*//p' "${files[@]}" \
-        | tr ' \t' '\n\n' | grep -E '^[a-z+]+://[^ ]+/debian/?$' | sed 's:/$::' | head -1
-}
-MIRROR=""
-
 apt_opts() {  # the private apt configuration for one suite
     local A=$1
     APT_OPTS=(-o "Dir::Etc::sourcelist=$A/sources.list" -o "Dir::Etc::sourceparts=-"
