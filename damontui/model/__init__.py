@@ -1,14 +1,17 @@
 """Plain data: regions, snapshots, schemes, monitoring attributes. No I/O here."""
 
-from .attrs import IntervalsGoal, MonitoringAttrs
+from .attrs import IntervalsGoal, MonitoringAttrs, Probe, ProbeFilter, ProbeFilterType, ProbePrep
+from .context import Context
 from .errors import ValidationError
 from .region import DEFAULT_WEIGHTS, Region, TemperatureWeights
 from .scheme import (
     AccessPattern,
     Action,
+    Dest,
     Filter,
     FilterType,
     GoalMetric,
+    GoalTuner,
     QuotaGoal,
     Quotas,
     QuotaWeights,
@@ -21,6 +24,13 @@ from .scheme import (
 from .snapshot import BackendInfo, Snapshot, Target, TargetKind, TargetSnapshot
 
 __all__ = [
+    "Context",
+    "Dest",
+    "GoalTuner",
+    "Probe",
+    "ProbeFilter",
+    "ProbeFilterType",
+    "ProbePrep",
     "DEFAULT_WEIGHTS",
     "AccessPattern",
     "Action",
