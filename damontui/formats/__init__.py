@@ -1,0 +1,1 @@
+"""File formats other tools use: damo's kdamonds JSON and record files."""
