@@ -87,6 +87,8 @@ def _common(v: Any, path: str, lo: Number = 0) -> Number | None:
 
 def to_int(v: Number, path: str, hi: int = U64_MAX) -> int:
     """What damo writes to a sysfs file: '%d' of the value (truncated), capped."""
+    if isinstance(v, float) and not math.isfinite(v):
+        raise DamoJsonError(path, f"{v!r} is out of range")
     if v < 0:
         raise DamoJsonError(path, f"{v!r} must not be negative")
     return min(hi, int(v))
@@ -198,6 +200,8 @@ def nr_accesses_range(o: dict, path: str, max_nr: float) -> Range:
     pcts = (pct_or_none(lo, f"{path}.min"), pct_or_none(hi, f"{path}.max"))
     if None not in pcts:
         return Range(*(to_int(p * max_nr / 100, path, U32_MAX) for p in pcts))  # type: ignore[operator]
+    if pcts[0] is not None:  # a percentage min: the max is the odd one; name it
+        nr_unit(hi, f"{path}.max", ("samples", "percent"))
     (a, ua), (b, ub) = (nr_unit(v, f"{path}.{k}", ("samples", "percent"))
                         for k, v in (("min", lo), ("max", hi)))  # fmt: skip
     if ua != ub:
@@ -215,6 +219,12 @@ def age_range(o: dict, path: str, aggr_us: int) -> Range:
         if not (isinstance(lo, str) and isinstance(hi, str)):
             raise
         usecs = None
+        try:
+            time_us(lo, "")
+        except DamoJsonError:
+            pass
+        else:  # a time min: the max is the odd one; name it
+            nr_unit(hi, f"{path}.max", ("usec", "aggr_intervals"))
     if usecs is not None:
         return Range(*(to_int(u / max(1, aggr_us), path, U32_MAX) for u in usecs))
     (a, ua), (b, ub) = (nr_unit(v, f"{path}.{k}", ("usec", "aggr_intervals"))

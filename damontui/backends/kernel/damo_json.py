@@ -300,11 +300,18 @@ def _reject_constant(name: str) -> Any:
     raise DamoJsonError("$", f"{name} is not a JSON number")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise DamoJsonError("$", f"{text} is out of range for a number")
+    return value
+
+
 def _load(data: str | bytes | dict | list) -> list[DamoKdamond]:
     if isinstance(data, (str, bytes)):
         try:
             text = data.decode("utf-8") if isinstance(data, bytes) else data
-            data = json.loads(text, parse_constant=_reject_constant)
+            data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
         except UnicodeDecodeError as e:
             raise DamoJsonError("$", f"not UTF-8 text (byte {e.start})") from None
         except json.JSONDecodeError as e:
