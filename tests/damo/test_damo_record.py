@@ -25,6 +25,7 @@ from damontui.model import MonitoringAttrs, Snapshot, Target, TargetKind, Target
 from . import peer
 
 ATTRS = MonitoringAttrs(5_000, 100_000, 1_000_000)
+QUIET = ("--format_record_head", "", "--format_record_tail", "", "--format_snapshot_tail", "")
 
 
 def series(n: int = 25, attrs: MonitoringAttrs = ATTRS) -> list[Snapshot]:
@@ -34,7 +35,8 @@ def series(n: int = 25, attrs: MonitoringAttrs = ATTRS) -> list[Snapshot]:
         a = TargetSnapshot(Target(TargetKind.PID, pid=4242),
                            array("Q", [0x1000, 0x10_0000, 0x80_0000, 0x90_0000]),
                            array("Q", [0x10_0000, 0x80_0000, 0x90_0000, 0x200_0000]),
-                           array("I", [i % 21, 0, 20, 7]), array("I", [i, 2 * i, 1, 3]))  # fmt: skip
+                           array("I", [i % 21, 0, 20, 7]),
+                           array("I", [i, 2 * i, 1, 3]))  # fmt: skip
         b = TargetSnapshot(Target(TargetKind.PID, pid=4343),
                            array("Q", [0x7000_0000, 0x7100_0000]),
                            array("Q", [0x7100_0000, 0x7300_0000]),
@@ -81,7 +83,7 @@ def test_damo_reports_our_record(tmp_path: Path) -> None:
     snaps = series()
     write_damo_record(path, snaps)
     out = _damo("report", "access", "-i", str(path), "--raw_number",
-                "--format_snapshot_head", "snapshot <end time>", "--format_record_head", "", "--format_record_tail", "", "--format_snapshot_tail", "",
+                "--format_snapshot_head", "snapshot <end time>", *QUIET,
                 "--format_region", "<start address> <end address> <access rate> <age>",
                 cwd=tmp_path)  # fmt: skip
     blocks = [b for b in out.split("snapshot ")[1:]]
@@ -145,7 +147,8 @@ def test_reader_takes_percent_and_usec_forms() -> None:
 
 @pytest.mark.parametrize(("content", "where"), [
     (b"\x78\x9c garbage", "neither JSON nor zlib"),
-    (b'[{"snapshots": [{"regions": [{"start": "9", "end": "1"}]}]}]', "[0].snapshots[0].regions[0]"),
+    (b'[{"snapshots": [{"regions": [{"start": "9", "end": "1"}]}]}]',
+     "[0].snapshots[0].regions[0]"),
     (b'[{"snapshots": {"a": 1}}]', "[0].snapshots"),
     (b"\xff\xfe", "neither JSON nor zlib"),
     (zlib.compress(b"[\xff]"), "not UTF-8"),
@@ -182,7 +185,7 @@ def test_temperatures_and_order_equal_damos(tmp_path: Path) -> None:
     snaps = series()
     write_damo_record(path, snaps)
     out = _damo("report", "access", "-i", str(path), "--raw_number",
-                "--sort_regions_by", "temperature", "--format_record_head", "", "--format_record_tail", "", "--format_snapshot_tail", "",
+                "--sort_regions_by", "temperature", *QUIET,
                 "--format_snapshot_head", "snapshot", "--format_region",
                 "<start address> <temperature>", cwd=tmp_path)  # fmt: skip
     blocks = out.split("snapshot")[1:]
