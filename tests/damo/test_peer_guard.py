@@ -57,3 +57,18 @@ def test_mountinfo_check_refuses_a_writable_mount(tmp_path) -> None:
 def test_damo_runs_read_only_and_reports_its_version() -> None:
     out = peer.damo("version")
     assert out.strip() == "3.4.3"
+
+
+def test_no_test_runs_damo_outside_the_wrapper() -> None:
+    """Every damo call in the test tree goes through peer.py (so through the ro mount)."""
+    import re
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parents[1]
+    direct = re.compile(r"""(\[\s*["']damo["']|which\(\s*["']damo["']|damo_executable\(\))""")
+    offenders = [
+        str(p.relative_to(tests))
+        for p in tests.rglob("*.py")
+        if p.name != "peer.py" and p.name != Path(__file__).name and direct.search(p.read_text())
+    ]
+    assert offenders == [], f"run damo through tests/damo/peer.py only: {offenders}"
