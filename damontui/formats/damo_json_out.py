@@ -335,13 +335,17 @@ class _Writer:
 
 
 def _scheme_source(c: DamoContext, index: int, scheme: Scheme) -> Src:
-    """The source object of an unchanged scheme (by position first, then anywhere)."""
+    """The source object of a scheme: an unchanged one's (wherever it moved), else the
+    one at the same position when no unchanged scheme claims it (a scheme edited in
+    place keeps how its other values were written)."""
     pairs = c.scheme_sources
     if index < len(pairs) and pairs[index][0] == scheme:
         return pairs[index][1]
     for loaded, src in pairs:
         if loaded == scheme:
             return src
+    if index < len(pairs) and pairs[index][0] not in c.schemes:
+        return pairs[index][1]
     return None
 
 
