@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .backends.base import BackendError
-from .backends.kernel.damo_json import DamoJsonError, DamoKdamond, dumps, load_damo
+from .formats.damo_json import DamoJsonError, DamoKdamond, dumps, load_damo
 from .model import MonitoringAttrs, Scheme, Target, TargetKind, ValidationError
 
 

@@ -1,1 +1,2 @@
-"""File formats other tools use: damo's kdamonds JSON and record files."""
+"""Format codecs, outside any backend: damo's kdamonds JSON (damo_json), TOML output
+(toml_out) and unit formatting (units). Importing the package imports nothing else."""

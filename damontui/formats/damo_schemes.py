@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from damontui.backends.kernel.damo_json import DamoContext, DamoKdamond, dumps, load_damo
+from damontui.formats.damo_json import DamoContext, DamoKdamond, dumps, load_damo
 from damontui.model import MonitoringAttrs, Scheme, Target, TargetKind
 
 

@@ -39,7 +39,7 @@ def test_damo_json_rewrites_and_damo_agrees(tmp_path: Path) -> None:
     assert "6 samples" in text and "15 aggr_intervals" in text  # counts named as counts
     again = peer.damo("args", "damon", "--kdamonds", str(raw), "--format", "json")
     orig = peer.damo("args", "damon", "--kdamonds", str(src), "--format", "json")
-    from damontui.backends.kernel.damo_json import load_damo
+    from damontui.formats.damo_json import load_damo
 
     assert [k.contexts for k in load_damo(again)] == [k.contexts for k in load_damo(orig)]
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from damontui.backends.kernel.damo_json import DamoJsonError, dumps, load_damo
+from damontui.formats.damo_json import DamoJsonError, dumps, load_damo
 
 from . import peer
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from damontui.backends.kernel.damo_json import DamoKdamond, dumps, load_damo
+from damontui.formats.damo_json import DamoKdamond, dumps, load_damo
 from damontui.model import GoalTuner
 
 from . import peer

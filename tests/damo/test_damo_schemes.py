@@ -6,7 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from damontui.backends.kernel.damo_json import load_damo
+from damontui.formats.damo_json import load_damo
 from damontui.formats.damo_schemes import schemes_from_damo, schemes_to_damo
 from damontui.model import Action, MonitoringAttrs, Scheme, Target, TargetKind
 
