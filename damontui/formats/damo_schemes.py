@@ -46,6 +46,9 @@ def schemes_to_damo(schemes: Sequence[Scheme], attrs: MonitoringAttrs,
                     targets: Sequence[Target] = (), raw: bool = False) -> str:  # fmt: skip
     """damo kdamonds JSON holding `schemes` (and the monitoring attributes in force)."""
     if base is not None:
+        goal = base.context.attrs.intervals_goal
+        if not attrs.intervals_goal.enabled and not goal.enabled:  # both off: keep the file's
+            attrs = dataclasses.replace(attrs, intervals_goal=goal)
         ctx = dataclasses.replace(base.context, schemes=tuple(schemes), attrs=attrs)
         return dumps(dataclasses.replace(base.kdamond, contexts=(ctx,)), raw=raw)
     kinds = {t.kind for t in targets}
