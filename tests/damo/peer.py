@@ -16,6 +16,7 @@ never lands in the real home.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -50,6 +51,7 @@ def damo_executable() -> str | None:
     return shutil.which("damo")
 
 
+@functools.lru_cache(maxsize=1)
 def unavailable_reason() -> str | None:
     """Why damo can't run here read-only (None when it can)."""
     if damo_executable() is None:
@@ -63,6 +65,13 @@ def unavailable_reason() -> str | None:
     )
     if probe.returncode != 0:
         return f"unshare --mount is not permitted here ({probe.stderr.strip()})"
+    # the whole wrapper (bind mount, ro remount, mountinfo check) must work, not just unshare
+    probe = subprocess.run(wrap(["true"]), capture_output=True, text=True)
+    if probe.returncode != 0:
+        return (
+            f"cannot make {DAMON_DIR} read-only in a private mount namespace "
+            f"(exit {probe.returncode}: {probe.stderr.strip()})"
+        )
     return None
 
 
