@@ -328,7 +328,7 @@ class _Writer:
         if kd.state is not None or isinstance(src, dict) and "state" in src:
             out["state"] = kd.state
         if kd.pid is not None or isinstance(src, dict) and "pid" in src:
-            out["pid"] = kd.pid
+            out["pid"] = self.keep(src, "pid", kd.pid, _opt(dv.parse_int, None), kd.pid)
         out["refresh_ms"] = self.keep(src, "refresh_ms", kd.refresh_ms, dv.parse_ms, kd.refresh_ms)
         out["contexts"] = [self.context(c) for c in kd.contexts]
         return self.finish(out, src)

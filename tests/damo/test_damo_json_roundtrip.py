@@ -228,3 +228,31 @@ def test_filters_both_layers_in_one_scheme(tmp_path: Path) -> None:
     assert _reemit(tmp_path, ours, "ours") == _reemit(tmp_path, original, "orig")
     fresh = dumps(_strip(kdamonds))
     assert _contexts(load_damo(_reemit(tmp_path, fresh, "fresh"))) == _contexts(kdamonds)
+
+
+def test_status_keys_kept_verbatim(tmp_path: Path) -> None:
+    """A live kdamond's dump (state, pid, stats, tried regions, future keys) comes back."""
+    doc = json.loads(_generate("apply-interval", "plain"))
+    kd = doc["kdamonds"][0]
+    kd["state"], kd["pid"] = "on", "71"
+    scheme = kd["contexts"][0]["schemes"][0]
+    scheme["stats"] = {"nr_tried": "3", "sz_tried": "12 KiB", "nr_applied": "1",
+                       "sz_applied": "4 KiB", "sz_ops_filter_passed": "0 B", "qt_exceeds": "0",
+                       "nr_snapshots": "9", "max_nr_snapshots": "20"}  # fmt: skip
+    scheme["tried_regions"] = [{"start": "4,096", "end": "8,192"}]
+    kd["contexts"][0]["future_key"] = {"x": [1, 2]}
+    original = json.dumps(doc, indent=4)
+    kdamonds = load_damo(original)
+    assert kdamonds[0].state == "on" and kdamonds[0].pid == 71
+    assert kdamonds[0].contexts[0].schemes[0].max_nr_snapshots == 20
+    assert dumps(kdamonds) == original
+    changed = [dataclasses.replace(kdamonds[0], contexts=(dataclasses.replace(
+        kdamonds[0].contexts[0], schemes=(dataclasses.replace(
+            kdamonds[0].contexts[0].schemes[0], max_nr_snapshots=5),
+            *kdamonds[0].contexts[0].schemes[1:])),))]  # fmt: skip
+    out = json.loads(dumps(changed))["kdamonds"][0]["contexts"][0]
+    assert out["schemes"][0]["stats"]["max_nr_snapshots"] == "5"
+    assert out["schemes"][0]["stats"]["nr_tried"] == "3"
+    assert out["schemes"][0]["tried_regions"] == scheme["tried_regions"]
+    assert out["future_key"] == {"x": [1, 2]}
+    assert _reemit(tmp_path, dumps(kdamonds), "ours") == _reemit(tmp_path, original, "orig")

@@ -204,3 +204,34 @@ def test_temperatures_and_order_equal_damos(tmp_path: Path) -> None:
         pytest.xfail(f"{where}: {len(mismatch)} of {len(ours)} snapshots differ from damo, "
                      f"e.g. ours {mismatch[0][1]} vs damo {mismatch[0][2]}")
     assert not mismatch, f"{where} differs from damo: {mismatch[:2]}"
+
+
+def test_fuzz_mutated_records_only_raise_damo_errors() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from damontui.formats.damo_json import DamoJsonError
+    from damontui.formats.damo_record import snapshots_of
+
+    from .test_damo_json_bad_input import _paths, json_values
+
+    base = records_of(series(3))
+
+    @settings(max_examples=200, deadline=None)
+    @given(data=st.data())
+    def run(data: st.DataObject) -> None:
+        doc = json.loads(json.dumps(base))
+        for _ in range(data.draw(st.integers(1, 3))):
+            path = data.draw(st.sampled_from([p for p in _paths(doc) if p] or [()]))
+            if not path:
+                break
+            parent = doc
+            for key in path[:-1]:
+                parent = parent[key]
+            parent[path[-1]] = data.draw(json_values)
+        try:
+            snapshots_of(doc)
+        except DamoJsonError:
+            pass
+
+    run()
