@@ -164,20 +164,28 @@ def test_bad_records_name_file_and_key(tmp_path: Path, content: bytes, where: st
 # --------------------------------------------------------------------------- temperature
 
 
-def _damontui_temperature():  # -> (function(snapshot, target_index) -> list[float], where)
-    """The temperature the TUI and reports use (the analysis layer once it lands)."""
+def _damontui_temperature():  # -> (fn(snapshot, target) -> [(start, temperature)] in order, where)
+    """The temperature and order the TUI and reports use (the analysis layer once merged)."""
     try:
-        from damontui.analysis import temperatures  # type: ignore[attr-defined]
+        from damontui.analysis.temperature import (  # type: ignore[import-not-found]
+            temperature_order,
+            temperatures,
+        )
     except ImportError:
-        def current(snap: Snapshot, ts: TargetSnapshot) -> list[float]:
-            return [snap.temperature(r) for r in ts.regions()]
+
+        def current(snap: Snapshot, ts: TargetSnapshot) -> list[tuple[int, float]]:
+            temps = [snap.temperature(r) for r in ts.regions()]
+            order = sorted(range(len(temps)), key=lambda i: temps[i])
+            return [(ts.starts[i], temps[i]) for i in order]
 
         return current, "model.Region.temperature (analysis layer not merged yet)"
 
-    def analysis(snap: Snapshot, ts: TargetSnapshot) -> list[float]:
-        return list(temperatures(snap, ts))
+    def analysis(snap: Snapshot, ts: TargetSnapshot) -> list[tuple[int, float]]:
+        temps = temperatures(ts.arrays, snap.attrs)
+        order = temperature_order(ts.arrays, snap.attrs, descending=False)  # damo: coldest first
+        return [(ts.starts[i], temps[i]) for i in order]
 
-    return analysis, "damontui.analysis.temperatures"
+    return analysis, "damontui.analysis.temperature"
 
 
 def test_temperatures_and_order_equal_damos(tmp_path: Path) -> None:
@@ -192,13 +200,8 @@ def test_temperatures_and_order_equal_damos(tmp_path: Path) -> None:
     theirs = [[(int(r.split()[0]), float(r.split()[1])) for r in b.splitlines() if r.strip()]
               for b in blocks]  # fmt: skip
     fn, where = _damontui_temperature()
-    ours = []
-    for t in range(2):  # damo reports record by record: all snapshots of a target in turn
-        for snap in snaps:
-            ts = snap.targets[t]
-            temps = fn(snap, ts)
-            order = sorted(range(len(temps)), key=lambda i: temps[i])
-            ours.append([(ts.starts[i], temps[i]) for i in order])
+    # damo reports record by record: all snapshots of one target, then the next
+    ours = [fn(snap, snap.targets[t]) for t in range(2) for snap in snaps]
     mismatch = [(i, o, d) for i, (o, d) in enumerate(zip(ours, theirs, strict=True)) if o != d]
     if mismatch and "not merged" in where:
         pytest.xfail(f"{where}: {len(mismatch)} of {len(ours)} snapshots differ from damo, "
