@@ -118,8 +118,8 @@ class SchemesPanel(Widget):
         Binding("ctrl+r", "revert", "Revert", id="schemes.revert"),
         Binding("f2", "save", "Save", id="schemes.save"),
         Binding("f3", "load", "Load", id="schemes.load"),
-        Binding("f6", "export_damo", "damo export", id="schemes.damo_export"),
-        Binding("f7", "import_damo", "damo import", id="schemes.damo_import"),
+        Binding("f6", "export_damo", "damo export", id="schemes.damo_export", show=False),
+        Binding("f7", "import_damo", "damo import", id="schemes.damo_import", show=False),
     ]
 
     def __init__(self, schemes: Sequence[Scheme] = (), attrs: MonitoringAttrs | None = None,
