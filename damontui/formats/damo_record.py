@@ -51,53 +51,48 @@ def _record_target_id(target: Target, index: int) -> int:
     return target.pid if target.kind is TargetKind.PID and target.pid else index
 
 
+def _record(target_id: int, attrs: MonitoringAttrs) -> dict[str, Any]:
+    g = attrs.intervals_goal if attrs.intervals_goal.enabled else IntervalsGoal(0, 0, 0, 0)
+    return {
+        "kdamond_idx": 0, "context_idx": 0,
+        "intervals": {
+            "sample_us": str(attrs.sample_us), "aggr_us": str(attrs.aggr_us),
+            "ops_update_us": str(attrs.update_us),
+            "intervals_goal": {"access_bp": f"{g.access_bp:f}", "aggrs": str(g.aggrs),
+                               "min_sample_us": str(g.min_sample_us),
+                               "max_sample_us": str(g.max_sample_us)},
+        },
+        "scheme_idx": None, "target_id": target_id,
+        "scheme_filters": [], "snapshots": [], "data_source": "unknown",
+    }  # fmt: skip
+
+
 def records_of(snapshots: Sequence[Snapshot]) -> list[dict[str, Any]]:
-    """damo's record list for snapshots (one record per target, in target order)."""
+    """damo's record list for snapshots: one record per target (in order of appearance)
+    holding that target's snapshots; a target that comes or goes has fewer."""
     if not snapshots:
         return []
     first = snapshots[0].attrs
-    goal = first.intervals_goal if first.intervals_goal.enabled else IntervalsGoal(0, 0, 0, 0)
-    records: list[dict[str, Any]] = []
-    for index, ts in enumerate(snapshots[0].targets):
-        records.append({
-            "kdamond_idx": 0, "context_idx": 0,
-            "intervals": {
-                "sample_us": str(first.sample_us), "aggr_us": str(first.aggr_us),
-                "ops_update_us": str(first.update_us),
-                "intervals_goal": {"access_bp": f"{goal.access_bp:f}", "aggrs": str(goal.aggrs),
-                                   "min_sample_us": str(goal.min_sample_us),
-                                   "max_sample_us": str(goal.max_sample_us)},
-            },
-            "scheme_idx": None, "target_id": _record_target_id(ts.target, index),
-            "scheme_filters": [], "snapshots": [], "data_source": "unknown",
-        })  # fmt: skip
+    records: dict[Target, dict[str, Any]] = {}
     for snap in snapshots:
         end_ns = snap.elapsed_us * 1_000
         start_ns = max(0, end_ns - snap.attrs.aggr_us * 1_000)
         tuned = snap.attrs.sample_us != first.sample_us
-        for index, record in enumerate(records):
-            ts = (
-                snap.targets[index]
-                if index < len(snap.targets)
-                else TargetSnapshot(snapshots[0].targets[index].target)
-            )
-            regions = [
-                {
-                    "start": dv.fmt_nr(s),
-                    "end": dv.fmt_nr(e),
-                    "nr_accesses": {"samples": n, "percent": None},
-                    "age": {"usec": None, "aggr_intervals": dv.fmt_nr(a)},
-                    "probe_hits": [],
-                    "sz_filter_passed": "0 B",
-                }
-                for s, e, n, a in zip(ts.starts, ts.ends, ts.nr_accesses, ts.ages, strict=True)
-            ]
-            record["snapshots"].append({
+        for ts in snap.targets:
+            if ts.target not in records:
+                records[ts.target] = _record(_record_target_id(ts.target, len(records)), first)
+            regions = [{
+                "start": dv.fmt_nr(s), "end": dv.fmt_nr(e),
+                "nr_accesses": {"samples": n, "percent": None},
+                "age": {"usec": None, "aggr_intervals": dv.fmt_nr(a)},
+                "probe_hits": [], "sz_filter_passed": "0 B",
+            } for s, e, n, a in zip(ts.starts, ts.ends, ts.nr_accesses, ts.ages, strict=True)]
+            records[ts.target]["snapshots"].append({
                 "start_time": str(start_ns), "end_time": str(end_ns), "regions": regions,
                 "total_bytes": str(ts.total_size), "damos_stats": None,
                 "sample_interval_us": str(snap.attrs.sample_us) if tuned else None,
             })  # fmt: skip
-    return records
+    return list(records.values())
 
 
 def write_damo_record(path: str | os.PathLike[str], snapshots: Sequence[Snapshot],
@@ -158,7 +153,7 @@ def _region(r: Any, path: str, attrs: MonitoringAttrs) -> tuple[int, int, int, i
 
 
 def snapshots_of(records: Any, name: str = "") -> list[Snapshot]:
-    """damo's record list -> Snapshots (the n-th snapshot of every target together)."""
+    """damo's record list -> Snapshots (the targets' snapshots that end together)."""
     recs = _lst(records, "$")
     targets, series, attrs = [], [], None
     starts: list[int] = []
@@ -191,17 +186,20 @@ def snapshots_of(records: Any, name: str = "") -> list[Snapshot]:
     if not series:
         return []
     t0 = min(starts, default=0)  # monitoring time counts from the first snapshot's start
+    by_time: dict[int, list[tuple[Target, MonitoringAttrs, list]]] = {}
+    for target, snaps in zip(targets, series, strict=True):
+        for end_ns, snap_attrs, regs in snaps:
+            by_time.setdefault(end_ns, []).append((target, snap_attrs, regs))
     out = []
-    for n in range(max(len(s) for s in series)):
-        present = [(t, s[n]) for t, s in zip(targets, series, strict=True) if n < len(s)]
-        end_ns, snap_attrs, _ = present[0][1]
+    for seq, end_ns in enumerate(sorted(by_time)):
+        present = by_time[end_ns]
         out.append(Snapshot(
-            seq=n, timestamp=end_ns / 1e9, elapsed_us=(end_ns - t0) // 1_000,
-            attrs=snap_attrs or attrs or MonitoringAttrs(),
+            seq=seq, timestamp=end_ns / 1e9, elapsed_us=(end_ns - t0) // 1_000,
+            attrs=present[0][1] or attrs or MonitoringAttrs(),
             targets=tuple(TargetSnapshot(
                 t, array("Q", (r[0] for r in regs)), array("Q", (r[1] for r in regs)),
                 array("I", (r[2] for r in regs)), array("I", (r[3] for r in regs)))
-                for t, (_, _, regs) in present),
+                for t, _, regs in present),
         ))  # fmt: skip
     return out
 

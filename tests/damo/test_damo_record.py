@@ -7,6 +7,7 @@ writes from its reading of our file is what we read back.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zlib
 from array import array
@@ -238,3 +239,27 @@ def test_fuzz_mutated_records_only_raise_damo_errors() -> None:
             pass
 
     run()
+
+
+def test_targets_that_come_and_go_keep_their_snapshots(tmp_path: Path) -> None:
+    full = series(6)
+    # pid 4343 exits after snapshot 2; pid 5000 appears at snapshot 4
+    late = TargetSnapshot(Target(TargetKind.PID, pid=5000), array("Q", [0x1000]),
+                          array("Q", [0x2000]), array("I", [3]), array("I", [1]))  # fmt: skip
+    snaps = [dataclasses.replace(s, targets=s.targets[:1] if i > 2 else s.targets) for i, s in
+             enumerate(full)]  # fmt: skip
+    snaps[4:] = [dataclasses.replace(s, targets=(*s.targets, late)) for s in snaps[4:]]
+    path = tmp_path / "damon.data"
+    write_damo_record(path, snaps)
+    records = json.loads(zlib.decompress(path.read_bytes()))
+    assert [(r["target_id"], len(r["snapshots"])) for r in records] == [(4242, 6), (4343, 3),
+                                                                        (5000, 2)]  # fmt: skip
+    back = read_damo_record(path)
+    assert [[t.target.pid for t in s.targets] for s in back] == [
+        [t.target.pid for t in s.targets] for s in snaps]
+    _same(back, snaps)
+    # and damo reads it: three records
+    out = _damo("report", "access", "-i", str(path), "--raw_number", *QUIET,
+                "--format_snapshot_head", "snapshot", "--format_region", "<start address>",
+                cwd=tmp_path)  # fmt: skip
+    assert out.count("snapshot") == 6 + 3 + 2
