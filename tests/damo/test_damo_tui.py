@@ -55,3 +55,25 @@ async def test_import_error_names_file_and_key(tmp_path: Path) -> None:
         assert app.panel.schemes == (COLD,)  # nothing replaced
         messages = [n.message for n in app._notifications]
         assert any(f"{bad}: kdamonds[0].contexts[0].schemes[0].action" in m for m in messages)
+
+
+async def test_toml_save_warns_when_it_cannot_hold_a_setting(tmp_path: Path) -> None:
+    import dataclasses
+
+    from damontui.model import Dest, GoalTuner, Quotas
+
+    scheme = dataclasses.replace(COLD, quotas=Quotas(goal_tuner=GoalTuner.TEMPORAL),
+                                 dests=(Dest(0, 1),))  # fmt: skip
+    app = PanelApp((scheme,), schemes_file=tmp_path / "schemes.toml")
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.query_one(SchemeList).focus()
+        await pilot.press("f2")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+    from damontui.model.serialize import schemes_from_toml
+
+    lossy = schemes_from_toml((tmp_path / "schemes.toml").read_text(), app.panel.attrs) != [scheme]
+    # warned exactly when the TOML file lost something (today it keeps no dests/goal_tuner)
+    assert any("F6 exports them all as damo JSON" in m for m in messages) == lossy
