@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_tui_schemes import COLD, PanelApp, SchemeList
+from test_tui_schemes import ATTRS, COLD, PanelApp, SchemeList
 from textual.widgets import Input
 
 from damontui.formats.damo_json import load_damo
@@ -74,6 +74,6 @@ async def test_toml_save_warns_when_it_cannot_hold_a_setting(tmp_path: Path) -> 
         messages = [n.message for n in app._notifications]
     from damontui.model.serialize import schemes_from_toml
 
-    lossy = schemes_from_toml((tmp_path / "schemes.toml").read_text(), app.panel.attrs) != [scheme]
+    lossy = schemes_from_toml((tmp_path / "schemes.toml").read_text(), ATTRS) != [scheme]
     # warned exactly when the TOML file lost something (today it keeps no dests/goal_tuner)
     assert any("F6 exports them all as damo JSON" in m for m in messages) == lossy
