@@ -3,7 +3,7 @@
 from .attrs import IntervalsGoal, MonitoringAttrs, Probe, ProbeFilter, ProbeFilterType, ProbePrep
 from .context import Context
 from .errors import ValidationError
-from .region import DEFAULT_WEIGHTS, Region, TemperatureWeights
+from .region import DEFAULT_WEIGHTS, Region, RegionArrays, TemperatureWeights
 from .scheme import (
     AccessPattern,
     Action,
@@ -21,7 +21,14 @@ from .scheme import (
     WatermarkMetric,
     Watermarks,
 )
-from .snapshot import BackendInfo, Snapshot, Target, TargetKind, TargetSnapshot
+from .snapshot import (
+    SYNTHETIC_PATTERNS,
+    BackendInfo,
+    Snapshot,
+    Target,
+    TargetKind,
+    TargetSnapshot,
+)
 
 __all__ = [
     "Context",
@@ -32,6 +39,7 @@ __all__ = [
     "ProbeFilterType",
     "ProbePrep",
     "DEFAULT_WEIGHTS",
+    "SYNTHETIC_PATTERNS",
     "AccessPattern",
     "Action",
     "BackendInfo",
@@ -45,6 +53,7 @@ __all__ = [
     "Quotas",
     "Range",
     "Region",
+    "RegionArrays",
     "Scheme",
     "SchemeStats",
     "Snapshot",
