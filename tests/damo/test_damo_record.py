@@ -204,6 +204,7 @@ def test_temperatures_and_order_equal_damos(tmp_path: Path) -> None:
     # damo reports record by record: all snapshots of one target, then the next
     ours = [fn(snap, snap.targets[t]) for t in range(2) for snap in snaps]
     mismatch = [(i, o, d) for i, (o, d) in enumerate(zip(ours, theirs, strict=True)) if o != d]
+    assert len(ours) == 50 and all(len(block) >= 2 for block in ours)
     if mismatch and "not merged" in where:
         pytest.xfail(f"{where}: {len(mismatch)} of {len(ours)} snapshots differ from damo, "
                      f"e.g. ours {mismatch[0][1]} vs damo {mismatch[0][2]}")
