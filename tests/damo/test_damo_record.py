@@ -21,7 +21,14 @@ from damontui.formats.damo_record import (
     records_of,
     write_damo_record,
 )
-from damontui.model import MonitoringAttrs, Snapshot, Target, TargetKind, TargetSnapshot
+from damontui.model import (
+    MonitoringAttrs,
+    Snapshot,
+    Target,
+    TargetKind,
+    TargetSnapshot,
+    TemperatureWeights,
+)
 
 from . import peer
 
@@ -165,7 +172,7 @@ def test_bad_records_name_file_and_key(tmp_path: Path, content: bytes, where: st
 # --------------------------------------------------------------------------- temperature
 
 
-def _damontui_temperature():  # -> (fn(snapshot, target) -> [(start, temperature)] in order, where)
+def _damontui_temperature(weights: TemperatureWeights):  # -> (fn, where)
     """The temperature and order the TUI and reports use (the analysis layer once merged)."""
     try:
         from damontui.analysis.temperature import (  # type: ignore[import-not-found]
@@ -175,32 +182,34 @@ def _damontui_temperature():  # -> (fn(snapshot, target) -> [(start, temperature
     except ImportError:
 
         def current(snap: Snapshot, ts: TargetSnapshot) -> list[tuple[int, float]]:
-            temps = [snap.temperature(r) for r in ts.regions()]
+            temps = [snap.temperature(r, weights) for r in ts.regions()]
             order = sorted(range(len(temps)), key=lambda i: temps[i])
             return [(ts.starts[i], temps[i]) for i in order]
 
         return current, "model.Region.temperature (analysis layer not merged yet)"
 
     def analysis(snap: Snapshot, ts: TargetSnapshot) -> list[tuple[int, float]]:
-        temps = temperatures(ts.arrays, snap.attrs)
-        order = temperature_order(ts.arrays, snap.attrs, descending=False)  # damo: coldest first
+        temps = temperatures(ts.arrays, snap.attrs, weights)
+        order = temperature_order(ts.arrays, snap.attrs, weights, descending=False)  # coldest 1st
         return [(ts.starts[i], temps[i]) for i in order]
 
     return analysis, "damontui.analysis.temperature"
 
 
-def test_temperatures_and_order_equal_damos(tmp_path: Path) -> None:
+@pytest.mark.parametrize("weights", [(0, 100, 100), (1, 50, 7)], ids=["default", "custom"])
+def test_temperatures_and_order_equal_damos(tmp_path: Path, weights: tuple[int, int, int]) -> None:
     path = tmp_path / "damon.data"
     snaps = series()
     write_damo_record(path, snaps)
     out = _damo("report", "access", "-i", str(path), "--raw_number",
+                "--temperature_weights", *map(str, weights),
                 "--sort_regions_by", "temperature", *QUIET,
                 "--format_snapshot_head", "snapshot", "--format_region",
                 "<start address> <temperature>", cwd=tmp_path)  # fmt: skip
     blocks = out.split("snapshot")[1:]
     theirs = [[(int(r.split()[0]), float(r.split()[1])) for r in b.splitlines() if r.strip()]
               for b in blocks]  # fmt: skip
-    fn, where = _damontui_temperature()
+    fn, where = _damontui_temperature(TemperatureWeights(*weights))
     # damo reports record by record: all snapshots of one target, then the next
     ours = [fn(snap, snap.targets[t]) for t in range(2) for snap in snaps]
     mismatch = [(i, o, d) for i, (o, d) in enumerate(zip(ours, theirs, strict=True)) if o != d]
