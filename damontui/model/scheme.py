@@ -338,6 +338,27 @@ class Scheme:
     def label(self) -> str:
         return self.name or Action(self.action).value
 
+    def newer_settings(self) -> list[str]:
+        """The 6.17+/7.x settings this scheme uses (non-default), described for messages:
+        dests, max_nr_snapshots, goal_tuner, fail_charge, goal complement and the
+        node_eligible_mem_bp metric."""
+        out = []
+        if self.dests:
+            out.append("dests (migration to several nodes)")
+        if self.max_nr_snapshots:
+            out.append(f"max_nr_snapshots {self.max_nr_snapshots}")
+        q = self.quotas
+        if GoalTuner(q.goal_tuner) is not GoalTuner.CONSIST:
+            out.append(f"quotas.goal_tuner {GoalTuner(q.goal_tuner).value}")
+        if q.fail_charge_num or q.fail_charge_denom:
+            out.append(f"quotas.fail_charge {q.fail_charge_num}/{q.fail_charge_denom}")
+        for i, goal in enumerate(q.goals):
+            if goal.complement:
+                out.append(f"quotas.goals[{i}].complement")
+            if GoalMetric(goal.metric) is GoalMetric.NODE_ELIGIBLE_MEM_BP:
+                out.append(f"quotas.goals[{i}] metric node_eligible_mem_bp")
+        return out
+
 
 @dataclass(frozen=True, slots=True)
 class SchemeStats:

@@ -94,3 +94,17 @@ def test_probe_hits_wsum_filter_is_core_with_a_range() -> None:
     Filter(FilterType.PROBE_HITS_WSUM, min=1, max=10).validate(0)
     with pytest.raises(ValidationError, match=r"filters\[0\]\.min"):
         Filter(FilterType.PROBE_HITS_WSUM, min=11, max=10).validate(0)
+
+
+def test_newer_settings_are_named_and_the_engine_refuses_them() -> None:
+    from damontui.backends.base import BackendError
+    from damontui.backends.engine.damos import validate_for_engine
+
+    assert Scheme().newer_settings() == []
+    s = Scheme(Action.PAGEOUT, quotas=Quotas(reset_interval_ms=1, goal_tuner=GoalTuner.TEMPORAL,
+               goals=(QuotaGoal(complement=True),)), max_nr_snapshots=3)  # fmt: skip
+    assert s.newer_settings() == [
+        "max_nr_snapshots 3", "quotas.goal_tuner temporal", "quotas.goals[0].complement"]
+    with pytest.raises(BackendError, match="scheme 0: max_nr_snapshots 3 needs kernel DAMON"):
+        validate_for_engine([s], [TargetKind.SYNTHETIC])
+    validate_for_engine([Scheme(Action.PAGEOUT)], [TargetKind.SYNTHETIC])
