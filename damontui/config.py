@@ -251,9 +251,12 @@ def _intervals(data: dict[str, Any], errors: _Errors) -> MonitoringAttrs:
             holder: Any = data
             for part in parts[:-1]:
                 holder = holder.get(part) if isinstance(holder, dict) else None
-            if not isinstance(holder, dict) or parts[-1] not in holder:
+            if isinstance(holder, dict) and parts[-1] in holder:
+                del holder[parts[-1]]
+            elif parts and parts[0].split("[")[0] in data:  # inside a list (probes[0].x)
+                del data[parts[0].split("[")[0]]
+            else:
                 return MonitoringAttrs()  # a cross-field error on a default: give up
-            del holder[parts[-1]]
 
 
 def _schemes(items: object, attrs: MonitoringAttrs, errors: _Errors) -> tuple[Scheme, ...]:

@@ -9,12 +9,20 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..model.attrs import IntervalsGoal, MonitoringAttrs
+from ..model.attrs import (
+    IntervalsGoal,
+    MonitoringAttrs,
+    Probe,
+    ProbeFilter,
+    ProbeFilterType,
+    ProbePrep,
+)
 from ..model.scheme import (
     Action,
     Filter,
     FilterType,
     GoalMetric,
+    GoalTuner,
     QuotaGoal,
     Quotas,
     QuotaWeights,
@@ -78,6 +86,8 @@ def scheme_to_dict(scheme: Scheme) -> dict[str, Any]:
         out["apply_interval_us"] = exact_duration(scheme.apply_interval_us)
     if scheme.target_nid != -1:
         out["target_nid"] = scheme.target_nid
+    if scheme.max_nr_snapshots:
+        out["max_nr_snapshots"] = toml_int(scheme.max_nr_snapshots)
     out["access_pattern"] = {
         "sz": [exact_size(pattern.sz.min), exact_size(pattern.sz.max)],
         "nr_accesses": [_count_out(pattern.nr_accesses.min), _count_out(pattern.nr_accesses.max)],
@@ -96,6 +106,11 @@ def scheme_to_dict(scheme: Scheme) -> dict[str, Any]:
                 "nr_accesses_permil": quotas.weights.nr_accesses_permil,
                 "age_permil": quotas.weights.age_permil,
             }
+        if GoalTuner(quotas.goal_tuner) is not GoalTuner.CONSIST:
+            table["goal_tuner"] = GoalTuner(quotas.goal_tuner).value
+        if quotas.fail_charge_num or quotas.fail_charge_denom:
+            table["fail_charge_num"] = toml_int(quotas.fail_charge_num)
+            table["fail_charge_denom"] = toml_int(quotas.fail_charge_denom)
         if quotas.goals:
             table["goals"] = [_goal_to_dict(goal) for goal in quotas.goals]
         out["quotas"] = table
@@ -110,6 +125,8 @@ def scheme_to_dict(scheme: Scheme) -> dict[str, Any]:
         }
     if scheme.filters:
         out["filters"] = [_filter_to_dict(flt) for flt in scheme.filters]
+    if scheme.dests:
+        out["dests"] = [{"id": dest.id, "weight": dest.weight} for dest in scheme.dests]
     return out
 
 
@@ -124,6 +141,8 @@ def _goal_to_dict(goal: QuotaGoal) -> dict[str, Any]:
         out["nid"] = goal.nid
     if goal.path:
         out["path"] = goal.path
+    if goal.complement:
+        out["complement"] = True
     return out
 
 
@@ -162,6 +181,31 @@ def attrs_to_dict(attrs: MonitoringAttrs) -> dict[str, Any]:
             "min_sample_us": exact_duration(goal.min_sample_us),
             "max_sample_us": exact_duration(goal.max_sample_us),
         }
+    if attrs.probes:
+        out["probes"] = [_probe_to_dict(probe) for probe in attrs.probes]
+    return out
+
+
+def _probe_to_dict(probe: Probe) -> dict[str, Any]:
+    out: dict[str, Any] = {"weight": toml_int(probe.weight)}
+    if probe.preps:
+        out["preps"] = [ProbePrep(prep).value for prep in probe.preps]
+    if probe.filters:
+        out["filters"] = [_probe_filter_to_dict(flt) for flt in probe.filters]
+    return out
+
+
+def _probe_filter_to_dict(flt: ProbeFilter) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": ProbeFilterType(flt.type).value,
+        "matching": flt.matching,
+        "allow": flt.allow,
+    }
+    if flt.path:
+        out["path"] = flt.path
+    for name in ("min", "max"):
+        if getattr(flt, name):
+            out[name] = exact_size(getattr(flt, name))
     return out
 
 

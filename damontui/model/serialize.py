@@ -27,7 +27,7 @@ from ..formats.toml_out import (
     schemes_to_toml,
     to_toml,
 )
-from .attrs import IntervalsGoal, MonitoringAttrs
+from .attrs import IntervalsGoal, MonitoringAttrs, Probe, ProbeFilter, ProbeFilterType, ProbePrep
 from .errors import ValidationError
 
 # The value and table readers live in model.readers; re-exported for the editors
@@ -61,9 +61,11 @@ from .readers import (
 from .scheme import (
     AccessPattern,
     Action,
+    Dest,
     Filter,
     FilterType,
     GoalMetric,
+    GoalTuner,
     QuotaGoal,
     Quotas,
     QuotaWeights,
@@ -137,6 +139,7 @@ def _goal(data: object, path: str) -> QuotaGoal:
         current_value=table.take("current_value", _bp, 0),
         nid=table.take("nid", _signed, 0),
         path=table.take("path", _str, ""),
+        complement=table.take("complement", _bool, False),
     )
     table.finish()
     return goal
@@ -167,6 +170,9 @@ def _quotas(data: object, path: str) -> Quotas:
         reset_interval_ms=table.take("reset_interval_ms", _duration_ms, 0),
         weights=weights,
         goals=goals,
+        goal_tuner=table.take("goal_tuner", read_choice(GoalTuner), GoalTuner.CONSIST),
+        fail_charge_num=table.take("fail_charge_num", _count, 0),
+        fail_charge_denom=table.take("fail_charge_denom", _count, 0),
     )
     table.finish()
     return quotas
@@ -207,6 +213,15 @@ def _filter(data: object, path: str) -> Filter:
     return flt
 
 
+def _dest(data: object, path: str) -> Dest:
+    table = _Table(data, path)
+    if not table.has("id"):
+        raise ValidationError(_join(path, "id"), None, "required: a NUMA node id (>= 0)")
+    dest = Dest(id=table.take("id", _signed, 0), weight=table.take("weight", _signed, 0))
+    table.finish()
+    return dest
+
+
 def _prefixed(error: ValidationError, path: str) -> ValidationError:
     return ValidationError(_join(path, error.field), error.value, error.allowed)
 
@@ -234,6 +249,12 @@ def scheme_from_dict(
         apply_interval_us=table.take("apply_interval_us", _duration_us, 0),
         target_nid=table.take("target_nid", _signed, -1),
         name=table.take("name", _str, ""),
+        dests=table.take(
+            "dests",
+            lambda v, p: tuple(_dest(item, _join(p, i)) for i, item in enumerate(_sequence(v, p))),
+            (),
+        ),
+        max_nr_snapshots=table.take("max_nr_snapshots", _count, 0),
     )
     table.finish()
     try:
@@ -264,6 +285,52 @@ def _intervals_goal(data: object, path: str) -> IntervalsGoal:
     return goal
 
 
+def _probe_filter(data: object, path: str) -> ProbeFilter:
+    table = _Table(data, path)
+    if not table.has("type"):
+        names = ", ".join(t.value for t in ProbeFilterType)
+        raise ValidationError(_join(path, "type"), None, f"required: one of {names}")
+    flt = ProbeFilter(
+        type=table.take("type", read_choice(ProbeFilterType), None),
+        matching=table.take("matching", _bool, True),
+        allow=table.take("allow", _bool, False),
+        path=table.take("path", _str, ""),
+        min=table.take("min", _size, 0),
+        max=table.take("max", _size, 0),
+    )
+    table.finish()
+    return flt
+
+
+def _probe(data: object, path: str) -> Probe:
+    table = _Table(data, path)
+    probe = Probe(
+        filters=table.take(
+            "filters",
+            lambda v, p: tuple(
+                _probe_filter(item, _join(p, i)) for i, item in enumerate(_sequence(v, p))
+            ),
+            (),
+        ),
+        weight=table.take("weight", _signed, 0),
+        preps=table.take(
+            "preps",
+            lambda v, p: tuple(
+                read_choice(ProbePrep)(item, _join(p, i)) for i, item in enumerate(_list(v, p))
+            ),
+            (),
+        ),
+    )
+    table.finish()
+    return probe
+
+
+def _list(value: object, path: str) -> list[object]:
+    if not isinstance(value, (list, tuple)):
+        raise ValidationError(path, value, "a list")
+    return list(value)
+
+
 def attrs_from_dict(data: Mapping[str, Any], path: str = "") -> MonitoringAttrs:
     """Validated MonitoringAttrs; missing keys keep the kernel defaults."""
     table = _Table(data, path)
@@ -276,6 +343,11 @@ def attrs_from_dict(data: Mapping[str, Any], path: str = "") -> MonitoringAttrs:
         min_nr_regions=table.take("min_nr_regions", _count, default.min_nr_regions),
         max_nr_regions=table.take("max_nr_regions", _count, default.max_nr_regions),
         intervals_goal=goal,
+        probes=table.take(
+            "probes",
+            lambda v, p: tuple(_probe(item, _join(p, i)) for i, item in enumerate(_sequence(v, p))),
+            (),
+        ),
     )
     table.finish()
     try:
