@@ -395,11 +395,6 @@ class SchemesPanel(Widget):
             return
         self.schemes_file = path
         self.notify(f"saved {len(self._rows)} scheme(s) to {path}")
-        if list(self.schemes) != schemes_from_toml(schemes_to_toml(self.schemes, self.attrs),
-                                                   self.attrs):  # fmt: skip
-            self.notify("the TOML file can't hold every setting of these schemes (7.x fields "
-                        "such as dests or goal_tuner); F6 exports them all as damo JSON",
-                        severity="warning")  # fmt: skip
 
     # --- damo kdamonds JSON (damontui.formats.damo_schemes does the work)
     def action_export_damo(self) -> None:

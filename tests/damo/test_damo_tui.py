@@ -57,13 +57,17 @@ async def test_import_error_names_file_and_key(tmp_path: Path) -> None:
         assert any(f"{bad}: kdamonds[0].contexts[0].schemes[0].action" in m for m in messages)
 
 
-async def test_toml_save_warns_when_it_cannot_hold_a_setting(tmp_path: Path) -> None:
+async def test_toml_save_keeps_every_7x_setting(tmp_path: Path) -> None:
     import dataclasses
 
-    from damontui.model import Dest, GoalTuner, Quotas
+    from damontui.model import Action, Dest, GoalMetric, GoalTuner, QuotaGoal, Quotas
 
-    scheme = dataclasses.replace(COLD, quotas=Quotas(goal_tuner=GoalTuner.TEMPORAL),
-                                 dests=(Dest(0, 1),))  # fmt: skip
+    goal = QuotaGoal(GoalMetric.NODE_MEMCG_USED_BP, 4000, nid=1, path="/db", complement=True)
+    quotas = Quotas(ms=10, reset_interval_ms=1000, goals=(goal,), goal_tuner=GoalTuner.TEMPORAL,
+                    fail_charge_num=1, fail_charge_denom=8)  # fmt: skip
+    dests = (Dest(0, 700), Dest(1, 300))
+    scheme = dataclasses.replace(COLD, action=Action.MIGRATE_COLD, quotas=quotas, dests=dests,
+                                 max_nr_snapshots=9)  # fmt: skip
     app = PanelApp((scheme,), schemes_file=tmp_path / "schemes.toml")
     async with app.run_test(size=(100, 30)) as pilot:
         app.query_one(SchemeList).focus()
@@ -74,6 +78,6 @@ async def test_toml_save_warns_when_it_cannot_hold_a_setting(tmp_path: Path) -> 
         messages = [n.message for n in app._notifications]
     from damontui.model.serialize import schemes_from_toml
 
-    lossy = schemes_from_toml((tmp_path / "schemes.toml").read_text(), ATTRS) != [scheme]
-    # warned exactly when the TOML file lost something (today it keeps no dests/goal_tuner)
-    assert any("F6 exports them all as damo JSON" in m for m in messages) == lossy
+    assert schemes_from_toml((tmp_path / "schemes.toml").read_text(), ATTRS) == [scheme]
+    assert any("saved 1 scheme(s)" in m for m in messages)
+    assert not any("damo JSON" in m or "can't hold" in m for m in messages)  # nothing lost
