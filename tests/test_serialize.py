@@ -11,11 +11,17 @@ from hypothesis import strategies as st
 from damontui.model import (
     AccessPattern,
     Action,
+    Dest,
     Filter,
     FilterType,
     GoalMetric,
+    GoalTuner,
     IntervalsGoal,
     MonitoringAttrs,
+    Probe,
+    ProbeFilter,
+    ProbeFilterType,
+    ProbePrep,
     QuotaGoal,
     Quotas,
     QuotaWeights,
@@ -64,7 +70,8 @@ def goals(draw: st.DrawFn) -> QuotaGoal:
     upper = 10_000 if metric.value.endswith("_bp") else U64_MAX
     return QuotaGoal(metric, draw(st.integers(0, upper)), draw(st.integers(0, U64_MAX)),
                      draw(st.integers(0, 64)),
-                     draw(texts.filter(bool)) if needs_path else draw(texts))
+                     draw(texts.filter(bool)) if needs_path else draw(texts),
+                     draw(st.booleans()))
 
 
 quotas = st.one_of(st.just(Quotas()), st.builds(
@@ -72,7 +79,8 @@ quotas = st.one_of(st.just(Quotas()), st.builds(
     st.integers(1, 10**9),
     st.builds(QuotaWeights, st.integers(0, 10_000), st.integers(0, 10_000),
               st.integers(0, 10_000)),
-    st.lists(goals(), max_size=2).map(tuple)))
+    st.lists(goals(), max_size=2).map(tuple), st.sampled_from(GoalTuner),
+    st.integers(0, U64_MAX), st.integers(1, U64_MAX)))  # fail_charge num, denom (7.x)
 
 
 @st.composite
@@ -101,17 +109,34 @@ def schemes(draw: st.DrawFn) -> Scheme:
     return Scheme(action, draw(patterns), draw(quotas), draw(watermarks()),
                   tuple(draw(st.lists(filters(), max_size=3))),
                   draw(st.integers(0, 10**12)),
-                  draw(st.integers(0, 8) if migrate else st.integers(-1, 8)), draw(texts))
+                  draw(st.integers(0, 8) if migrate else st.integers(-1, 8)), draw(texts),
+                  tuple(draw(st.lists(st.builds(Dest, st.integers(0, 64), st.integers(0, 10**4)),
+                                      max_size=3))),
+                  draw(st.integers(0, U64_MAX)))
+
+
+@st.composite
+def probe_filters(draw: st.DrawFn) -> ProbeFilter:
+    kind = draw(st.sampled_from(ProbeFilterType))
+    low, high = sorted(draw(st.lists(st.integers(0, U64_MAX - 1), min_size=2, max_size=2)))
+    return ProbeFilter(kind, draw(st.booleans()), draw(st.booleans()),
+                       draw(texts.filter(bool)) if kind is ProbeFilterType.MEMCG else draw(texts),
+                       low, high)
+
+
+probes = st.builds(Probe, st.lists(probe_filters(), max_size=2).map(tuple), st.integers(0, 10**6),
+                   st.lists(st.sampled_from(ProbePrep), max_size=2).map(tuple))
 
 
 attrs_strategy = st.builds(
-    lambda sample, ratio, extra, lo, span, goal: MonitoringAttrs(
-        sample, sample * ratio, sample * ratio + extra, lo, lo + span, goal),
+    lambda sample, ratio, extra, lo, span, goal, probes: MonitoringAttrs(
+        sample, sample * ratio, sample * ratio + extra, lo, lo + span, goal, probes),
     st.integers(1, 10**7), st.integers(1, 100), st.integers(0, 10**9), st.integers(3, 1000),
     st.integers(0, 10**5),
     st.builds(lambda bp, aggrs, lo, span: IntervalsGoal(bp, aggrs, lo, lo + span),
               st.integers(0, 10_000), st.integers(1, 100), st.integers(1, 10**7),
-              st.integers(0, 10**9)))
+              st.integers(0, 10**9)),
+    st.lists(probes, max_size=2).map(tuple))
 
 
 # --- round trips ------------------------------------------------------------------------------
