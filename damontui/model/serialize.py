@@ -1,5 +1,6 @@
 """Schemes and monitoring attributes from plain dicts and TOML text (no I/O); the
-writing side (dicts and TOML text out) is formats.toml_out, re-exported here.
+writing side (dicts and TOML text out) is formats.toml_out, and the readers of single
+values and tables (read_size, read_bp, ...) are model.readers, both re-exported here.
 
 Input accepts human values ("5ms", "128MiB", "30%", "max", "0x7f00") next to
 plain numbers in the unit the key names (``reset_interval_ms = 1000``). Output
