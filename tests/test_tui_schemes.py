@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from textual.app import App, ComposeResult
@@ -238,9 +239,18 @@ async def test_save_and_load_round_trip_through_the_ui(tmp_path: Path) -> None:
         assert app.applied == [(COLD, hot)]
 
 
-async def test_loading_a_bad_file_names_file_line_and_key(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("body", "key", "allowed"), [
+    ('bytes = "lots"\n', "schemes[0].quotas.bytes", ""),
+    ('ms = 1\nreset_interval_ms = 9\ngoal_tuner = "fast"\n', "schemes[0].quotas.goal_tuner",
+     "one of consist, temporal"),
+])  # fmt: skip
+async def test_loading_a_bad_file_names_file_line_and_key(
+    tmp_path: Path, body: str, key: str, allowed: str
+) -> None:
     path = tmp_path / "bad.toml"
-    path.write_text('[[schemes]]\naction = "pageout"\n[schemes.quotas]\nbytes = "lots"\n')
+    text = '[[schemes]]\naction = "pageout"\n[schemes.quotas]\n' + body
+    path.write_text(text)
+    line = len(text.splitlines())  # the bad key is the file's last line
     app = PanelApp(schemes_file=path)
     async with app.run_test(size=(80, 24)) as pilot:
         app.query_one(SchemeList).focus()
@@ -250,7 +260,7 @@ async def test_loading_a_bad_file_names_file_line_and_key(tmp_path: Path) -> Non
         await pilot.pause()
         assert app.panel.schemes == (COLD,)
         messages = [n.message for n in app._notifications]
-        assert any(f"{path}:4: schemes[0].quotas.bytes" in m for m in messages), messages
+        assert any(f"{path}:{line}: {key}" in m and allowed in m for m in messages), messages
 
 
 async def test_stats_and_watermark_state_show_in_the_list() -> None:
