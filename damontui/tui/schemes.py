@@ -7,7 +7,6 @@ backend reports in each snapshot unless the user has unapplied edits.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,7 +19,8 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, Static
 
-from ..config import default_schemes_file, key_line
+from ..config import default_schemes_file
+from ..inputs import load_schemes_file
 from ..model import (
     AccessPattern,
     MonitoringAttrs,
@@ -29,16 +29,11 @@ from ..model import (
     Snapshot,
 )
 from ..model import ValidationError as ModelError
-from ..model.serialize import schemes_from_toml, schemes_to_toml
+from ..model.serialize import schemes_to_toml
 from ..model.units import format_size
 from .messages import ApplySchemes
 from .regions_view import preview_totals
 from .scheme_editor import SchemeEditor
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 # Snapshots to wait for the backend to show applied schemes before trusting it again.
 PENDING_SNAPSHOTS = 5
@@ -392,18 +387,10 @@ class SchemesPanel(Widget):
     async def _load_from(self, path: Path | None) -> None:
         if path is None:
             return
-        try:
-            text = path.read_text(encoding="utf-8")
-            schemes = schemes_from_toml(text, self.attrs)
-        except (OSError, UnicodeDecodeError) as exc:
-            self.notify(f"{path}: cannot read ({exc})", severity="error")
-            return
-        except tomllib.TOMLDecodeError as exc:
-            self.notify(f"{path}: TOML syntax error: {exc}", severity="error")
-            return
+        try:  # the config's path for schemes too: any bad file is an InputError
+            schemes = load_schemes_file(path, self.attrs)
         except ModelError as exc:
-            line = key_line(text, exc.field)
-            self.notify(f"{path}:{line or '?'}: {exc}", severity="error")
+            self.notify(str(exc), severity="error")
             return
         self.schemes_file = path
         await self._replace_rows([_Row(s, None) for s in schemes], 0)
