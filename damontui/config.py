@@ -256,6 +256,8 @@ def _intervals(data: dict[str, Any], errors: _Errors) -> MonitoringAttrs:
             parts = exc.field.split(".")[1:]
             name = ".".join(["intervals", *[spelled.get(p, p) for p in parts]])
             message = str(exc).replace(exc.field, name, 1) if parts else str(exc)
+            if isinstance(exc, UnknownKeyError) and len(parts) == 1:  # name the aliases too
+                message = str(UnknownKeyError(name, (*exc.known, *inputs.INTERVAL_ALIASES)))
             holder: Any = data
             for part in parts[:-1]:
                 holder = holder.get(part) if isinstance(holder, dict) else None
