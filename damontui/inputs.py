@@ -345,6 +345,7 @@ FLAG_OF_ATTR = {
 
 def flag_type(parse: Callable[[str, str], _T], flag: str) -> Callable[[str], _T]:
     """An argparse `type=`: argparse prints 'argument FLAG: <why>' and exits 2."""
+
     def convert(text: str) -> _T:
         try:
             return parse(text, flag)

@@ -38,8 +38,9 @@ def cli_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 
 @pytest.mark.parametrize("flag", ["--sample", "--aggr", "--update", "--min-regions",
                                   "--max-regions"])  # fmt: skip
-@pytest.mark.parametrize("value", [DIGITS, "inf", "nan", "-1", "1e400"],
-                         ids=["400digits", "inf", "nan", "-1", "1e400"])
+@pytest.mark.parametrize(
+    "value", [DIGITS, "inf", "nan", "-1", "1e400"], ids=["400digits", "inf", "nan", "-1", "1e400"]
+)
 def test_huge_or_infinite_attribute_flags(capsys, flag: str, value: str) -> None:
     err = cli_error(capsys, flag, value)
     assert f"argument {flag}:" in err

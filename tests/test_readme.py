@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 SHELL = {"sh", "bash", "shell", "console"}
 MARKER = re.compile(r"<!--\s*readme-test:\s*(skip|slow|schemes|text)\s*(?::\s*(.*?))?\s*-->")
-FENCE = re.compile(r"^(```+|~~~+)\s*([\w+-]*)[^\n]*$")
+FENCE = re.compile(r"^\s*(```+|~~~+)\s*([\w+-]*)[^\n]*$")
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,9 @@ def blocks(text: str) -> list[Block]:
             pending = (marker.group(1), marker.group(2) or "")
         elif fence:
             end = i + 1
-            while end < len(lines) and not lines[end].startswith(fence.group(1)):
+            while end < len(lines) and not lines[end].strip().startswith(fence.group(1)):
                 end += 1
-            body = "\n".join(lines[i + 1 : end]) + "\n"
+            body = textwrap.dedent("\n".join(lines[i + 1 : end])) + "\n"  # fences in lists
             out.append(Block(fence.group(2).lower(), body, i + 1, *pending))
             pending, i = ("", ""), end
         elif lines[i].strip():
@@ -160,8 +161,8 @@ def test_toml_block_loads_without_a_warning(block: Block) -> None:
 
 def section(text: str, title: str) -> str:
     start = text.index(title)
-    following = re.search(r"^#{1,3} ", text[start + len(title):], re.MULTILINE)
-    return text[start: start + len(title) + following.start()] if following else text[start:]
+    following = re.search(r"^#{1,3} ", text[start + len(title) :], re.MULTILINE)
+    return text[start : start + len(title) + following.start()] if following else text[start:]
 
 
 def first_cells(table_text: str) -> list[str]:
