@@ -204,12 +204,10 @@ def _open_backend(args: argparse.Namespace, config: object | None) -> Backend:
     inputs.check_reset_stopped(request.reset_stopped, request.backend, request.sysfs_root)
     target = request.target
     if request.source not in (None, "synthetic") and (
-        target is None and request.backend == "engine" or
-        target is not None and target.kind is TargetKind.SYNTHETIC
+        target is None or target.kind is TargetKind.SYNTHETIC
     ):  # fmt: skip
         if args.source:
-            raise BackendError(f"--source {args.source} needs a real target: add --pid N "
-                               "or --paddr")  # fmt: skip
+            raise InputError(inputs.source_needs_target(args.source), "--source")
         request = replace(request, source=None)  # the config's source is for real targets
     return open_backend(request)
 

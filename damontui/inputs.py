@@ -448,3 +448,17 @@ class ArgumentParser(_argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n(see '{self.prog} --help')\n")
+
+
+SOURCE_READS = {  # what each engine source reads, for messages
+    "pageidle": "/sys/kernel/mm/page_idle/bitmap and /proc/PID/pagemap",
+    "softdirty": "/proc/PID/clear_refs and /proc/PID/pagemap",
+    "smaps": "/proc/PID/clear_refs and /proc/PID/smaps",
+}
+
+
+def source_needs_target(source: str) -> str:
+    reads = SOURCE_READS.get(source, "")
+    how = f" (it reads {reads})" if reads else ""
+    return (f"--source {source} needs a target: add --pid N or --paddr{how}; without one "
+            "damontui monitors its synthetic workload")  # fmt: skip

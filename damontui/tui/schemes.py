@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -241,7 +242,10 @@ class SchemesPanel(Widget):
         if not self.is_mounted:
             return
         label = self.query_one("#match", Static)
-        if not self._rows:
+        if getattr(self, "_refusal", ""):
+            label.update(Text.assemble(("not applied: ", "bold"), self._refusal,
+                                       "; the running schemes are shown"))  # fmt: skip
+        elif not self._rows:
             label.update("no schemes: press n to add one")
         elif self._pattern is None:
             label.update("would match: pattern invalid")
@@ -339,7 +343,15 @@ class SchemesPanel(Widget):
             await self._replace_rows(self._rows[:at] + self._rows[at + 1:], at)
 
     # --- apply, revert, save, load
+    def refused(self, running: Sequence[Scheme], reason: str) -> None:
+        """The backend refused our Apply: show what runs again, and why, at once."""
+        self._applied, self._pending = tuple(running), None
+        self._refusal = reason
+        self._reset_rows()
+        self._refresh_match()
+
     def action_apply(self) -> None:
+        self._refusal = ""
         if self._edit_errors:
             first = next(iter(self._edit_errors.values()))
             self.notify(f"scheme {self._selected} not applied: {first}", severity="error")
