@@ -237,5 +237,5 @@ def test_flags_and_config_reach_the_backend_request(tmp_path: Path, monkeypatch)
     monkeypatch.setattr(cli, "open_backend", opened.append)
     cli._open_backend(parser.parse_args(["--synthetic", "stairs"]), None)
     assert opened[0].target.name == "stairs"
-    with pytest.raises(cli.BackendError, match="needs a real target"):
+    with pytest.raises(cli.InputError, match="needs a target: add --pid N or --paddr"):
         cli._open_backend(parser.parse_args(["--synthetic", "stairs", "--source", "smaps"]), None)

@@ -87,6 +87,13 @@ def test_sample_conflicting_with_default_update_names_the_flag(capsys) -> None:
     assert "--sample 1h:" in err and "update_us" in err and "give --update too" in err
 
 
+def test_source_pageidle_without_a_target_says_so_and_names_the_path(capsys) -> None:
+    for backend in ("engine", "auto"):
+        err = cli_error(capsys, "--backend", backend, "--source", "pageidle")
+        assert "--source pageidle needs a target: add --pid N or --paddr" in err
+        assert "/sys/kernel/mm/page_idle/bitmap" in err
+
+
 def test_reset_stopped_must_name_a_kdamond(capsys) -> None:
     err = cli_error(capsys, "--reset-stopped", "nine")
     assert "argument --reset-stopped: 'nine' is invalid; a kdamond name like kdamond.1" in err
@@ -279,3 +286,12 @@ def test_check_depth_is_iterative() -> None:
     with pytest.raises(InputError, match="nested deeper than 32"):
         inputs.check_depth(deep, "x.json")
     inputs.check_depth({"a": [{"b": 1}]}, "x.json")
+
+
+@pytest.mark.parametrize("value", ["inf", DIGITS, "0", "2d", "nan"], ids=range(5))
+def test_attributes_editor_uses_the_same_ranges(value: str) -> None:
+    from damontui.tui.attrs_screen import FIELDS
+
+    with pytest.raises(ValidationError) as exc:
+        FIELDS["sample_us"][1](value, "sample_us")
+    assert exc.value.field == "sample_us" and len(str(exc.value)) < 200
