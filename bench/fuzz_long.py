@@ -2,14 +2,17 @@
 
     nice -n 19 .venv/bin/python bench/fuzz_long.py --minutes 10
 
-Each round calls every fuzz test once (each runs DAMONTUI_FUZZ_EXAMPLES examples,
-200 by default here, fresh random inputs every time); rounds repeat until the time is
-up. The first failure stops the run with hypothesis' minimal failing input.
+Each round calls every fuzz test once (each runs --examples examples, 50 by default,
+fresh random inputs every time); rounds repeat until the time is up (a test call
+under way finishes first). The counts are printed after every round, so a run that
+is stopped early still says how far it got. The first failure stops the run with
+hypothesis' minimal failing input.
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import inspect
 import os
 import sys
@@ -23,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--examples", type=int, default=200, help="examples per test call")
+    parser.add_argument("--examples", type=int, default=50, help="examples per test call")
+    parser.add_argument("--hang-after", type=float, default=600,
+                        help="seconds one test call may take before it counts as a hang")  # fmt: skip
     args = parser.parse_args()
     os.environ["DAMONTUI_FUZZ_LONG"] = "1"
     os.environ["DAMONTUI_FUZZ_EXAMPLES"] = str(args.examples)
@@ -41,20 +46,29 @@ def main() -> int:
         for module, name, fn in tests:
             if time.monotonic() >= deadline:
                 break
+            # a hang is a failure too: dump every thread's stack and exit
+            faulthandler.dump_traceback_later(args.hang_after, exit=True)
             try:
                 fn()
             except Exception:
                 traceback.print_exc()
                 print(f"FAILED: {module}::{name} after {calls} test calls", file=sys.stderr)
                 return 1
+            finally:
+                faulthandler.cancel_dump_traceback_later()
             calls += 1
-    elapsed = time.monotonic() - start
-    tried = fuzz_harness.TRIED
-    print(f"fuzz_long: {len(tests)} fuzz tests, {rounds} rounds, {elapsed:.0f} s, no failure")
+        report(fuzz_harness.TRIED, len(tests), rounds, time.monotonic() - start, start)
+    print("fuzz_long: done, no failure", flush=True)
+    return 0
+
+
+def report(tried: dict[str, int], tests: int, rounds: int, elapsed: float, start: float) -> None:
+    cpu = time.process_time()
+    print(f"fuzz_long: {tests} fuzz tests, {rounds} rounds, {elapsed:.0f} s wall, "
+          f"{cpu:.0f} s CPU, no failure so far")  # fmt: skip
     for surface, count in sorted(tried.items()):
         print(f"  {surface:20s} {count:10,d} inputs")
-    print(f"  {'total':20s} {sum(tried.values()):10,d} inputs")
-    return 0
+    print(f"  {'total':20s} {sum(tried.values()):10,d} inputs", flush=True)
 
 
 if __name__ == "__main__":

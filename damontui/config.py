@@ -123,7 +123,10 @@ def key_line(text: str, path: str) -> int | None:
     while probe:
         if probe in lines_of:
             return lines_of[probe]
-        probe = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", probe) if re.search(r"[.\[]", probe) else ""
+        shorter = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", probe)
+        if shorter == probe:  # a key like 'a.b]c' (found by fuzzing: it looped for ever)
+            shorter = probe.rsplit(".", 1)[0] if "." in probe else ""
+        probe = shorter
     return None
 
 

@@ -295,3 +295,21 @@ def test_attributes_editor_uses_the_same_ranges(value: str) -> None:
     with pytest.raises(ValidationError) as exc:
         FIELDS["sample_us"][1](value, "sample_us")
     assert exc.value.field == "sample_us" and len(str(exc.value)) < 200
+
+
+def test_key_line_ends_on_odd_key_names() -> None:
+    # found by bench/fuzz_long.py: an unknown key with ']' in it made key_line loop for ever
+    import signal
+
+    from damontui.config import key_line
+
+    def hung(*_: object) -> None:
+        raise AssertionError("key_line did not return")
+
+    signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)  # generous: it takes microseconds
+    assert key_line("[temperature_weights]\nsize = 1\n", "temperature_weights.a]b") == 1
+    assert key_line("x = 1\n", "a]b") is None
+    [error] = config_errors('[temperature_weights]\n"a]b" = 1\n')
+    signal.alarm(0)
+    assert "unknown key" in error
