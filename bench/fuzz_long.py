@@ -27,8 +27,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--examples", type=int, default=50, help="examples per test call")
-    parser.add_argument("--hang-after", type=float, default=600,
-                        help="seconds one test call may take before it counts as a hang")  # fmt: skip
+    parser.add_argument(
+        "--hang-after", type=float, default=600, help="seconds a test call may take (else a hang)"
+    )
     args = parser.parse_args()
     os.environ["DAMONTUI_FUZZ_LONG"] = "1"
     os.environ["DAMONTUI_FUZZ_EXAMPLES"] = str(args.examples)
