@@ -39,7 +39,14 @@ from pathlib import Path
 from typing import Any
 
 from . import inputs
-from .model import DEFAULT_WEIGHTS, MonitoringAttrs, Scheme, TemperatureWeights, ValidationError
+from .model import (
+    DEFAULT_WEIGHTS,
+    SYNTHETIC_PATTERNS,
+    MonitoringAttrs,
+    Scheme,
+    TemperatureWeights,
+    ValidationError,
+)
 from .model.errors import InputError, UnknownKeyError
 from .model.serialize import attrs_from_dict
 from .model.units import U64_MAX
@@ -151,11 +158,7 @@ def _sources() -> tuple[str, ...]:
 
 
 def _patterns() -> tuple[str, ...]:
-    try:
-        from .backends.engine.sources.synthetic import PATTERNS
-    except Exception:
-        return ("hotcold", "stairs", "zigzag", "phases")
-    return tuple(PATTERNS)
+    return tuple(SYNTHETIC_PATTERNS)
 
 
 def _int(value: object, key: str) -> int:
@@ -185,7 +188,7 @@ def _weights(value: object, key: str) -> TemperatureWeights:
             raise UnknownKeyError(f"{key}.{name}", ("size", "access_rate", "age"))
         if isinstance(weight, bool) or not isinstance(weight, (int, float)):
             raise ValidationError(f"{key}.{name}", weight, "a number 0..1000000")
-        inputs.in_range(weight, f"{key}.{name}", weight, 0, 1_000_000)
+        inputs.weight(weight, f"{key}.{name}")
     return replace(DEFAULT_WEIGHTS, **{k: float(v) for k, v in value.items()})
 
 

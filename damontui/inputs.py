@@ -140,6 +140,22 @@ def whole(value: object, field: str, low: int, high: int) -> int:
     return number
 
 
+WEIGHT_RANGE = (0.0, 1e6)
+
+
+def weight(value: object, field: str) -> float:
+    """A temperature weight: a finite number 0..1e6 (the CLI's and the config's)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValidationError(field, value, "a number 0..1000000")
+    _check_digits(value, field)
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValidationError(field, value, "a number 0..1000000") from None
+    in_range(number, field, value, *WEIGHT_RANGE)
+    return number
+
+
 def _check_digits(value: object, field: str) -> None:
     digits = len(str(value)) if isinstance(value, (int, str)) and not isinstance(value, bool) else 0
     if digits > MAX_DIGITS + 16:
