@@ -313,3 +313,9 @@ def test_key_line_ends_on_odd_key_names() -> None:
     [error] = config_errors('[temperature_weights]\n"a]b" = 1\n')
     signal.alarm(0)
     assert "unknown key" in error
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "1e400", DIGITS], ids=range(5))
+def test_temperature_weights_flag(capsys, value: str) -> None:
+    err = cli_error(capsys, "--temperature-weights", "0", value, "100")
+    assert "argument --temperature-weights/--temperature_weights:" in err and len(err) < 300
