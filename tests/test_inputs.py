@@ -319,3 +319,15 @@ def test_key_line_ends_on_odd_key_names() -> None:
 def test_temperature_weights_flag(capsys, value: str) -> None:
     err = cli_error(capsys, "--temperature-weights", "0", value, "100")
     assert "argument --temperature-weights/--temperature_weights:" in err and len(err) < 300
+
+
+def test_unicode_digits_are_not_whole_numbers() -> None:
+    # found by bench/fuzz_long.py: '²'.isdigit() is True, int('²') raises ValueError
+    from damontui.model.serialize import read_accesses, read_count
+
+    for read in (read_count, lambda v, p: read_accesses(v, p, MonitoringAttrs())):
+        with pytest.raises(ValidationError):
+            read("²", "field")
+    from damontui.formats.damo_json import load_damo
+
+    assert load_damo('{"kdamonds": [{"pid": "²", "contexts": []}]}')[0].pid is None

@@ -435,7 +435,8 @@ def context_from_damo(obj: dict, path: str = "context") -> DamoContext:
             targets.append(Target(TargetKind.PADDR, ranges=tuple(ranges)))
         else:
             pid = _get(t, "pid", tp)
-            if not _is_num(pid) and not (isinstance(pid, str) and pid.strip().isdigit()):
+            if not _is_num(pid) and not (isinstance(pid, str) and pid.strip().isascii()
+                                         and pid.strip().isdigit()):  # not '²' (fuzzing)
                 raise DamoJsonError(f"{tp}.pid", f"expected a pid, got {pid!r}")
             targets.append(Target(TargetKind.PID, pid=int(pid), ranges=tuple(ranges)))
     notes: list[str] = []
@@ -479,7 +480,8 @@ def load_damo(data: str | bytes | dict | list) -> list[DamoKdamond]:
             refresh_ms=parse_time(refresh, f"{kp}.refresh_ms", bare_ns=1_000_000,
                                   out_ns=1_000_000),
             state=_get(kd, "state", kp, None),
-            pid=int(pid) if pid is not None and str(pid).lstrip("-").isdigit() else None,
+            pid=int(pid) if pid is not None and str(pid).lstrip("-").isascii()
+            and str(pid).lstrip("-").isdigit() else None,
         ))
     return out
 

@@ -167,7 +167,9 @@ def _count(value: object, path: str, upper: int = U64_MAX) -> int:
         text = value.strip().replace(",", "").replace("_", "")
         if text.lower() in MAX_WORDS:
             return upper
-        if text.isdigit() and len(text) <= _MAX_DIGITS:  # int() refuses 4,300+ digits
+        # ASCII only: '²'.isdigit() is True but int('²') fails (found by fuzzing);
+        # int() refuses 4,300+ digits
+        if text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS:
             return int(text)
     elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value

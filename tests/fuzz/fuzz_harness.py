@@ -63,7 +63,7 @@ UNITS = ["", "us", "ms", "s", "m", "min", "h", "d", "ns", "µs", "%", "‰", "B"
          "MiB", "G", "GiB", "TiB", "PiB", "parsecs"]  # fmt: skip
 WORDS = ["max", "inf", "-inf", "nan", "unlimited", "MAX", "0", "-0", "-1", "1e400", "0x",
          "0x7f00", "0xffffffffffffffffffff", "~", "~nosuchuser/x", "~/x", "", " ", "1,000",
-         "1_000", "5 ms", "1.5", ".5", "5.", "1e3", "+5", "--5", "\x00", "\u202e",
+         "1_000", "5 ms", "1.5", ".5", "5.", "1e3", "+5", "--5", "\x00", "\u202e", "²", "١٢",
          "💥"]  # fmt: skip
 
 
