@@ -51,7 +51,7 @@ from .model.errors import InputError, UnknownKeyError
 from .model.serialize import attrs_from_dict
 from .model.units import U64_MAX
 
-BACKENDS = ("auto", "engine", "kernel")
+BACKENDS = ("auto", "engine", "kernel", "damon_stat")
 DEFAULT_THEME = "damon-dark"
 
 

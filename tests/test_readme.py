@@ -171,27 +171,38 @@ def first_cells(table_text: str) -> list[str]:
 
 
 def parser_flags() -> tuple[set[str], set[str]]:
-    """Flags in the text `damontui --help` (and each `damontui CMD --help`) prints."""
+    """Flags in the text `damontui --help` (and each `damontui CMD --help`) prints;
+    commands are argparse's subcommands and those the help's epilog names (a module
+    may dispatch its own, e.g. `damontui damo-json`)."""
     parser = build_parser()
-    texts = [parser.format_help()]
+    main_help = parser.format_help()
+    texts = [main_help]
     commands: set[str] = set()
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
                 commands.add(name)
                 texts.append(sub.format_help())
-    flags = {f for text in texts for f in re.findall(r"(?<![\w-])--[a-z][a-z-]*", text)}
+    for name in set(re.findall(r"'damontui ([a-z][a-z-]*)\b", main_help)) - commands:
+        commands.add(name)
+        result = subprocess.run([sys.executable, "-m", "damontui", name, "--help"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert result.returncode == 0, f"damontui {name} --help: {result.stderr}"
+        texts.append(result.stdout)
+    entries = [line for text in texts for line in text.splitlines()
+               if re.match(r"\s{2}-", line)]  # the option list, not prose naming damo's flags
+    flags = {f for line in entries for f in re.findall(r"(?<![\w-])--[a-z][a-z_-]*", line)}
     return flags - {"--help"}, commands
 
 
 def test_options_table_lists_every_flag_of_help() -> None:
     text = README.read_text(encoding="utf-8")
     cells = first_cells(section(text, "### Options"))
-    readme = {f for cell in cells for f in re.findall(r"--[a-z][a-z-]*", cell)}
+    readme = {f for cell in cells for f in re.findall(r"--[a-z][a-z_-]*", cell)}
     readme_commands = {c for cell in cells for c in re.findall(r"`damontui ([a-z-]+)`", cell)}
     meaning = "\n".join(line for line in section(text, "### Options").splitlines()
                         if line.startswith("|"))  # fmt: skip
-    readme |= set(re.findall(r"`(--[a-z][a-z-]*)", meaning))
+    readme |= set(re.findall(r"`(--[a-z][a-z_-]*)", meaning))
     flags, commands = parser_flags()
     assert flags - readme == set(), "flags in --help missing from the README's Options table"
     assert readme - flags == set(), "flags in the README's Options table that --help lacks"
