@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="allow starting a kdamond although it resets the staged "
                              "configuration of stopped kdamond NAME (kdamond.N; repeatable)")
     parser.add_argument("--turn-off", metavar="MODULE", action="append", default=[],
+                        choices=("damon_stat", "damon_reclaim", "damon_lru_sort"),
                         help="turn the in-kernel DAMON user MODULE (damon_stat, damon_reclaim, "
                              "damon_lru_sort) off for this run and back on at exit; it holds "
                              "DAMON exclusively (repeatable)")

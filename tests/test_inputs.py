@@ -336,3 +336,8 @@ def test_unicode_digits_are_not_whole_numbers() -> None:
         assert "pid" in str(exc)
     else:
         assert kdamonds[0].pid is None
+
+
+def test_turn_off_names_a_damon_module(capsys) -> None:
+    err = cli_error(capsys, "--turn-off", "foo")
+    assert "argument --turn-off: invalid choice: 'foo'" in err and "damon_stat" in err
