@@ -105,7 +105,20 @@ cdef u64 KPF_HEAD = 1ULL << 15
 cdef u64 KPF_TAIL = 1ULL << 16
 cdef u64 KPF_THP = 1ULL << 22
 cdef u32 U32_MAX = 0xFFFFFFFF
-cdef u64 MAX_GAP = 64  # words between two reads that still share one pread
+# Words between two reads that still share one pread. pagemap gaps are cheap page
+# table walks; every PFN in a bitmap or kpageflags read costs the kernel a page
+# lookup (and an rmap walk for idle pages), so those only join adjacent words.
+cdef u64 PAGEMAP_GAP = 64
+cdef u64 PFN_FILE_GAP = 0
+# Bitmap writes: zero bits cost the kernel only a loop step, so words up to this far
+# apart go out in one pwrite (with zero words between them).
+cdef u64 WRITE_GAP = 8
+# Reading a bitmap word makes the kernel walk the rmap of EVERY idle page among its 64
+# PFNs, and a page set idle stays idle until accessed (cold pages: forever). Samples
+# are therefore moved to the first page among the next SLOT_PAGES of their region
+# whose PFN is a multiple of 64, when there is one: then a word holds at most one page
+# we set idle, and a check costs one rmap walk instead of up to 64.
+cdef u64 SLOT_PAGES = 64
 cdef int THP_SLOTS = 1024
 cdef u64 THP_PAGES = 512  # pages per PMD huge page (4 KiB pages)
 cdef u64 SLEEP_CHUNK_NS = 20000000  # long sleeps wake this often to see stop()
@@ -173,6 +186,10 @@ cdef struct Sampler:
     u64 *samples
     u64 *rng
     u32 *nr
+    Py_ssize_t pre_cap, pre_sets  # sample sets drawn ahead for this run()
+    u64 *pre_samples
+    u64 *pre_pfn
+    unsigned char *pre_flag
 
 
 cdef class PageSampler:
@@ -208,6 +225,9 @@ cdef class PageSampler:
         free(self.c.words)
         free(self.c.buf)
         free(self.c.thp)
+        free(self.c.pre_samples)
+        free(self.c.pre_pfn)
+        free(self.c.pre_flag)
 
     @property
     def mode(self) -> int:
@@ -247,6 +267,34 @@ cdef class PageSampler:
         self._hold = (starts, ends, samples, nr, state)
         return &self.c
 
+    cdef int _grow_pre(self, Py_ssize_t m) except -1:
+        """Room for m drawn-ahead samples (and m keys/words to translate them)."""
+        cdef void *p
+        if m <= self.c.pre_cap:
+            return 0
+        p = realloc(self.c.pre_samples, m * sizeof(u64))
+        if p == NULL:
+            raise MemoryError()
+        self.c.pre_samples = <u64 *>p
+        p = realloc(self.c.pre_pfn, m * sizeof(u64))
+        if p == NULL:
+            raise MemoryError()
+        self.c.pre_pfn = <u64 *>p
+        p = realloc(self.c.pre_flag, m)
+        if p == NULL:
+            raise MemoryError()
+        self.c.pre_flag = <unsigned char *>p
+        p = realloc(self.c.keys, max(m, self.c.cap) * sizeof(Key))
+        if p == NULL:
+            raise MemoryError()
+        self.c.keys = <Key *>p
+        p = realloc(self.c.words, max(m, self.c.cap) * sizeof(u64))
+        if p == NULL:
+            raise MemoryError()
+        self.c.words = <u64 *>p
+        self.c.pre_cap = m
+        return 0
+
     cdef int _grow(self, Py_ssize_t n) except -1:
         cdef void *p
         p = realloc(self.c.pfn, n * sizeof(u64))
@@ -261,11 +309,11 @@ cdef class PageSampler:
         if p == NULL:
             raise MemoryError()
         self.c.hit = <unsigned char *>p
-        p = realloc(self.c.keys, n * sizeof(Key))
+        p = realloc(self.c.keys, max(n, self.c.pre_cap) * sizeof(Key))
         if p == NULL:
             raise MemoryError()
         self.c.keys = <Key *>p
-        p = realloc(self.c.words, n * sizeof(u64))
+        p = realloc(self.c.words, max(n, self.c.pre_cap) * sizeof(u64))
         if p == NULL:
             raise MemoryError()
         self.c.words = <u64 *>p
@@ -318,14 +366,14 @@ cdef int _pread(Sampler *c, int fd, size_t nbytes, u64 offset, int file) noexcep
 cdef int _gather(Sampler *c, int fd, Py_ssize_t nkeys, int file) noexcept nogil:
     """words[key.pos] = file word key.word for keys[:nkeys] (sorted here)."""
     cdef Py_ssize_t k = 0, last, j
-    cdef u64 first
+    cdef u64 first, gap = PAGEMAP_GAP if file == FILE_PAGEMAP else PFN_FILE_GAP
     cdef size_t nbytes
     cdef int rc
     qsort(c.keys, nkeys, sizeof(Key), _cmp_key)
     while k < nkeys:
         first = c.keys[k].word
         last = k
-        while last + 1 < nkeys and c.keys[last + 1].word - c.keys[last].word <= MAX_GAP + 1:
+        while last + 1 < nkeys and c.keys[last + 1].word - c.keys[last].word <= gap + 1:
             last += 1
         nbytes = (c.keys[last].word - first + 1) * 8
         rc = _need_buf(c, nbytes)
@@ -343,8 +391,8 @@ cdef int _gather(Sampler *c, int fd, Py_ssize_t nkeys, int file) noexcept nogil:
 
 cdef int _set_idle(Sampler *c) noexcept nogil:
     """Write the idle bits of every F_BITMAP pfn; one pwrite per run of words."""
-    cdef Py_ssize_t i, m = 0, k, nwords
-    cdef u64 first, word, bits
+    cdef Py_ssize_t i, m = 0, k, j, nwords
+    cdef u64 first, last, word, bits
     cdef ssize_t put
     cdef size_t done, nbytes
     cdef int rc
@@ -356,22 +404,26 @@ cdef int _set_idle(Sampler *c) noexcept nogil:
     if m == 0:
         return 0
     qsort(c.keys, m, sizeof(Key), _cmp_key)
-    rc = _need_buf(c, m * 8)
-    if rc:
-        c.err, c.err_file = rc, FILE_BITMAP
-        return rc
     k = 0
     while k < m:
         first = c.keys[k].word >> 6
-        nwords = 0
-        while k < m and (c.keys[k].word >> 6) == first + <u64>nwords:
-            word = c.keys[k].word >> 6
-            bits = 0
-            while k < m and (c.keys[k].word >> 6) == word:
-                bits |= 1ULL << (c.keys[k].word & 63)
-                k += 1
-            ds_store_le64(c.buf + nwords * 8, bits)
-            nwords += 1
+        last = first
+        j = k
+        # extent of this pwrite: words up to WRITE_GAP apart share it
+        while j + 1 < m and (c.keys[j + 1].word >> 6) - (c.keys[j].word >> 6) <= WRITE_GAP + 1:
+            j += 1
+        last = c.keys[j].word >> 6
+        nwords = <Py_ssize_t>(last - first + 1)
+        rc = _need_buf(c, nwords * 8)
+        if rc:
+            c.err, c.err_file = rc, FILE_BITMAP
+            return rc
+        memset(c.buf, 0, nwords * 8)  # zero bits are no-ops for page_idle
+        while k <= j:
+            word = (c.keys[k].word >> 6) - first
+            bits = ds_load_le64(c.buf + word * 8) | (1ULL << (c.keys[k].word & 63))
+            ds_store_le64(c.buf + word * 8, bits)
+            k += 1
         nbytes = <size_t>nwords * 8
         done = 0
         c.writes += 1
@@ -389,7 +441,9 @@ cdef int _set_idle(Sampler *c) noexcept nogil:
     return 0
 
 
-cdef int _resolve_heads(Sampler *c, int paddr) noexcept nogil:
+cdef int _resolve_heads(
+    Sampler *c, u64 *samples, u64 *pfns, unsigned char *flags, Py_ssize_t n, int paddr
+) noexcept nogil:
     """Replace tail pfns of huge pages by their head (only heads are tracked).
 
     vaddr: one kpageflags read per 2 MiB virtual block and aggregation (cached);
@@ -399,16 +453,16 @@ cdef int _resolve_heads(Sampler *c, int paddr) noexcept nogil:
     cdef u64 vpage, block, p, f, base, head
     cdef ThpSlot *slot
     cdef int rc
-    for i in range(c.n):
-        if c.flag[i] != F_BITMAP:
+    for i in range(n):
+        if flags[i] != F_BITMAP:
             continue
-        p = c.pfn[i]
-        vpage = p if paddr else c.samples[i] // c.page_size
+        p = pfns[i]
+        vpage = p if paddr else samples[i] // c.page_size
         block = vpage // THP_PAGES
         slot = &c.thp[block % THP_SLOTS]
         if not paddr and slot.gen == c.gen and slot.block == block:
             if slot.huge and p >= slot.head_pfn and p - slot.head_pfn == vpage - slot.head_vpage:
-                c.pfn[i] = slot.head_pfn
+                pfns[i] = slot.head_pfn
             continue
         c.keys[m].word = p
         c.keys[m].pos = i
@@ -422,12 +476,12 @@ cdef int _resolve_heads(Sampler *c, int paddr) noexcept nogil:
     for j in range(m):
         i = c.keys[j].pos
         f = c.words[i]
-        p = c.pfn[i]
-        vpage = p if paddr else c.samples[i] // c.page_size
+        p = pfns[i]
+        vpage = p if paddr else samples[i] // c.page_size
         block = vpage // THP_PAGES
         slot = &c.thp[block % THP_SLOTS]
         if paddr and not (f & KPF_LRU) and not (f & KPF_TAIL):
-            c.flag[i] = F_SKIP
+            flags[i] = F_SKIP
             continue
         head = 0
         if (f & KPF_THP) and (f & KPF_TAIL):
@@ -448,7 +502,7 @@ cdef int _resolve_heads(Sampler *c, int paddr) noexcept nogil:
                     break
                 k -= 1
             c.thp_heads += 1
-            c.pfn[i] = head
+            pfns[i] = head
         elif (f & KPF_THP) and (f & KPF_HEAD):
             head = p
         if not paddr:
@@ -462,26 +516,122 @@ cdef int _resolve_heads(Sampler *c, int paddr) noexcept nogil:
 # --- one sampling interval -----------------------------------------------------------
 
 
-cdef int _prepare(Sampler *c) noexcept nogil:
-    """Pick one page per region and reset its accessed state. Status code."""
+cdef void _draw(Sampler *c, u64 *samples, Py_ssize_t sets) noexcept nogil:
+    """Pick one page per region for ``sets`` intervals, interval by interval (the same
+    draws, in the same order, as picking at each interval)."""
+    cdef Py_ssize_t i, k
+    cdef u64 npages, rnd, s = c.rng[0]
+    for k in range(sets):
+        for i in range(c.n):
+            rnd = ds_splitmix_next(&s)
+            npages = (c.ends[i] - c.starts[i]) // c.page_size
+            if npages == 0:
+                npages = 1
+            samples[k * c.n + i] = c.starts[i] + (rnd % npages) * c.page_size
+    c.rng[0] = s
+
+
+cdef int _gather_windows(Sampler *c, u64 *samples, Py_ssize_t m) noexcept nogil:
+    """words[i] = pagemap entry of sample i, moved to a page whose PFN starts a bitmap
+    word if one is among the next SLOT_PAGES pages of its region (see SLOT_PAGES).
+
+    Sample i belongs to region i % n. One pread per run of nearby windows.
+    """
+    cdef Py_ssize_t k = 0, last, j, pos
+    cdef u64 first, span, v, t, lim, e, chosen, end_page
+    cdef int rc
+    for j in range(m):
+        c.keys[j].word = samples[j] // c.page_size
+        c.keys[j].pos = j
+    qsort(c.keys, m, sizeof(Key), _cmp_key)
+    while k < m:
+        first = c.keys[k].word
+        last = k
+        while last + 1 < m and c.keys[last + 1].word <= c.keys[last].word + SLOT_PAGES + PAGEMAP_GAP:
+            last += 1
+        span = c.keys[last].word + SLOT_PAGES - first
+        rc = _need_buf(c, span * 8)
+        if rc:
+            c.err, c.err_file = rc, FILE_PAGEMAP
+            return rc
+        rc = _pread(c, c.pagemap_fd, span * 8, first * 8, FILE_PAGEMAP)
+        if rc:
+            return rc
+        for j in range(k, last + 1):
+            pos = c.keys[j].pos
+            v = c.keys[j].word
+            end_page = c.ends[pos % c.n] // c.page_size
+            lim = SLOT_PAGES if v + SLOT_PAGES <= end_page else end_page - v
+            chosen = 0
+            t = 0
+            while t < lim:
+                e = ds_load_le64(c.buf + (v + t - first) * 8)
+                if (e & PM_PRESENT) and (e & PM_PFN_MASK) % SLOT_PAGES == 0 and (e & PM_PFN_MASK):
+                    chosen = t
+                    break
+                t += 1
+            c.words[pos] = ds_load_le64(c.buf + (v + chosen - first) * 8)
+            samples[pos] = (v + chosen) * c.page_size
+        k = last + 1
+    return 0
+
+
+cdef int _translate(
+    Sampler *c, u64 *samples, u64 *pfns, unsigned char *flags, Py_ssize_t m
+) noexcept nogil:
+    """PFN and check kind of m sampled addresses: one sorted, coalesced pagemap pass."""
     cdef Py_ssize_t i
-    cdef u64 npages, rnd, s = c.rng[0], e
+    cdef u64 e, p, q
     cdef int rc, present = 0, nonzero = 0
+    if m == 0:
+        return ST_OK
+    if c.mode == MODE_SOFTDIRTY:
+        for i in range(m):
+            flags[i] = F_DIRTY
+            pfns[i] = 0
+        return ST_OK
+    if c.mode == MODE_IDLE_PADDR:
+        for i in range(m):
+            p = samples[i] // c.page_size
+            q = p + ((SLOT_PAGES - p % SLOT_PAGES) % SLOT_PAGES)
+            if q < c.ends[i % c.n] // c.page_size:
+                p = q  # the region's next page with a bitmap word of its own
+            samples[i] = p * c.page_size
+            pfns[i] = p
+            flags[i] = F_BITMAP
+    else:
+        rc = _gather_windows(c, samples, m)
+        if rc:
+            return ST_GONE if rc < 0 else ST_ERRNO
+        for i in range(m):
+            e = c.words[i]
+            if e & PM_PRESENT:
+                present += 1
+                pfns[i] = e & PM_PFN_MASK
+                if pfns[i]:
+                    nonzero += 1
+                    flags[i] = F_BITMAP
+                else:
+                    flags[i] = F_SKIP
+            else:
+                pfns[i] = 0
+                flags[i] = F_ABSENT
+        if present and not nonzero:
+            return ST_NO_PFN  # the kernel hides PFNs without CAP_SYS_ADMIN
+    if c.kpf_fd >= 0:
+        rc = _resolve_heads(c, samples, pfns, flags, m, c.mode == MODE_IDLE_PADDR)
+        if rc:
+            return ST_GONE if rc < 0 else ST_ERRNO
+    return ST_OK
+
+
+cdef int _reset(Sampler *c) noexcept nogil:
+    """Reset the accessed state of the current samples (idle bits or soft-dirty)."""
     cdef ssize_t put
     cdef char four = 52  # "4": clear the soft-dirty bits
-    for i in range(c.n):
-        rnd = ds_splitmix_next(&s)
-        npages = (c.ends[i] - c.starts[i]) // c.page_size
-        if npages == 0:
-            npages = 1
-        c.samples[i] = c.starts[i] + (rnd % npages) * c.page_size
-    c.rng[0] = s
     if c.n == 0:
         return ST_OK
     if c.mode == MODE_SOFTDIRTY:
-        for i in range(c.n):
-            c.flag[i] = F_DIRTY
-            c.pfn[i] = 0
         c.writes += 1
         while True:
             put = write(c.clear_refs_fd, &four, 1)
@@ -494,38 +644,34 @@ cdef int _prepare(Sampler *c) noexcept nogil:
             c.err, c.err_file = errno, FILE_CLEAR_REFS
             return ST_ERRNO
         return ST_OK
-    if c.mode == MODE_IDLE_PADDR:
-        for i in range(c.n):
-            c.pfn[i] = c.samples[i] // c.page_size
-            c.flag[i] = F_BITMAP
-    else:
-        for i in range(c.n):
-            c.keys[i].word = c.samples[i] // c.page_size
-            c.keys[i].pos = i
-        rc = _gather(c, c.pagemap_fd, c.n, FILE_PAGEMAP)
-        if rc:
-            return ST_GONE if rc < 0 else ST_ERRNO
-        for i in range(c.n):
-            e = c.words[i]
-            if e & PM_PRESENT:
-                present += 1
-                c.pfn[i] = e & PM_PFN_MASK
-                if c.pfn[i]:
-                    nonzero += 1
-                    c.flag[i] = F_BITMAP
-                else:
-                    c.flag[i] = F_SKIP
-            else:
-                c.pfn[i] = 0
-                c.flag[i] = F_ABSENT
-        if present and not nonzero:
-            return ST_NO_PFN  # the kernel hides PFNs without CAP_SYS_ADMIN
-    if c.kpf_fd >= 0:
-        rc = _resolve_heads(c, c.mode == MODE_IDLE_PADDR)
-        if rc:
-            return ST_GONE if rc < 0 else ST_ERRNO
-    rc = _set_idle(c)
-    return ST_ERRNO if rc else ST_OK
+    return ST_ERRNO if _set_idle(c) else ST_OK
+
+
+cdef int _prepare(Sampler *c) noexcept nogil:
+    """Pick one page per region, translate it and reset it. Status code."""
+    cdef int st
+    _draw(c, c.samples, 1)
+    st = _translate(c, c.samples, c.pfn, c.flag, c.n)
+    if st != ST_OK:
+        return st
+    return _reset(c)
+
+
+cdef int _draw_ahead(Sampler *c, Py_ssize_t sets) noexcept nogil:
+    """Draw and translate the samples of the next ``sets`` intervals at once."""
+    c.pre_sets = sets
+    _draw(c, c.pre_samples, sets)
+    return _translate(c, c.pre_samples, c.pre_pfn, c.pre_flag, sets * c.n)
+
+
+cdef int _next(Sampler *c, Py_ssize_t k) noexcept nogil:
+    """Make drawn-ahead set k current and reset it."""
+    cdef Py_ssize_t i, o = k * c.n
+    for i in range(c.n):
+        c.samples[i] = c.pre_samples[o + i]
+        c.pfn[i] = c.pre_pfn[o + i]
+        c.flag[i] = c.pre_flag[o + i]
+    return _reset(c)
 
 
 cdef int _check(Sampler *c) noexcept nogil:
@@ -609,10 +755,14 @@ def run(samplers, regions, rngs, nr_samples, sample_ns, deadline_ns, StopFlag st
     try:
         for t in range(nt):
             c = (<PageSampler>samplers[t])._bind(regions[t], rngs[t])
+            (<PageSampler>samplers[t])._grow_pre(c.n * max(nk - 1, 1))
             c.err = c.err_file = 0
             ptrs[t] = c
             status[t] = ST_OK
         with nogil:
+            if nk > 1:
+                for t in range(nt):
+                    status[t] = _draw_ahead(ptrs[t], nk - 1)
             k = 0
             while k < nk:
                 if ds_load_flag(&stop.flag):
@@ -639,7 +789,7 @@ def run(samplers, regions, rngs, nr_samples, sample_ns, deadline_ns, StopFlag st
                 if k < nk:
                     for t in range(nt):
                         if status[t] == ST_OK:
-                            status[t] = _prepare(ptrs[t])
+                            status[t] = _next(ptrs[t], k - 1)
         done = k
     finally:
         for t in range(nt):

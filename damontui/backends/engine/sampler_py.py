@@ -53,7 +53,18 @@ PM_SOFT_DIRTY = 1 << 55
 PM_PFN_MASK = (1 << 55) - 1
 KPF_LRU, KPF_HEAD, KPF_TAIL, KPF_THP = 1 << 5, 1 << 15, 1 << 16, 1 << 22
 U32_MAX = (1 << 32) - 1
-MAX_GAP = 64
+# Words between two reads that still share one pread: pagemap gaps are cheap page
+# table walks; each PFN of a bitmap or kpageflags read costs the kernel a page lookup
+# (an rmap walk for idle pages), so those only join adjacent words.
+PAGEMAP_GAP, PFN_FILE_GAP = 64, 0
+# Bitmap writes: zero bits cost the kernel a loop step only, so words up to this far
+# apart share one pwrite (with zero words between them).
+WRITE_GAP = 8
+# Reading a bitmap word makes the kernel walk the rmap of every idle page among its 64
+# PFNs, and pages set idle stay idle until accessed (cold ones: forever). A sample is
+# moved to the first page among the next SLOT_PAGES of its region whose PFN is a
+# multiple of 64, if any: a word then holds at most one page we set idle.
+SLOT_PAGES = 64
 THP_SLOTS = 1024
 THP_PAGES = 512
 SLEEP_CHUNK_NS = 20_000_000
@@ -134,6 +145,9 @@ class PageSampler:
             ("checks", "reads", "writes", "kpageflags_reads", "thp_heads"), 0
         )
         self.err = self.err_file = 0
+        self._pre: list[int] = []
+        self._pre_pfn: list[int] = []
+        self._pre_flag: list[int] = []
 
     def counters(self) -> dict[str, int]:
         return dict(self._counters)
@@ -153,12 +167,13 @@ class PageSampler:
     def _gather(self, fd: int, keys: list[tuple[int, int]], file: int) -> dict[int, int]:
         """{pos: file word} for (word, pos) keys; one pread per run of nearby words."""
         keys = sorted(keys)
+        gap = PAGEMAP_GAP if file == FILE_PAGEMAP else PFN_FILE_GAP
         out: dict[int, int] = {}
         k = 0
         while k < len(keys):
             first = keys[k][0]
             last = k
-            while last + 1 < len(keys) and keys[last + 1][0] - keys[last][0] <= MAX_GAP + 1:
+            while last + 1 < len(keys) and keys[last + 1][0] - keys[last][0] <= gap + 1:
                 last += 1
             self._counters["reads"] += 1
             data = _pread(fd, (keys[last][0] - first + 1) * 8, first * 8, file)
@@ -176,13 +191,13 @@ class PageSampler:
         words = sorted(bits)
         k = 0
         while k < len(words):
-            first = words[k]
-            run = [bits[first]]
-            k += 1
-            while k < len(words) and words[k] == first + len(run):
-                run.append(bits[words[k]])
-                k += 1
-            data = b"".join(w.to_bytes(8, "little") for w in run)
+            j = k
+            while j + 1 < len(words) and words[j + 1] - words[j] <= WRITE_GAP + 1:
+                j += 1
+            first, last = words[k], words[j]
+            # zero words between them are no-ops for page_idle
+            data = b"".join(bits.get(w, 0).to_bytes(8, "little") for w in range(first, last + 1))
+            k = j + 1
             self._counters["writes"] += 1
             done = 0
             while done < len(data):
@@ -196,29 +211,31 @@ class PageSampler:
                     raise _Errno(errno_mod.EIO, FILE_BITMAP)
                 done += put
 
-    def _resolve_heads(self, r: Regions, paddr: bool) -> None:
+    def _resolve_heads(
+        self, samples: list[int], pfns: list[int], flags: list[int], paddr: bool
+    ) -> None:
         keys = []
-        for i, (p, f) in enumerate(zip(self.pfn, self.flag, strict=True)):
+        for i, (p, f) in enumerate(zip(pfns, flags, strict=True)):
             if f != F_BITMAP:
                 continue
-            vpage = p if paddr else r.sample_addrs[i] // self.page_size
+            vpage = p if paddr else samples[i] // self.page_size
             block = vpage // THP_PAGES
             gen, sblock, head_vpage, head_pfn, huge = self.thp[block % THP_SLOTS]
             if not paddr and gen == self.gen and sblock == block:
                 if huge and p >= head_pfn and p - head_pfn == vpage - head_vpage:
-                    self.pfn[i] = head_pfn
+                    pfns[i] = head_pfn
                 continue
             keys.append((p, i))
         if not keys:
             return
         self._counters["kpageflags_reads"] += 1
-        flags = self._gather(self.kpf_fd, keys, FILE_KPAGEFLAGS)
+        kflags = self._gather(self.kpf_fd, keys, FILE_KPAGEFLAGS)
         for _, i in sorted(keys):
-            f, p = flags[i], self.pfn[i]
-            vpage = p if paddr else r.sample_addrs[i] // self.page_size
+            f, p = kflags[i], pfns[i]
+            vpage = p if paddr else samples[i] // self.page_size
             block = vpage // THP_PAGES
             if paddr and not f & KPF_LRU and not f & KPF_TAIL:
-                self.flag[i] = F_SKIP
+                flags[i] = F_SKIP
                 continue
             head = 0
             if f & KPF_THP and f & KPF_TAIL:
@@ -232,7 +249,7 @@ class PageSampler:
                         head = base + k
                         break
                 self._counters["thp_heads"] += 1
-                self.pfn[i] = head
+                pfns[i] = head
             elif f & KPF_THP and f & KPF_HEAD:
                 head = p
             if not paddr:
@@ -241,18 +258,83 @@ class PageSampler:
 
     # --- one sampling interval ---------------------------------------------------
 
-    def _prepare(self, r: Regions, rng: array) -> int:
+    def _draw(self, r: Regions, rng: array, sets: int) -> list[int]:
+        """One page per region for ``sets`` intervals, interval by interval."""
+        ps, starts, ends = self.page_size, r.starts, r.ends
+        out = []
+        for _ in range(sets):
+            for i in range(len(starts)):
+                npages = max((ends[i] - starts[i]) // ps, 1)
+                out.append(starts[i] + (rng_next(rng) % npages) * ps)
+        return out
+
+    def _gather_windows(self, samples: list[int], ends: array, n: int) -> dict[int, int]:
+        """{i: pagemap entry} with sample i moved like the compiled one (SLOT_PAGES)."""
         ps = self.page_size
-        starts, ends, samples = r.starts, r.ends, r.sample_addrs
-        for i in range(len(starts)):
-            npages = max((ends[i] - starts[i]) // ps, 1)
-            samples[i] = starts[i] + (rng_next(rng) % npages) * ps
-        n = len(starts)
+        keys = sorted((a // ps, i) for i, a in enumerate(samples))
+        out: dict[int, int] = {}
+        k = 0
+        while k < len(keys):
+            first = keys[k][0]
+            last = k
+            while (
+                last + 1 < len(keys)
+                and keys[last + 1][0] <= keys[last][0] + SLOT_PAGES + PAGEMAP_GAP
+            ):
+                last += 1
+            span = keys[last][0] + SLOT_PAGES - first
+            self._counters["reads"] += 1
+            data = _pread(self.pagemap_fd, span * 8, first * 8, FILE_PAGEMAP)
+            for v, pos in keys[k : last + 1]:
+                lim = min(SLOT_PAGES, ends[pos % n] // ps - v)
+                chosen = 0
+                for t in range(lim):
+                    off = (v + t - first) * 8
+                    e = int.from_bytes(data[off : off + 8], "little")
+                    pfn = e & PM_PFN_MASK
+                    if e & PM_PRESENT and pfn and pfn % SLOT_PAGES == 0:
+                        chosen = t
+                        break
+                off = (v + chosen - first) * 8
+                out[pos] = int.from_bytes(data[off : off + 8], "little")
+                samples[pos] = (v + chosen) * ps
+            k = last + 1
+        return out
+
+    def _translate(self, samples: list[int], ends: array) -> tuple[int, list[int], list[int]]:
+        """(status, pfns, flags) of sampled addresses (moved in place, see SLOT_PAGES)."""
+        m, ps, n = len(samples), self.page_size, len(ends)
+        if self.mode == MODE_SOFTDIRTY:
+            return ST_OK, [0] * m, [F_DIRTY] * m
+        if self.mode == MODE_IDLE_PADDR:
+            for i, a in enumerate(samples):
+                p = a // ps
+                q = p + (SLOT_PAGES - p % SLOT_PAGES) % SLOT_PAGES
+                samples[i] = (q if q < ends[i % n] // ps else p) * ps
+            pfns, flags = [a // ps for a in samples], [F_BITMAP] * m
+        else:
+            pfns, flags = [0] * m, [F_ABSENT] * m
+            if not m:
+                return ST_OK, pfns, flags
+            entries = self._gather_windows(samples, ends, n)
+            present = nonzero = 0
+            for i in range(m):
+                e = entries[i]
+                if e & PM_PRESENT:
+                    present += 1
+                    pfns[i] = e & PM_PFN_MASK
+                    nonzero += bool(pfns[i])
+                    flags[i] = F_BITMAP if pfns[i] else F_SKIP
+            if present and not nonzero:
+                return ST_NO_PFN, pfns, flags
+        if self.kpf_fd >= 0 and m:
+            self._resolve_heads(samples, pfns, flags, self.mode == MODE_IDLE_PADDR)
+        return ST_OK, pfns, flags
+
+    def _reset(self, n: int) -> int:
         if n == 0:
             return ST_OK
         if self.mode == MODE_SOFTDIRTY:
-            self.flag = [F_DIRTY] * n
-            self.pfn = [0] * n
             self._counters["writes"] += 1
             try:
                 os.write(self.clear_refs_fd, b"4")
@@ -262,30 +344,28 @@ class PageSampler:
                 self.err, self.err_file = e.errno or errno_mod.EIO, FILE_CLEAR_REFS
                 return ST_ERRNO
             return ST_OK
-        if self.mode == MODE_IDLE_PADDR:
-            self.pfn = [a // ps for a in samples]
-            self.flag = [F_BITMAP] * n
-        else:
-            entries = self._gather(
-                self.pagemap_fd, [(a // ps, i) for i, a in enumerate(samples)], FILE_PAGEMAP
-            )
-            present = nonzero = 0
-            for i in range(n):
-                e = entries[i]
-                if e & PM_PRESENT:
-                    present += 1
-                    self.pfn[i] = e & PM_PFN_MASK
-                    if self.pfn[i]:
-                        nonzero += 1
-                    self.flag[i] = F_BITMAP if self.pfn[i] else F_SKIP
-                else:
-                    self.pfn[i], self.flag[i] = 0, F_ABSENT
-            if present and not nonzero:
-                return ST_NO_PFN
-        if self.kpf_fd >= 0:
-            self._resolve_heads(r, self.mode == MODE_IDLE_PADDR)
         self._set_idle()
         return ST_OK
+
+    def _prepare(self, r: Regions, rng: array) -> int:
+        samples = self._draw(r, rng, 1)
+        status, self.pfn, self.flag = self._translate(samples, r.ends)
+        r.sample_addrs[:] = array("Q", samples)
+        if status != ST_OK:
+            return status
+        return self._reset(len(samples))
+
+    def _draw_ahead(self, r: Regions, rng: array, sets: int) -> int:
+        self._pre = self._draw(r, rng, sets)
+        status, self._pre_pfn, self._pre_flag = self._translate(self._pre, r.ends)
+        return status
+
+    def _next(self, r: Regions, k: int) -> int:
+        n = len(r.starts)
+        o = k * n
+        r.sample_addrs[:] = array("Q", self._pre[o : o + n])
+        self.pfn, self.flag = self._pre_pfn[o : o + n], self._pre_flag[o : o + n]
+        return self._reset(n)
 
     def _check(self, r: Regions) -> int:
         ps, n = self.page_size, len(r.starts)
@@ -347,6 +427,9 @@ def run(
         s._bind(r)
         s.err = s.err_file = 0
     status = [ST_OK] * len(samplers)
+    if nr_samples > 1:
+        for t, (s, r, rng) in enumerate(zip(samplers, regions, rngs, strict=True)):
+            status[t] = s._guarded(s._draw_ahead, r, rng, nr_samples - 1)
     deadline, lag, max_lag, k = deadline_ns, 0, 0, 0
     while k < nr_samples and not stop.is_set():
         if sample_ns:
@@ -367,8 +450,8 @@ def run(
                 status[t] = s._guarded(s._check, r)
         k += 1
         if k < nr_samples:
-            for t, (s, r, rng) in enumerate(zip(samplers, regions, rngs, strict=True)):
+            for t, (s, r) in enumerate(zip(samplers, regions, strict=True)):
                 if status[t] == ST_OK:
-                    status[t] = s._guarded(s._prepare, r, rng)
+                    status[t] = s._guarded(s._next, r, k - 1)
     out = [(st, s.err, s.err_file) for st, s in zip(status, samplers, strict=True)]
     return k, out, deadline, lag, max_lag
