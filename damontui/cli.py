@@ -63,6 +63,16 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _cpu_budget(text: str) -> float:
+    """Percent of one core; 0.0 stands for 'off' (None is "not given")."""
+    from .backends.engine.budget import parse_cpu_budget
+
+    try:
+        return parse_cpu_budget(text, "--cpu-budget") or 0.0
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _target_options(parser: argparse.ArgumentParser) -> None:
     """What to monitor and with which engine source (shared by the TUI and `engine`)."""
     what = parser.add_mutually_exclusive_group()
@@ -80,6 +90,8 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
                         help="regions update interval (60s)")  # fmt: skip
     parser.add_argument("--min-regions", type=_count, metavar="N", help="minimum regions (10)")
     parser.add_argument("--max-regions", type=_count, metavar="N", help="maximum regions (1000)")
+    parser.add_argument("--cpu-budget", type=_cpu_budget, metavar="PCT",
+                        help="engine CPU budget, percent of one core, or 'off' (2)")
     parser.add_argument("--config", type=Path, metavar="PATH",
                         help="config file (default: $XDG_CONFIG_HOME/damontui/config.toml)")
 
@@ -202,6 +214,8 @@ def _request(args: argparse.Namespace, config: object | None) -> BackendRequest:
         take_over=getattr(args, "take_over", None),
         reset_stopped=tuple(getattr(args, "reset_stopped", ()) or ()),
         keep_running=bool(getattr(args, "keep_running", False)),
+        cpu_budget=(getattr(config, "cpu_budget", 2.0) if args.cpu_budget is None
+                    else args.cpu_budget or None),  # fmt: skip
     )
 
 

@@ -80,6 +80,7 @@ class Config:
     theme: str = DEFAULT_THEME
     temperature_weights: TemperatureWeights = DEFAULT_WEIGHTS
     keymap: dict[str, str] = field(default_factory=dict)
+    cpu_budget: float | None = 2.0  # engine CPU budget, percent of one core; None: off
     schemes: tuple[Scheme, ...] = ()
     schemes_file: Path = field(default_factory=default_schemes_file)
     path: Path | None = None  # the file that was read, None if there was none
@@ -216,7 +217,14 @@ _SIMPLE: dict[str, tuple[str, Callable[[object, str], Any]]] = {
     "schemes_file": ("schemes_file", _path),
     "temperature_weights": ("temperature_weights", _weights),
     "keymap": ("keymap", _keymap),
+    "cpu_budget": ("cpu_budget", lambda v, k: _budget(v, k)),
 }
+
+
+def _budget(value: object, key: str) -> float | None:
+    from .backends.engine.budget import parse_cpu_budget
+
+    return parse_cpu_budget(value, key)
 
 
 # --- loading ------------------------------------------------------------------------------

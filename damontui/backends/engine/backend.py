@@ -17,6 +17,7 @@ from typing import Any
 from ...model import BackendInfo, MonitoringAttrs, Scheme, Snapshot, Target, TargetKind
 from ..base import BackendError, ErrorCallback, SnapshotCallback
 from . import batch, kernels
+from .budget import DEFAULT_CPU_BUDGET, CpuBudget
 from .damos import validate_for_engine
 from .engine import Engine
 from .sources import SOURCES, AccessSource, make_source
@@ -61,6 +62,8 @@ class EngineBackend:
         synthetic_pattern: str = "hotcold",
         paths: SystemPaths | None = None,
         realtime: bool = True,
+        cpu_budget: float | None = DEFAULT_CPU_BUDGET,
+        intervals_fixed: bool | None = None,
     ) -> None:
         if source is not None and source not in SOURCES:
             raise BackendError(f"unknown access source {source!r}; known: {', '.join(SOURCES)}")
@@ -94,6 +97,10 @@ class EngineBackend:
         self._on_error: ErrorCallback | None = None
         self.lag_us = 0  # total lateness of steps that started after their deadline
         self.max_lag_us = 0
+        # Intervals count as the user's own unless they are the defaults.
+        fixed = attrs != MonitoringAttrs() if intervals_fixed is None else intervals_fixed
+        self.budget = CpuBudget(cpu_budget, attrs, fixed)
+        self._budget_seq = -1
 
     # --- sources -------------------------------------------------------------------
 
@@ -170,7 +177,7 @@ class EngineBackend:
         return BackendInfo(
             backend="engine",
             source=sources or "no targets",
-            features=(kernel,),
+            features=(kernel, self.budget.status(self._engine.attrs)),
             notes=tuple(self._notes),
         )
 
@@ -206,6 +213,15 @@ class EngineBackend:
         attrs.validate()
         with self._lock:
             self._pending_attrs = attrs
+            self.budget.set_user(attrs, intervals_fixed=True)
+        self._wake.set()
+
+    def set_default_attrs(self, attrs: MonitoringAttrs) -> None:
+        """Defaults chosen for the source (not the user's): the budget may adapt them."""
+        attrs.validate()
+        with self._lock:
+            self._pending_attrs = attrs
+            self.budget.set_user(attrs, intervals_fixed=False)
         self._wake.set()
 
     def schemes(self) -> tuple[Scheme, ...]:
@@ -281,6 +297,7 @@ class EngineBackend:
                 self._apply_pending()
             except Exception as e:  # the thread must survive anything
                 engine.report(f"applying changes failed: {type(e).__name__}: {e}")
+            self._apply_budget()
             attrs = engine.attrs
             if self._realtime and engine.batch_capable:
                 deadline = self._run_batch(deadline)
@@ -303,6 +320,17 @@ class EngineBackend:
             except Exception as e:  # the thread must survive anything
                 engine.report(f"engine step failed: {type(e).__name__}: {e}")
         engine.cpu_meter = None
+
+    def _apply_budget(self) -> None:
+        """After each aggregation: let the CPU budget adapt the attrs in force."""
+        engine = self._engine
+        if not self._realtime or engine.seq == self._budget_seq:
+            return
+        self._budget_seq = engine.seq
+        attrs = engine.attrs
+        new = self.budget.after_aggregation(attrs, time.thread_time(), time.monotonic())
+        if new != attrs:
+            engine.set_attrs(new)
 
     def _run_batch(self, deadline: float) -> float:
         """One compiled call for the rest of the aggregation; the next deadline.
