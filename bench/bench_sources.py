@@ -135,7 +135,7 @@ def smaps_rate(pid: int, nreg: int, areas, secs: float) -> float:  # noqa: ANN00
     interval; every region's check comes out of that read."""
     from array import array
 
-    from damontui.backends.engine import kernels
+    from damontui import kernels
     from damontui.backends.engine.regionset import Regions, make_rng
     from damontui.backends.engine.sources import SmapsSource
 

@@ -19,19 +19,22 @@ from pathlib import Path
 from typing import TextIO
 
 from . import report
-from .backends.base import Backend, BackendError
-from .backends.select import BackendRequest, open_backend
+from .backends.base import Backend, BackendError, Stepper
+from .backends.select import BackendRequest, open_backend, open_engine_once
 from .model import (
     DEFAULT_WEIGHTS,
+    SYNTHETIC_PATTERNS,
     MonitoringAttrs,
     Snapshot,
     Target,
     TargetKind,
+    TemperatureWeights,
     ValidationError,
 )
 from .model.units import parse_count, parse_duration_us
+from .procfs import proc_comm
 
-PATTERNS = ("hotcold", "stairs", "zigzag", "phases")
+PATTERNS = tuple(SYNTHETIC_PATTERNS)
 SOURCES = ("synthetic", "smaps", "softdirty", "pageidle")
 SORTS = report.SORT_KEYS
 
@@ -116,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
     parser.add_argument("--readonly", action="store_true",
                         help="observe only: never change schemes, attributes or targets")
+    _weights_option(parser)
     parser.add_argument("--keep-running", action="store_true",
                         help="leave kernel DAMON monitoring running after exit")
     parser.add_argument("--kdamond", type=int, metavar="N",
@@ -145,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="monitoring time to run: simulated for --synthetic, "
                         "wall-clock for --pid/--paddr (default 5)")  # fmt: skip
     engine.add_argument("--sort", choices=SORTS, default="temperature")
+    _weights_option(engine)
     engine.add_argument("--limit", type=int, metavar="N")
     return parser
 
@@ -187,11 +192,7 @@ def _attrs(args: argparse.Namespace, config: object | None) -> MonitoringAttrs:
 def _target(args: argparse.Namespace) -> Target | None:
     """The target named on the command line; None lets the backend choice decide."""
     if args.pid is not None:
-        try:
-            name = Path(f"/proc/{args.pid}/comm").read_text().strip()
-        except OSError:
-            name = ""
-        return Target(TargetKind.PID, pid=args.pid, name=name)
+        return Target(TargetKind.PID, pid=args.pid, name=proc_comm(args.pid))
     if args.paddr:
         return Target(TargetKind.PADDR)
     if args.synthetic:
@@ -255,12 +256,28 @@ class _Collector:
             self.errors.append(text)
 
 
+def _weights_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--temperature-weights", "--temperature_weights", type=float, nargs=3,
+                        metavar=("SIZE", "ACCESS_RATE", "AGE"),
+                        help="damo's temperature weights: per byte, per %% access rate and per "
+                             "us of age (default 0 100 100; the config's [temperature_weights])")
+
+
+def _temperature_weights(args: argparse.Namespace, config: object | None) -> TemperatureWeights:
+    """--temperature-weights, else the config's [temperature_weights], else damo's."""
+    flag = getattr(args, "temperature_weights", None)
+    if flag is not None:
+        return TemperatureWeights(*flag)  # ValidationError names the weight
+    return getattr(config, "temperature_weights", None) or DEFAULT_WEIGHTS
+
+
 def print_report(out: TextIO, snap: Snapshot, history: Sequence[Snapshot], backend: Backend,
                  args: argparse.Namespace) -> None:  # fmt: skip
     width = max(40, min(200, _terminal_width()))
+    weights = getattr(args, "weights", DEFAULT_WEIGHTS)
     out.write(report.format_header(snap, backend.info) + "\n\n")
     out.write(report.format_heatmap(history, width=width - 20, height=16) + "\n\n")
-    out.write(report.format_region_table(snap, sort=args.sort, limit=args.limit) + "\n")
+    out.write(report.format_region_table(snap, args.sort, args.limit, weights) + "\n")
     if snap.schemes:
         out.write("\n" + report.format_scheme_stats(snap) + "\n")
     out.flush()
@@ -313,17 +330,11 @@ def _exit_on_signals() -> None:
 
 def run_engine_once(args: argparse.Namespace, out: TextIO) -> int:
     """`damontui engine --once`: simulated time for synthetic targets, else wall time."""
-    from .backends.engine.backend import EngineBackend
-
     config, _ = _load_config(args)
-    request = _request(args, config)
-    target = request.target or Target(TargetKind.SYNTHETIC, name=request.synthetic_pattern)
-    synthetic = target.kind is TargetKind.SYNTHETIC
-    backend = EngineBackend([target], source=None if synthetic else request.source,
-                            attrs=request.attrs, schemes=request.schemes, seed=request.seed,
-                            realtime=not synthetic)  # fmt: skip
+    args.weights = _temperature_weights(args, config)
+    backend, step = open_engine_once(_request(args, config))
     try:
-        history = _run_engine(backend, args.sim_seconds, synthetic)
+        history = _run_engine(backend, args.sim_seconds, step)
     finally:
         backend.close()
     if not history:
@@ -333,8 +344,8 @@ def run_engine_once(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _run_engine(backend: Backend, seconds: float, simulated: bool) -> list[Snapshot]:
-    if not simulated:
+def _run_engine(backend: Backend, seconds: float, step: Stepper | None) -> list[Snapshot]:
+    if step is None:
         sink = _Collector()
         backend.start(sink.snapshot, sink.error)
         time.sleep(seconds)
@@ -345,9 +356,9 @@ def _run_engine(backend: Backend, seconds: float, simulated: bool) -> list[Snaps
     history: list[Snapshot] = []
     aggr, end, elapsed = backend.attrs().aggr_us, int(seconds * 1e6), 0
     while elapsed < end:
-        step = min(aggr, end - elapsed)
-        snap = backend.run_for(step)  # type: ignore[attr-defined]
-        elapsed += step
+        us = min(aggr, end - elapsed)
+        snap = step(us)
+        elapsed += us
         if snap is not None and (not history or snap is not history[-1]):
             history.append(snap)
     return history
@@ -381,6 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     config, config_errors = _load_config(args)
     refresh_s = float(_setting(args, config, "refresh", "refresh_s", 1.0))  # type: ignore[arg-type]
+    args.weights = _temperature_weights(args, config)
     if args.no_color:
         os.environ["NO_COLOR"] = "1"
     batch = _want_batch(args)
@@ -396,7 +408,7 @@ def _run(args: argparse.Namespace) -> int:
         refresh_s=refresh_s,
         theme=str(_setting(args, config, "theme", "theme", "")) or None,
         readonly=args.readonly,
-        weights=getattr(config, "temperature_weights", None) or DEFAULT_WEIGHTS,
+        weights=args.weights,
         startup_messages=config_errors,
         keymap=getattr(config, "keymap", None),
         theme_dirs=_user_theme_dirs(),
@@ -412,8 +424,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _close(backend: Backend) -> None:
     """Stop the thread and release what the backend holds (fds of access sources)."""
-    close = getattr(backend, "close", None)
-    close() if callable(close) else backend.stop()
+    backend.close()
 
 
 def _user_theme_dirs() -> list[Path]:

@@ -14,9 +14,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ... import kernels
 from ...model import BackendInfo, MonitoringAttrs, Scheme, Snapshot, Target, TargetKind
 from ..base import BackendError, ErrorCallback, SnapshotCallback
-from . import batch, kernels
+from . import batch
 from .budget import DEFAULT_CPU_BUDGET, CpuBudget
 from .damos import validate_for_engine
 from .engine import Engine

@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ... import kernels
 from ...model import MonitoringAttrs, Scheme, Snapshot, Target, TargetKind, TargetSnapshot
-from . import batch, kernels
+from . import batch
 from .actions import TargetActions, make_actions
 from .bounds import merge_smallest_pairs, split_at
 from .damos import Damos, TargetView, validate_for_engine
