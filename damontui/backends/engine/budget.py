@@ -1,6 +1,6 @@
 """The engine's CPU budget: keep the engine thread's CPU under a share of one core.
 
-Measured over windows of at least WINDOW_S seconds (and 2 aggregations). Over budget,
+Measured over windows of at least WINDOW_S seconds (and one aggregation). Over budget,
 the engine first lengthens the sampling interval (the aggregation interval with it, so
 a region's max_nr_accesses and thus the meaning of every count stays the same), up to
 ``max_sample_us``, then lowers max_nr_regions, down to min_nr_regions. Well under
@@ -59,7 +59,7 @@ class CpuBudget:
             return attrs
         self._aggrs += 1
         span = wall_s - self._wall0
-        if span < WINDOW_S or self._aggrs < 2:
+        if span < WINDOW_S or self._aggrs < 1:
             return attrs
         self.use = 100.0 * (cpu_s - self._cpu0) / span
         self._cpu0, self._wall0, self._aggrs = cpu_s, wall_s, 0

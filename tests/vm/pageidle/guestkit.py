@@ -115,6 +115,7 @@ class EngineRun:
     cpu_s: float = 0.0
     elapsed_s: float = 0.0
     info: str = ""
+    attrs: object = None  # the MonitoringAttrs in force at the end
 
     def area_percents(self, areas: Sequence[tuple[int, int]], last_s: float = 3.0) -> list[float]:
         """Per area, its mean access over the snapshots of the last ``last_s`` seconds."""
@@ -134,14 +135,18 @@ def run_engine(
     targets: Sequence,
     source: str,
     seconds: float,
-    attrs=None,
-    schemes=(),
+    attrs=None,  # noqa: ANN001
+    schemes=(),  # noqa: ANN001
     until=None,  # noqa: ANN001
+    cpu_budget: float | None = None,
 ) -> EngineRun:
-    """Run damontui's engine (its own thread, real time) for ``seconds``."""
+    """Run damontui's engine (its own thread, real time) for ``seconds``; no CPU budget
+    unless one is given (tests at the default intervals must keep those intervals)."""
     from damontui.backends.engine.backend import EngineBackend
 
-    backend = EngineBackend(list(targets), source=source, attrs=attrs, schemes=schemes)
+    backend = EngineBackend(
+        list(targets), source=source, attrs=attrs, schemes=schemes, cpu_budget=cpu_budget
+    )
     run = EngineRun(info=backend.info.source)
     lock = threading.Lock()
 
@@ -160,6 +165,8 @@ def run_engine(
             break
     cpu1 = thread_cpu_seconds(tid)
     run.wall_s = time.monotonic() - t0
+    run.info = backend.info.source + "; " + "; ".join(backend.info.features)
+    run.attrs = backend._engine.attrs
     backend.close()
     run.cpu_s = cpu1 - cpu0
     run.elapsed_s = backend._engine.elapsed_us / 1e6
