@@ -60,7 +60,13 @@ class PageIdleSource(AccessSource):
         self.page_size = page_size
         self._pagemap_fd: int | None = None
         self._kpf_fd: int | None = None
+        self._bitmap_fd: int | None = None
         self._comm = ""
+        if os.geteuid() != 0 and page_idle_path == DEFAULT_BITMAP:
+            raise SourceError(
+                f"pageidle needs root: {page_idle_path} and the PFNs in pagemap are "
+                "root-only (run as root, or use --source smaps)"
+            )
         if pid is not None:
             self._comm = proc_comm(pid, proc_root, missing="?")
             ensure_alive(proc_root, pid)
