@@ -115,11 +115,12 @@ def test_softdirty_finds_written_areas(thp, thp_mode: str) -> None:  # noqa: ANN
 
 def test_softdirty_misses_reads_pageidle_sees_them() -> None:
     with guestkit.workload("--access", "read") as w:
-        idle = guestkit.run_engine(_pid(w), "pageidle", SECONDS, until=_converged(w))
+        # under the default budget (at 5 ms under TCG see the xfail above)
+        idle = guestkit.run_engine(_pid(w), "pageidle", SECONDS * 2, cpu_budget=2.0)
         idle_pct = _report("pageidle, read-only workload", w, idle)
         dirty = guestkit.run_engine(_pid(w), "softdirty", 8, cpu_budget=2.0)
         dirty_pct = _report("softdirty, read-only workload", w, dirty)
-    _check(w, idle, idle_pct)
+    _check(w, idle, idle_pct, keep_up=False)
     assert max(dirty_pct) <= COLD_MAX, "soft-dirty saw reads"
 
 
