@@ -20,7 +20,7 @@ from libc.errno cimport EINTR, ENOMEM, ESRCH, errno
 from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memset
 from posix.types cimport off_t
-from posix.unistd cimport pread, pwrite, write
+from posix.unistd cimport close, pread, pwrite, write
 
 import array
 
@@ -59,6 +59,29 @@ cdef extern from *:
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
     }
     static inline int ds_load_flag(const int *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+    #include <poll.h>
+    #include <sys/eventfd.h>
+    #include <unistd.h>
+    /* Sleep until ns (CLOCK_MONOTONIC) or until the stop flag's eventfd is written:
+       one wake-up per sampling interval, however long, and stop() is still prompt. */
+    static inline void ds_wait_until(ds_u64 ns, int efd, const int *flag) {
+        for (;;) {
+            if (__atomic_load_n(flag, __ATOMIC_RELAXED)) return;
+            ds_u64 now = ds_now_ns();
+            if (now >= ns) return;
+            ds_u64 d = ns - now;
+            struct timespec ts;
+            ts.tv_sec = (time_t)(d / 1000000000ULL);
+            ts.tv_nsec = (long)(d % 1000000000ULL);
+            struct pollfd p;
+            p.fd = efd; p.events = POLLIN; p.revents = 0;
+            if (efd < 0) { ds_sleep_until(ns); return; }
+            if (ppoll(&p, 1, &ts, NULL) > 0) return;
+        }
+    }
+    static inline int ds_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+    static inline void ds_kick(int efd) { ds_u64 one = 1; if (efd >= 0) (void)!write(efd, &one, 8); }
+    static inline void ds_drain(int efd) { ds_u64 v; if (efd >= 0) (void)!read(efd, &v, 8); }
     static inline void ds_store_flag(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
     """
     u64 ds_splitmix_next(u64 *state) noexcept nogil
@@ -67,6 +90,10 @@ cdef extern from *:
     u64 ds_now_ns() noexcept nogil
     void ds_sleep_until(u64 ns) noexcept nogil
     int ds_load_flag(const int *p) noexcept nogil
+    void ds_wait_until(u64 ns, int efd, const int *flag) noexcept nogil
+    int ds_eventfd() noexcept nogil
+    void ds_kick(int efd) noexcept nogil
+    void ds_drain(int efd) noexcept nogil
     void ds_store_flag(int *p, int v) noexcept nogil
 
 # Modes, statuses and file codes: the same numbers as sampler_py (CONSTANTS).
@@ -121,7 +148,6 @@ cdef u64 WRITE_GAP = 8
 cdef u64 SLOT_PAGES = 64
 cdef int THP_SLOTS = 1024
 cdef u64 THP_PAGES = 512  # pages per PMD huge page (4 KiB pages)
-cdef u64 SLEEP_CHUNK_NS = 20000000  # long sleeps wake this often to see stop()
 
 # flag per region: how its prepared page is checked
 cdef unsigned char F_BITMAP = 0  # idle bit of pfn[i]
@@ -152,15 +178,25 @@ cdef int _cmp_key(const void *a, const void *b) noexcept nogil:
 
 
 cdef class StopFlag:
-    """Set from any thread to end a running ``run()`` within one sleep chunk."""
+    """Set from any thread to end a running ``run()`` at once (it wakes the sleep)."""
 
     cdef int flag
+    cdef int efd
+
+    def __cinit__(self):
+        self.efd = ds_eventfd()
+
+    def __dealloc__(self):
+        if self.efd >= 0:
+            close(self.efd)
 
     def set(self) -> None:
         ds_store_flag(&self.flag, 1)
+        ds_kick(self.efd)
 
     def clear(self) -> None:
         ds_store_flag(&self.flag, 0)
+        ds_drain(self.efd)
 
     def is_set(self) -> bool:
         return ds_load_flag(&self.flag) != 0
@@ -770,13 +806,10 @@ def run(samplers, regions, rngs, nr_samples, sample_ns, deadline_ns, StopFlag st
                 if step:
                     deadline += step
                     now = ds_now_ns()
-                    while now + SLEEP_CHUNK_NS < deadline and not ds_load_flag(&stop.flag):
-                        ds_sleep_until(now + SLEEP_CHUNK_NS)
-                        now = ds_now_ns()
-                    if ds_load_flag(&stop.flag):
-                        break
                     if now < deadline:
-                        ds_sleep_until(deadline)
+                        ds_wait_until(deadline, stop.efd, &stop.flag)
+                        if ds_load_flag(&stop.flag):
+                            break
                     else:
                         late = now - deadline
                         lag += late

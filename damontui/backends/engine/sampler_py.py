@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import errno as errno_mod
 import os
+import threading
 import time
 from array import array
 from collections.abc import Sequence
@@ -67,7 +68,6 @@ WRITE_GAP = 8
 SLOT_PAGES = 64
 THP_SLOTS = 1024
 THP_PAGES = 512
-SLEEP_CHUNK_NS = 20_000_000
 F_BITMAP, F_ABSENT, F_SKIP, F_DIRTY = 0, 1, 2, 3
 
 
@@ -82,19 +82,22 @@ class _Errno(Exception):
 
 
 class StopFlag:
-    """Set from any thread to end a running ``run()`` within one sleep chunk."""
+    """Set from any thread to end a running ``run()`` at once (it wakes the sleep)."""
 
     def __init__(self) -> None:
-        self._flag = False
+        self._event = threading.Event()
 
     def set(self) -> None:
-        self._flag = True
+        self._event.set()
 
     def clear(self) -> None:
-        self._flag = False
+        self._event.clear()
 
     def is_set(self) -> bool:
-        return self._flag
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        return self._event.wait(seconds)
 
 
 def _pread(fd: int, nbytes: int, offset: int, file: int) -> bytes:
@@ -435,13 +438,9 @@ def run(
         if sample_ns:
             deadline += sample_ns
             now = time.monotonic_ns()
-            while now + SLEEP_CHUNK_NS < deadline and not stop.is_set():
-                time.sleep(SLEEP_CHUNK_NS / 1e9)
-                now = time.monotonic_ns()
-            if stop.is_set():
-                break
             if now < deadline:
-                time.sleep((deadline - now) / 1e9)
+                if stop.wait((deadline - now) / 1e9):
+                    break
             else:
                 lag += now - deadline
                 max_lag = max(max_lag, now - deadline)
