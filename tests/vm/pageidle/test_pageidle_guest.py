@@ -106,8 +106,9 @@ def test_softdirty_finds_written_areas(thp, thp_mode: str) -> None:  # noqa: ANN
     with guestkit.workload("--thp", thp_mode) as w:
         # clear_refs walks the whole process at every sampling interval: at 5 ms that
         # is most of a core under emulation, so this runs under the default budget
+        # (adapted intervals reach ~1 s / 20 s: give the regions time to settle)
         run = guestkit.run_engine(
-            _pid(w), "softdirty", SECONDS * 1.5, until=_converged(w), cpu_budget=2.0
+            _pid(w), "softdirty", SECONDS * 2.4, until=_converged(w), cpu_budget=2.0
         )
         pct = _report(f"softdirty THP {thp_mode}, default budget", w, run)
     _check(w, run, pct, keep_up=False)
