@@ -245,7 +245,7 @@ BAD = [
     (
         '[[schemes]]\naction = "migrate_cold"\n[[schemes.dests]]\nid = 0\nnode = 1\n',
         "schemes[0].dests[0].node",
-        "1",
+        "",
         "unknown key; known: id, weight",
     ),
     (
@@ -317,3 +317,14 @@ def test_config_bad_7x_scheme_is_skipped_with_file_and_line() -> None:
         "cfg.toml:9: schemes[1].quotas.goal_tuner: 'fast' is invalid; one of consist, temporal; "
         "scheme 1 skipped"
     ]
+
+
+def test_an_age_given_as_a_time_is_saved_as_that_time() -> None:
+    attrs = MonitoringAttrs(sample_us=10_000, aggr_us=200_000)
+    text = '[[schemes]]\naction = "pageout"\naccess_pattern = { age = ["30s", "max"] }\n'
+    (scheme,) = schemes_from_toml(text, attrs)
+    assert scheme.access_pattern.age == Range(150, U32_MAX)
+    assert scheme.access_pattern.age_us == (30_000_000, -1)
+    saved = schemes_to_toml([scheme], attrs)
+    assert 'age = ["30s", "max"]' in saved
+    assert schemes_from_toml(saved, attrs) == [scheme]

@@ -91,7 +91,11 @@ def scheme_to_dict(scheme: Scheme) -> dict[str, Any]:
     out["access_pattern"] = {
         "sz": [exact_size(pattern.sz.min), exact_size(pattern.sz.max)],
         "nr_accesses": [_count_out(pattern.nr_accesses.min), _count_out(pattern.nr_accesses.max)],
-        "age": [_count_out(pattern.age.min), _count_out(pattern.age.max)],
+        # an age bound given as a time stays a time (converted at the intervals in force)
+        "age": [
+            exact_duration(us) if us >= 0 else _count_out(bound)
+            for bound, us in zip((pattern.age.min, pattern.age.max), pattern.age_us, strict=True)
+        ],
     }
     quotas = scheme.quotas
     if quotas != Quotas():
@@ -216,7 +220,7 @@ def schemes_to_toml(schemes: Sequence[Scheme], attrs: MonitoringAttrs | None = N
     """A schemes file; with `attrs`, a comment says what the DAMON units mean in time."""
     header = [
         "# damontui DAMOS schemes",
-        "# access_pattern: nr_accesses = samples per aggregation, age = aggregations",
+        "# access_pattern: nr_accesses = samples per aggregation, age = aggregations or a time",
     ]
     if attrs is not None:
         header.append(
