@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from . import report
 from .backends.base import Backend, BackendError, Stepper
@@ -154,7 +154,7 @@ def _load_config(args: argparse.Namespace) -> tuple[object | None, list[str]]:
 
 
 def _setting(args: argparse.Namespace, config: object | None, name: str, field: str,
-             default: object) -> object:  # fmt: skip
+             default: Any) -> Any:  # fmt: skip
     """Command line first, then the config file, then the built-in default."""
     value = getattr(args, name, None)
     if value is not None:
@@ -196,7 +196,7 @@ def _request(args: argparse.Namespace, config: object | None) -> BackendRequest:
         source=args.source or (None if config_source == "auto" else config_source),
         synthetic_pattern=str(_setting(args, config, "synthetic", "synthetic_pattern",
                                        "hotcold")),  # fmt: skip
-        seed=int(_setting(args, config, "seed", "seed", 0)),  # type: ignore[arg-type]
+        seed=int(_setting(args, config, "seed", "seed", 0)),
         attrs=_attrs(args, config),
         schemes=tuple(getattr(config, "schemes", ())),
         kdamond=getattr(args, "kdamond", None),
@@ -377,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     config, config_errors = _load_config(args)
-    refresh_s = float(_setting(args, config, "refresh", "refresh_s", 1.0))  # type: ignore[arg-type]
+    refresh_s = float(_setting(args, config, "refresh", "refresh_s", 1.0))
     args.weights = _temperature_weights(args, config)
     if args.no_color:
         os.environ["NO_COLOR"] = "1"

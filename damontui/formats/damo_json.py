@@ -16,8 +16,9 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..model import (
     AccessPattern,
@@ -39,6 +40,11 @@ from ..model import (
 )
 from ..model.units import MAX_WORDS, U32_MAX, U64_MAX
 from .units import format_size as _format_size
+
+if TYPE_CHECKING:
+    from ..backends.kernel.inventory import KdamondInfo
+
+_E = TypeVar("_E", bound=Enum)
 
 
 class DamoJsonError(ValueError):
@@ -218,7 +224,7 @@ def _list(v: Any, path: str) -> list:
     return v
 
 
-def _enum(enum_type, value: Any, path: str):
+def _enum(enum_type: type[_E], value: Any, path: str) -> _E:
     try:
         return enum_type(value)
     except ValueError:
@@ -688,7 +694,7 @@ def dumps(kdamonds: Sequence[DamoKdamond] | DamoKdamond | DamoContext, raw: bool
     return json.dumps(dump_damo(kdamonds, raw), indent=indent)
 
 
-def from_kdamond_info(info) -> DamoKdamond:
+def from_kdamond_info(info: KdamondInfo) -> DamoKdamond:
     """A live kdamond (inventory.KdamondInfo) as damo JSON data (user schemes only)."""
     contexts = tuple(DamoContext(c.operations, c.attrs, c.targets,
                                  tuple(s.scheme for s in c.user_schemes), c.addr_unit)

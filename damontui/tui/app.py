@@ -64,7 +64,9 @@ WIDE = 120  # columns from which a side panel sits beside the main view
 class DamonApp(Dialogs, ExitHandling, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "damontui"
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (WIDE, "-wide")]
+    # Unannotated: Textual declares it "ClassVar[...] | None", which mypy reads as an
+    # instance variable; a ClassVar here would be an override error.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
     # Before the registry's number keys (help lists them in this order) ...
     LEAD_BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q,f10", "quit", "Quit", id="app.quit"),

@@ -16,6 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, Static
@@ -236,8 +237,8 @@ class SchemesPanel(Widget):
         if table.row_count == len(self._rows):
             for index in range(len(self._rows)):
                 for column, cell in enumerate(self._cells(index)):
-                    if table.get_cell_at((index, column)) != cell:
-                        table.update_cell_at((index, column), cell)
+                    if table.get_cell_at(Coordinate(index, column)) != cell:
+                        table.update_cell_at(Coordinate(index, column), cell)
             return
         table.clear()
         for index in range(len(self._rows)):

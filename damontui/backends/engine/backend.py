@@ -19,7 +19,7 @@ from ...model import BackendInfo, MonitoringAttrs, Scheme, Snapshot, Target, Tar
 from ..base import BackendError, ErrorCallback, SnapshotCallback
 from .damos import validate_for_engine
 from .engine import Engine
-from .sources import SOURCES, AccessSource, make_source
+from .sources import SOURCES, AccessSource, SyntheticSource, make_source
 from .sources.base import SourceError, TargetGone
 from .tuning import SystemPaths
 
@@ -98,7 +98,7 @@ class EngineBackend:
         if target.kind is TargetKind.SYNTHETIC:
             pattern = (
                 target.name
-                if target.name in SOURCES["synthetic"].pattern_names()
+                if target.name in SyntheticSource.pattern_names()
                 else (self._pattern)
             )
             return "synthetic", {"pattern": pattern, "seed": self._seed}
@@ -115,7 +115,7 @@ class EngineBackend:
                 )
             return self._source_name, kw
         preference = PID_PREFERENCE if target.kind is TargetKind.PID else ("pageidle",)
-        reasons = []
+        reasons: list[str] = []
         for name in preference:
             probe = SOURCES[name].probe(**kw)
             if probe.available:
