@@ -230,9 +230,7 @@ class DamonApp(Dialogs, ExitHandling, App[int]):
             self._schedule_render()
 
     def on_backend_notice(self, message: BackendNotice) -> None:
-        severity = message.severity if message.severity in ("information", "warning",
-                                                            "error") else "warning"  # fmt: skip
-        self.notify(message.text, severity=severity, markup=False)  # type: ignore[arg-type]
+        self.notify(message.text, severity=message.severity, markup=False)
 
     # --- rendering at the refresh rate -----------------------------------------
 

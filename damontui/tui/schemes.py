@@ -195,9 +195,10 @@ class SchemesPanel(Widget):
 
     @on(Button.Pressed)
     async def _button(self, event: Button.Pressed) -> None:
-        if (event.button.id or "").startswith("btn-"):
+        button_id = event.button.id or ""
+        if button_id.startswith("btn-"):
             event.stop()
-            await self.run_action(event.button.id[4:])  # type: ignore[index]
+            await self.run_action(button_id[4:])
 
     # --- list and stats
     def _state(self, index: int) -> str:
