@@ -187,9 +187,10 @@ def assemble(
 
     pattern = None
     if complete(simple, [k for k in READERS if k.startswith("access_pattern.")]):
-        candidate = AccessPattern(*(
+        sz, nr_accesses, age = (
             Range(simple[f"access_pattern.{n}.min"], simple[f"access_pattern.{n}.max"])
-            for n in ("sz", "nr_accesses", "age")))
+            for n in ("sz", "nr_accesses", "age"))
+        candidate = AccessPattern(sz, nr_accesses, age)
         pattern = candidate if valid(candidate.validate) else None
     goal_objs = [QuotaGoal(**g) for g in goals if complete(g, GOAL_READERS)]
     goals_ok = len(goal_objs) == len(goals) and all(
