@@ -85,6 +85,8 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-regions", type=_count, metavar="N", help="maximum regions (1000)")
     parser.add_argument("--config", type=Path, metavar="PATH",
                         help="config file (default: $XDG_CONFIG_HOME/damontui/config.toml)")
+    parser.add_argument("--damo-config", type=Path, metavar="FILE",
+                        help="start monitoring and schemes from a damo kdamonds JSON file")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,14 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="damontui",
         description="htop for memory data-access patterns: live hot/cold memory regions "
         "(Linux DAMON or a user-space DAMON engine), heatmaps and DAMOS scheme tuning.",
-        epilog="Subcommand: 'damontui engine --once [--pid N | --synthetic P] "
+        epilog="Subcommands: 'damontui damo-json IN.json -o OUT.json [--raw]' checks and "
+        "rewrites damo's kdamonds JSON; 'damontui engine --once [--pid N | --synthetic P] "
         "[--sim-seconds S]' runs the user-space engine without the TUI and prints the "
         "region table. Batch mode is used automatically when stdout is not a terminal or "
         "TERM=dumb. NO_COLOR is honoured.",
     )
     _target_options(parser)
-    parser.add_argument("--backend", choices=("auto", "engine", "kernel"),
-                        help="where data comes from (default: auto)")  # fmt: skip
+    parser.add_argument("--backend", choices=("auto", "engine", "kernel", "damon_stat"),
+                        help="where data comes from (default: auto; damon_stat: DAMON_STAT's "
+                             "own results, read-only)")  # fmt: skip
     parser.add_argument("--refresh", type=_seconds, metavar="SECONDS",
                         help="screen refresh interval (1)")  # fmt: skip
     parser.add_argument("--theme", metavar="NAME", help="colour theme")
@@ -118,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reset-stopped", metavar="NAME", action="append", default=[],
                         help="allow starting a kdamond although it resets the staged "
                              "configuration of stopped kdamond NAME (kdamond.N; repeatable)")
+    parser.add_argument("--turn-off", metavar="MODULE", action="append", default=[],
+                        help="turn the in-kernel DAMON user MODULE (damon_stat, damon_reclaim, "
+                             "damon_lru_sort) off for this run and back on at exit; it holds "
+                             "DAMON exclusively (repeatable)")
     batch = parser.add_argument_group("batch mode (plain text, no TUI)")
     batch.add_argument("--once", action="store_true", help="print one report and exit")
     batch.add_argument("--batch", action="store_true", help="print reports instead of the TUI")
@@ -190,6 +198,12 @@ def _target(args: argparse.Namespace) -> Target | None:
 
 def _request(args: argparse.Namespace, config: object | None) -> BackendRequest:
     config_source = getattr(config, "source", "auto")
+    if getattr(args, "damo_config", None):
+        from .damo_cli import damo_config
+
+        target, attrs, schemes = damo_config(args.damo_config)
+        return replace(_request(replace_ns(args, damo_config=None), config), target=target,
+                       attrs=attrs, schemes=schemes)  # fmt: skip
     return BackendRequest(
         backend=str(_setting(args, config, "backend", "backend", "auto")),
         target=_target(args),
@@ -203,7 +217,12 @@ def _request(args: argparse.Namespace, config: object | None) -> BackendRequest:
         take_over=getattr(args, "take_over", None),
         reset_stopped=tuple(getattr(args, "reset_stopped", ()) or ()),
         keep_running=bool(getattr(args, "keep_running", False)),
+        turn_off=tuple(getattr(args, "turn_off", ()) or ()),
     )
+
+
+def replace_ns(args: argparse.Namespace, **changes: object) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), **changes})
 
 
 def _open_backend(args: argparse.Namespace, config: object | None) -> Backend:
@@ -260,6 +279,14 @@ def _temperature_weights(args: argparse.Namespace, config: object | None) -> Tem
 def print_report(out: TextIO, snap: Snapshot, history: Sequence[Snapshot], backend: Backend,
                  args: argparse.Namespace) -> None:  # fmt: skip
     width = max(40, min(200, _terminal_width()))
+    if snap.damon_stat is not None:  # DAMON_STAT's outputs: no regions
+        from .damon_stat_text import format_report
+
+        notes = "".join(f"note: {n}\n" for n in backend.info.notes)
+        out.write(f"damontui {backend.info.kernel_version}\n{notes}\n"
+                  + format_report(snap.damon_stat, width) + "\n")
+        out.flush()
+        return
     weights = getattr(args, "weights", DEFAULT_WEIGHTS)
     out.write(report.format_header(snap, backend.info) + "\n\n")
     out.write(report.format_heatmap(history, width=width - 20, height=16) + "\n\n")
@@ -360,6 +387,11 @@ def _want_batch(args: argparse.Namespace) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["damo-json"]:
+        from .damo_cli import main as damo_json_main
+
+        return damo_json_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "engine":
@@ -389,11 +421,18 @@ def _run(args: argparse.Namespace) -> int:
         return run_batch(args, backend, refresh_s, sys.stdout)
     from .tui.app import DamonApp
 
+    on_damon_stat = backend.info.backend == "damon_stat"
+    registry = None
+    if on_damon_stat:  # DAMON_STAT's results: its view first (registry), read-only
+        from .tui.damon_stat_view import damon_stat_registry
+
+        registry = damon_stat_registry()
     app = DamonApp(
         backend,
         refresh_s=refresh_s,
         theme=str(_setting(args, config, "theme", "theme", "")) or None,
-        readonly=args.readonly,
+        readonly=args.readonly or on_damon_stat,
+        registry=registry,
         weights=args.weights,
         startup_messages=config_errors,
         keymap=getattr(config, "keymap", None),

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from .attrs import MonitoringAttrs
+from .damon_stat import DamonStatSample
 from .region import Region, RegionArrays
 from .scheme import Scheme, SchemeStats
 
@@ -32,6 +33,7 @@ class Target:
     pid: int | None = None
     name: str = ""  # process name or synthetic pattern name
     ranges: tuple[tuple[int, int], ...] = ()  # fixed ranges (fvaddr/paddr), empty = automatic
+    obsolete: bool = False  # 6.19 obsolete_target: drop this target at the next commit
 
     @property
     def label(self) -> str:
@@ -95,6 +97,8 @@ class Snapshot:
     scheme_stats: tuple[SchemeStats, ...] = ()
     cpu_percent: float = 0.0  # the monitor's own CPU use (engine thread or kdamond)
     messages: tuple[str, ...] = ()  # warnings worth showing (target exited, ...)
+    damon_stat: DamonStatSample | None = None  # DAMON_STAT's outputs (its own backend)
+    tuned: tuple[str, ...] = ()  # attrs fields whose value in force the kernel tuned
 
     @property
     def max_nr_accesses(self) -> int:
