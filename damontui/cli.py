@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -254,6 +255,10 @@ class _Collector:
         with self.cond:
             self.errors.append(text)
 
+    def newer_than(self, seen: Snapshot | None) -> bool:
+        """A snapshot other than `seen` arrived last (call with `cond` held)."""
+        return bool(self.history) and self.history[-1] is not seen
+
 
 def _weights_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature-weights", "--temperature_weights", type=_WEIGHT, nargs=3,
@@ -315,8 +320,7 @@ def run_batch(args: argparse.Namespace, backend: Backend, refresh_s: float, out:
             if printed:  # the first report comes with the first snapshot, not after a delay
                 time.sleep(delay)
             with sink.cond:  # wait for a snapshot not printed yet
-                sink.cond.wait_for(lambda seen=last: bool(sink.history)
-                                   and sink.history[-1] is not seen, timeout=30)  # fmt: skip
+                sink.cond.wait_for(partial(sink.newer_than, last), timeout=30)
                 history = list(sink.history)
             if not history or history[-1] is last:
                 print("damontui: no new data from the backend after 30 s", file=sys.stderr)
