@@ -33,7 +33,7 @@ from .model import (
     ValidationError,
 )
 from .model.errors import InputError
-from .model.units import U64_MAX
+from .model.units import U64_MAX, parse_cpu_budget
 from .procfs import proc_comm
 
 PATTERNS = tuple(SYNTHETIC_PATTERNS)
@@ -55,6 +55,10 @@ _SEED = inputs.whole_flag("--seed", 0, U64_MAX)
 _KDAMOND = inputs.whole_flag("--kdamond", 0, 65_535)
 _KDAMOND_NAME = inputs.flag_type(inputs.kdamond_name, "--reset-stopped")
 _WEIGHT = inputs.flag_type(inputs.weight, "--temperature-weights")
+# Percent of one core; 0.0 stands for 'off' (None is "not given").
+_CPU_BUDGET = inputs.flag_type(
+    lambda text, flag: parse_cpu_budget(text, flag) or 0.0, "--cpu-budget"
+)
 
 
 def _target_options(parser: argparse.ArgumentParser) -> None:
@@ -77,6 +81,8 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
                         help="minimum regions (10)")  # fmt: skip
     parser.add_argument("--max-regions", type=inputs.attr_flag("max_nr_regions"), metavar="N",
                         help="maximum regions (1000)")  # fmt: skip
+    parser.add_argument("--cpu-budget", type=_CPU_BUDGET, metavar="PCT",
+                        help="engine CPU budget, percent of one core, or 'off' (2)")
     parser.add_argument("--config", type=Path, metavar="PATH",
                         help="config file (default: $XDG_CONFIG_HOME/damontui/config.toml)")
     parser.add_argument("--damo-config", type=Path, metavar="FILE",
@@ -213,6 +219,8 @@ def _request(args: argparse.Namespace, config: object | None) -> BackendRequest:
         take_over=getattr(args, "take_over", None),
         reset_stopped=tuple(getattr(args, "reset_stopped", ()) or ()),
         keep_running=bool(getattr(args, "keep_running", False)),
+        cpu_budget=(getattr(config, "cpu_budget", 2.0) if args.cpu_budget is None
+                    else args.cpu_budget or None),  # fmt: skip
         turn_off=tuple(getattr(args, "turn_off", ()) or ()),
     )
 

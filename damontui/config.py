@@ -85,6 +85,7 @@ class Config:
     theme: str = DEFAULT_THEME
     temperature_weights: TemperatureWeights = DEFAULT_WEIGHTS
     keymap: dict[str, str] = field(default_factory=dict)
+    cpu_budget: float | None = 2.0  # engine CPU budget, percent of one core; None: off
     schemes: tuple[Scheme, ...] = ()
     schemes_file: Path = field(default_factory=default_schemes_file)
     path: Path | None = None  # the file that was read, None if there was none
@@ -150,11 +151,12 @@ def _choice(options: tuple[str, ...]) -> Callable[[object, str], str]:
 
 
 def _sources() -> tuple[str, ...]:
+    from .backends.select import engine_sources
+
     try:
-        from .backends.engine.sources import SOURCES
+        return ("auto", *engine_sources())
     except Exception:  # the engine failing to import is reported by the app, not here
         return ("auto", "synthetic", "smaps", "softdirty", "pageidle")
-    return ("auto", *SOURCES)
 
 
 def _patterns() -> tuple[str, ...]:
@@ -216,7 +218,14 @@ _SIMPLE: dict[str, tuple[str, Callable[[object, str], Any]]] = {
     "schemes_file": ("schemes_file", _path),
     "temperature_weights": ("temperature_weights", _weights),
     "keymap": ("keymap", _keymap),
+    "cpu_budget": ("cpu_budget", lambda v, k: _budget(v, k)),
 }
+
+
+def _budget(value: object, key: str) -> float | None:
+    from .model.units import parse_cpu_budget
+
+    return parse_cpu_budget(value, key)
 
 
 # --- loading ------------------------------------------------------------------------------

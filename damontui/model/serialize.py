@@ -352,11 +352,28 @@ def _pattern(data: object, path: str, attrs: MonitoringAttrs) -> AccessPattern:
     nr = table.take(
         "access_rate", lambda v, p: _range(v, p, lambda x, q: read_rate(x, q, attrs)), nr
     )
+    raw_age = table.data.get("age")
     ages = table.take(
         "age", lambda v, p: _range(v, p, lambda x, q: read_age(x, q, attrs)), default.age
     )
     table.finish()
-    return AccessPattern(sz=sz, nr_accesses=nr, age=ages)
+    return AccessPattern(sz=sz, nr_accesses=nr, age=ages, age_us=_age_times(raw_age, path))
+
+
+def _age_times(raw: object, path: str) -> tuple[int, int]:
+    """The age bounds given as times, in us (-1 for a count or 'max'), to be converted
+    again whenever the aggregation interval changes."""
+    if not isinstance(raw, (list, tuple)) or len(raw) != 2:
+        return (-1, -1)
+    out = []
+    for value in raw:
+        timed = isinstance(value, str) and re.search("[A-Za-zµ]", value)
+        if timed and value.strip().lower() not in MAX_WORDS:
+            us = _duration_us(value, _join(path, "age"))
+            out.append(us if us > 0 else -1)
+        else:
+            out.append(-1)
+    return (out[0], out[1])
 
 
 def _goal(data: object, path: str) -> QuotaGoal:

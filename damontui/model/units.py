@@ -161,3 +161,20 @@ def format_permil(permil: int) -> str:
     """Permil as a percentage: 1000 -> '100 %', 5 -> '0.5 %'."""
     pct = permil / 10
     return f"{pct:.0f} %" if pct == int(pct) else f"{pct:.1f} %"
+
+
+BUDGET_ALLOWED = "a percentage of one core above 0 and at most 100 (e.g. 2 or '2%'), or 'off'"
+
+
+def parse_cpu_budget(value: object, key: str = "cpu_budget") -> float | None:
+    """A CPU budget from the command line or the config; None means no budget."""
+    text = str(value).strip().lower()
+    if text in ("off", "none", "0", "0%"):
+        return None
+    try:
+        percent = float(text.removesuffix("%")) if not isinstance(value, bool) else -1.0
+    except ValueError:
+        raise ValidationError(key, value, BUDGET_ALLOWED) from None
+    if not 0 < percent <= 100:
+        raise ValidationError(key, value, BUDGET_ALLOWED)
+    return percent
