@@ -161,7 +161,7 @@ INT_FILES = {
     "bytes", "reset_interval_ms", "sz_permil", "nr_accesses_permil", "age_permil",
     "interval_us", "high", "mid", "low", "target_value", "current_value", "nid",
     "addr_start", "addr_end", "damon_target_idx", "refresh_ms", "addr_unit", "id",
-    "weight", "max_nr_snapshots",
+    "weight", "max_nr_snapshots", "fail_charge_num", "fail_charge_denom",
 }
 BOOL_FILES = {"matching", "allow", "obsolete_target"}
 BOOL_WORDS = {"y": "Y", "yes": "Y", "1": "Y", "on": "Y", "true": "Y",
@@ -558,6 +558,10 @@ class FakeSysfs(RealSysfs):
         if name == "target_metric":
             v = GOAL_METRIC_VERSIONS.get(value)
             if v is None or self.version < v:
+                raise _KernelError(errno.EINVAL)
+            return value
+        if name == "goal_tuner":
+            if value not in ("consist", "temporal"):
                 raise _KernelError(errno.EINVAL)
             return value
         if name == "metric":
