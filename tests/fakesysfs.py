@@ -230,6 +230,8 @@ class FakeSysfs(RealSysfs):
         self.commands: list[tuple[int, str]] = []  # accepted state commands
         self.injections: list[Injection] = []
         self.busy: list[BusyReads] = []  # EBUSY bursts on reads
+        # bytes of a tried region that passed the scheme's filters (tests may replace)
+        self.filter_passed: Callable[[int, int], int] = lambda start, end: end - start
         self.busy_hits: list[str] = []  # reads that failed with EBUSY (rel paths)
         self.busy_sleeps: list[float] = []  # RealSysfs's backoff, recorded, not slept
         self.denied: int | None = None  # e.g. errno.EACCES: not root
@@ -822,7 +824,7 @@ class FakeSysfs(RealSysfs):
             for name, value in zip(TRIED_REGION_FILES, (start, end, nr, age), strict=True):
                 (d / name).write_text(f"{value}\n")
             if with_filter_passed:
-                (d / "sz_filter_passed").write_text(f"{end - start}\n")
+                (d / "sz_filter_passed").write_text(f"{self.filter_passed(start, end)}\n")
         total = base / "total_bytes"
         if total.exists():
             os.chmod(total, 0o600)

@@ -32,6 +32,7 @@ class RegionRows:
         self.matched = analysis.matched
         self.matched_count, self.matched_bytes = analysis.preview or (0, 0)
         self.addr_width = max(10, len(f"{max(arrays.ends, default=0):#x}"))
+        self.filter_passed = analysis.filter_passed  # None: no such column
 
     def __len__(self) -> int:
         return len(self.order)
@@ -50,7 +51,9 @@ class RegionRows:
         a = self.arrays
         nr = a.nr_accesses[i]
         rate = access_rate(nr, self.max_nr)
+        passed = self.filter_passed
         return {
+            "passed": format_size(passed[i]) if passed is not None else "",
             "target": str(self.analysis.target_of(i)) if self.multi_target else "",
             "start": f"{a.starts[i]:#x}",
             "end": f"{a.ends[i]:#x}",
@@ -99,4 +102,5 @@ def table_columns(rows: RegionRows | None) -> list[Column]:
         Column("access", "access", max(6, 5 + nr_width)),
         Column("age", "age", 9),
         Column("temp", "temp", 9),
-    ]
+    ] + ([Column("passed", "passed", 10)] if rows is not None and rows.filter_passed
+         is not None else [])

@@ -267,16 +267,24 @@ def read_stats(sysfs: Sysfs, sdir: str, names: tuple[str, ...] | None = None,
 
 
 def read_tried_regions(sysfs: Sysfs, sdir: str) -> RegionArrays:
-    """One scheme's tried_regions/N/{start,end,nr_accesses,age}, in index order."""
-    rows = sysfs.read_numbered(join(sdir, "tried_regions"), REGION_FILES)
+    """One scheme's tried_regions/N/{start,end,nr_accesses,age}, in index order, with
+    N/sz_filter_passed (6.14+) where the kernel has it."""
+    tdir = join(sdir, "tried_regions")
+    first = numbered_dirs(sysfs, tdir)[:1]
+    with_passed = bool(first) and sysfs.exists(join(tdir, first[0], "sz_filter_passed"))
+    names = REGION_FILES + (("sz_filter_passed",) if with_passed else ())
+    rows = sysfs.read_numbered(tdir, names)
     starts, ends = array("Q"), array("Q")
     nr, ages = array("I"), array("I")
-    for _, (s, e, n, a) in rows:
-        starts.append(int(s))
-        ends.append(int(e))
-        nr.append(min(int(n), 0xFFFFFFFF))
-        ages.append(min(int(a), 0xFFFFFFFF))
-    return RegionArrays(starts, ends, nr, ages)
+    passed = array("Q") if with_passed else None
+    for _, values in rows:
+        starts.append(int(values[0]))
+        ends.append(int(values[1]))
+        nr.append(min(int(values[2]), 0xFFFFFFFF))
+        ages.append(min(int(values[3]), 0xFFFFFFFF))
+        if passed is not None:
+            passed.append(_int(values[4]))
+    return RegionArrays(starts, ends, nr, ages, passed)
 
 
 def count_tried_regions(sysfs: Sysfs, sdir: str) -> int:
@@ -301,20 +309,15 @@ def split_by_address_order(regions: RegionArrays, nr_targets: int) -> list[Regio
     n = len(regions)
     for i in range(1, n + 1):
         if i == n or regions.starts[i] < regions.ends[i - 1]:
-            parts.append(RegionArrays(regions.starts[start:i], regions.ends[start:i],
-                                      regions.nr_accesses[start:i], regions.ages[start:i]))
+            parts.append(regions.slice(start, i))
             start = i
+    empty = RegionArrays(sz_filter_passed=None if regions.sz_filter_passed is None
+                         else array("Q"))
     while len(parts) < nr_targets:
-        parts.append(RegionArrays(array("Q"), array("Q"), array("I"), array("I")))
+        parts.append(empty.slice(0, 0))
     if len(parts) > nr_targets > 0:  # more steps than targets: fold the rest into the last
         head, tail = parts[: nr_targets - 1], parts[nr_targets - 1:]
-        merged = RegionArrays(array("Q"), array("Q"), array("I"), array("I"))
-        for p in tail:
-            merged.starts.extend(p.starts)
-            merged.ends.extend(p.ends)
-            merged.nr_accesses.extend(p.nr_accesses)
-            merged.ages.extend(p.ages)
-        parts = head + [merged]
+        parts = head + [RegionArrays.concat(tail)]
     return parts
 
 
