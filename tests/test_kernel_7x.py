@@ -188,3 +188,25 @@ def test_probes_and_complement_are_refused_plainly(tmp_path):
     with pytest.raises(BackendError, match=r"goals\[0\]\.complement"):
         make(fake, [comp])
     assert fake.writes_under("") == []
+
+
+def test_config_tree_keeps_max_nr_snapshots(tmp_path):
+    """A foreign stopped kdamond reset with consent is restored with its 7.x files,
+    max_nr_snapshots (under stats/) included."""
+    from damontui.backends.kernel.reader import read_config_tree
+    from damontui.backends.kernel.writer import restore_tree
+
+    fake = FakeSysfs.build(tmp_path, (7, 2))
+    b = make(fake, [new_scheme()], keep_running=True)
+    b.launch()
+    tree = read_config_tree(fake, fake.path("kdamonds/0"))
+    rel = "contexts/0/schemes/0/stats/max_nr_snapshots"
+    assert tree[rel] == "5"
+    assert not any(k.endswith("stats/nr_tried") for k in tree)  # read-only stats stay out
+    fake.stop_kdamond_externally(0)
+    fake.write(fake.path("kdamonds/0/contexts/0/schemes/nr_schemes"), 0)
+    fake.write(fake.path("kdamonds/0/contexts/0/schemes/nr_schemes"), 2)
+    assert fake.value(f"kdamonds/0/{rel}") == "0"
+    restore_tree(fake, fake.path("kdamonds/0"), tree)
+    assert fake.value(f"kdamonds/0/{rel}") == "5"
+    assert fake.value("kdamonds/0/contexts/0/schemes/0/quotas/goal_tuner") == "temporal"

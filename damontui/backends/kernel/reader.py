@@ -324,12 +324,14 @@ def split_by_address_order(regions: RegionArrays, nr_targets: int) -> list[Regio
 # --------------------------------------------------------------------------- generic
 
 
-SKIP_SUBTREES = ("tried_regions", "stats")
+# stats/ is walked: its one writable file (7.0 max_nr_snapshots) is configuration
+SKIP_SUBTREES = ("tried_regions",)
 
 
 def read_config_tree(sysfs: Sysfs, base: str) -> dict[str, str]:
-    """Every writable file below `base` (relative path -> content), skipping `state`,
-    stats and tried regions: what it takes to re-create a staged configuration."""
+    """Every writable file below `base` (relative path -> content), skipping `state`
+    and tried regions (stats are read-only but for max_nr_snapshots): what it takes
+    to re-create a staged configuration."""
     out: dict[str, str] = {}
 
     def walk(rel: str) -> None:
