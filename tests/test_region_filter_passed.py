@@ -95,3 +95,7 @@ def test_table_column_only_when_reported():
     assert rows.cells(1)["passed"] == "0 B"
     plain = _rows(None)
     assert "passed" not in [c.key for c in table_columns(plain)]
+    # all zero, as 7.2 reports for a scheme without ops filters: no column either
+    zeros = _rows(array("Q", [0, 0]))
+    assert "passed" not in [c.key for c in table_columns(zeros)]
+    assert zeros.cells(0)["passed"] == ""

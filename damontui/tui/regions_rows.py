@@ -32,7 +32,10 @@ class RegionRows:
         self.matched = analysis.matched
         self.matched_count, self.matched_bytes = analysis.preview or (0, 0)
         self.addr_width = max(10, len(f"{max(arrays.ends, default=0):#x}"))
-        self.filter_passed = analysis.filter_passed  # None: no such column
+        # None: no such column.  The kernel counts only bytes passing ops filters, so
+        # a scheme without any (damontui's own snapshot scheme) reads 0 everywhere
+        passed = analysis.filter_passed
+        self.filter_passed = passed if passed is not None and any(passed) else None
 
     def __len__(self) -> int:
         return len(self.order)
