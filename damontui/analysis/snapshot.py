@@ -155,8 +155,10 @@ class SnapshotAnalysis:
     # --- scheme matches ----------------------------------------------------------
 
     def matches(self, pattern: AccessPattern) -> bytearray:
-        """1 per region (in `arrays` order) that `pattern` matches."""
-        return self._get(("match", pattern), lambda: match_flags(self.arrays, pattern))
+        """1 per region (in `arrays` order) that `pattern` matches (ages given as
+        times converted at the snapshot's aggregation interval, as DAMOS does)."""
+        effective = pattern.effective(self.snapshot.attrs.aggr_us)
+        return self._get(("match", pattern), lambda: match_flags(self.arrays, effective))
 
     def preview_totals(self, pattern: AccessPattern) -> tuple[int, int]:
         """(regions, bytes) a scheme with `pattern` would act on."""

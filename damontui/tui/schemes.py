@@ -7,11 +7,11 @@ backend reports in each snapshot unless the user has unapplied edits.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -21,7 +21,8 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, Static
 
 from ..analysis import HistoryFrame, SnapshotAnalysis
-from ..config import default_schemes_file, key_line
+from ..config import default_schemes_file
+from ..inputs import load_schemes_file
 from ..model import (
     AccessPattern,
     MonitoringAttrs,
@@ -34,11 +35,6 @@ from ..model.serialize import schemes_from_toml, schemes_to_toml
 from ..model.units import format_size
 from .messages import ApplySchemes
 from .scheme_editor import SchemeEditor
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 # Snapshots to wait for the backend to show applied schemes before trusting it again.
 PENDING_SNAPSHOTS = 5
@@ -251,7 +247,10 @@ class SchemesPanel(Widget):
         if not self.is_mounted:
             return
         label = self.query_one("#match", Static)
-        if not self._rows:
+        if getattr(self, "_refusal", ""):
+            label.update(Text.assemble(("not applied: ", "bold"), self._refusal,
+                                       "; the running schemes are shown"))  # fmt: skip
+        elif not self._rows:
             label.update("no schemes: press n to add one")
         elif self._pattern is None:
             label.update("would match: pattern invalid")
@@ -351,7 +350,15 @@ class SchemesPanel(Widget):
             await self._replace_rows(self._rows[:at] + self._rows[at + 1:], at)
 
     # --- apply, revert, save, load
+    def refused(self, running: Sequence[Scheme], reason: str) -> None:
+        """The backend refused our Apply: show what runs again, and why, at once."""
+        self._applied, self._pending = tuple(running), None
+        self._refusal = reason
+        self._reset_rows()
+        self._refresh_match()
+
     def action_apply(self) -> None:
+        self._refusal = ""
         if self._edit_errors:
             first = next(iter(self._edit_errors.values()))
             self.notify(f"scheme {self._selected} not applied: {first}", severity="error")
@@ -452,18 +459,10 @@ class SchemesPanel(Widget):
     async def _load_from(self, path: Path | None) -> None:
         if path is None:
             return
-        try:
-            text = path.read_text(encoding="utf-8")
-            schemes = schemes_from_toml(text, self.attrs)
-        except (OSError, UnicodeDecodeError) as exc:
-            self.notify(f"{path}: cannot read ({exc})", severity="error")
-            return
-        except tomllib.TOMLDecodeError as exc:
-            self.notify(f"{path}: TOML syntax error: {exc}", severity="error")
-            return
+        try:  # the config's path for schemes too: any bad file is an InputError
+            schemes = load_schemes_file(path, self.attrs)
         except ModelError as exc:
-            line = key_line(text, exc.field)
-            self.notify(f"{path}:{line or '?'}: {exc}", severity="error")
+            self.notify(str(exc), severity="error")
             return
         self.schemes_file = path
         await self._replace_rows([_Row(s, None) for s in schemes], 0)

@@ -325,7 +325,7 @@ class Damos:
         gone: set[int],
     ) -> None:
         scheme = st.scheme
-        pat = scheme.access_pattern
+        pat = scheme.access_pattern.effective(aggr_us)  # times against the aggr in force
         per_target: list[tuple[TargetView, list[int]]] = []
         for t in targets:
             r = t.regions
