@@ -80,6 +80,12 @@ class SnapshotAnalysis:
         )
 
     @property
+    def filter_passed(self) -> array | None:
+        """Per region, bytes that passed the scheme's filters (kernel 6.14+ tried
+        regions' sz_filter_passed); None when the source doesn't report it."""
+        return self.arrays.sz_filter_passed
+
+    @property
     def firsts(self) -> tuple[int, ...]:
         """Index of each target's first region in `arrays`."""
 

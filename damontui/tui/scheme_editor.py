@@ -378,7 +378,8 @@ class SchemeEditor(Vertical):
             group: [{s.template.rsplit(".", 1)[-1]: s.value for s in self._slots.values()
                      if s.group == group and s.uid == uid} for uid in uids]
             for group, uids in self._groups.items()}
-        scheme, pattern, model_errors = assemble(simple, rows["goals"], rows["filters"])
+        scheme, pattern, model_errors = assemble(simple, rows["goals"], rows["filters"],
+                                                 self._scheme_in)
         parse_errors = {self._key(s): s.error for s in self._slots.values() if s.error}
         self._errors = {**model_errors, **parse_errors}
         self._scheme, self._pattern = scheme, pattern

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -164,10 +165,25 @@ def value_text(key: str, value: Any, attrs: MonitoringAttrs) -> str:
     return str(value)
 
 
+def keep_unshown(scheme: Scheme, base: Scheme | None) -> Scheme:
+    """`scheme` with the settings the editor has no field for (6.17+/7.x: dests,
+    max_nr_snapshots, goal_tuner, fail_charge) taken from `base`, the scheme being
+    edited: editing a scheme read back from a 7.x kdamond must not drop them."""
+    if base is None:
+        return scheme
+    quotas = replace(scheme.quotas, goal_tuner=base.quotas.goal_tuner,
+                     fail_charge_num=base.quotas.fail_charge_num,
+                     fail_charge_denom=base.quotas.fail_charge_denom)
+    return replace(scheme, quotas=quotas, dests=base.dests,
+                   max_nr_snapshots=base.max_nr_snapshots)
+
+
 def assemble(
-    simple: Mapping[str, Any], goals: list[dict[str, Any]], filters: list[dict[str, Any]]
+    simple: Mapping[str, Any], goals: list[dict[str, Any]], filters: list[dict[str, Any]],
+    base: Scheme | None = None,
 ) -> tuple[Scheme | None, AccessPattern | None, dict[str, str]]:
-    """Build and validate a Scheme from parsed values (None = failed to parse).
+    """Build and validate a Scheme from parsed values (None = failed to parse),
+    keeping what the editor doesn't show from `base` (keep_unshown).
 
     Returns the scheme (None unless everything is valid), the access pattern
     (None unless it is valid) and model errors by field key.
@@ -214,6 +230,7 @@ def assemble(
     rest = complete(simple, ("name", "action", "apply_interval_us", "target_nid"))
     if not (pattern and quotas and marks and filters_ok and rest) or errors:
         return None, pattern, errors
-    scheme = Scheme(simple["action"], pattern, quotas, marks, tuple(filter_objs),
-                    simple["apply_interval_us"], simple["target_nid"], simple["name"])
+    scheme = keep_unshown(
+        Scheme(simple["action"], pattern, quotas, marks, tuple(filter_objs),
+               simple["apply_interval_us"], simple["target_nid"], simple["name"]), base)
     return (scheme if valid(scheme.validate) else None), pattern, errors
