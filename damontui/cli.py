@@ -15,8 +15,9 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from . import inputs, report
 from .backends.base import Backend, BackendError, Stepper
@@ -163,7 +164,7 @@ def _load_config(args: argparse.Namespace) -> tuple[object | None, list[str]]:
 
 
 def _setting(args: argparse.Namespace, config: object | None, name: str, field: str,
-             default: object) -> object:  # fmt: skip
+             default: Any) -> Any:  # fmt: skip
     """Command line first, then the config file, then the built-in default."""
     value = getattr(args, name, None)
     if value is not None:
@@ -211,7 +212,7 @@ def _request(args: argparse.Namespace, config: object | None) -> BackendRequest:
         source=args.source or (None if config_source == "auto" else config_source),
         synthetic_pattern=str(_setting(args, config, "synthetic", "synthetic_pattern",
                                        "hotcold")),  # fmt: skip
-        seed=int(_setting(args, config, "seed", "seed", 0)),  # type: ignore[arg-type]
+        seed=int(_setting(args, config, "seed", "seed", 0)),
         attrs=_attrs(args, config),
         schemes=tuple(getattr(config, "schemes", ())),
         kdamond=getattr(args, "kdamond", None),
@@ -261,6 +262,10 @@ class _Collector:
     def error(self, text: str) -> None:
         with self.cond:
             self.errors.append(text)
+
+    def newer_than(self, seen: Snapshot | None) -> bool:
+        """A snapshot other than `seen` arrived last (call with `cond` held)."""
+        return bool(self.history) and self.history[-1] is not seen
 
 
 def _weights_option(parser: argparse.ArgumentParser) -> None:
@@ -323,8 +328,7 @@ def run_batch(args: argparse.Namespace, backend: Backend, refresh_s: float, out:
             if printed:  # the first report comes with the first snapshot, not after a delay
                 time.sleep(delay)
             with sink.cond:  # wait for a snapshot not printed yet
-                sink.cond.wait_for(lambda seen=last: bool(sink.history)
-                                   and sink.history[-1] is not seen, timeout=30)  # fmt: skip
+                sink.cond.wait_for(partial(sink.newer_than, last), timeout=30)
                 history = list(sink.history)
             if not history or history[-1] is last:
                 print("damontui: no new data from the backend after 30 s", file=sys.stderr)
@@ -423,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     config, config_errors = _load_config(args)
-    refresh_s = float(_setting(args, config, "refresh", "refresh_s", 1.0))  # type: ignore[arg-type]
+    refresh_s = float(_setting(args, config, "refresh", "refresh_s", 1.0))
     args.weights = _temperature_weights(args, config)
     if args.no_color:
         os.environ["NO_COLOR"] = "1"

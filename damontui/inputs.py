@@ -398,7 +398,7 @@ def attrs_from_flags(base: MonitoringAttrs, given: Mapping[str, int], origin: st
     a conflict names the flags, not only the key."""
     from dataclasses import replace
 
-    changes = dict(given)
+    changes: dict[str, Any] = dict(given)
     changes.update(scaled_aggr(changes, base))
     attrs = replace(base, **changes)
     try:

@@ -161,7 +161,7 @@ INT_FILES = {
     "bytes", "reset_interval_ms", "sz_permil", "nr_accesses_permil", "age_permil",
     "interval_us", "high", "mid", "low", "target_value", "current_value", "nid",
     "addr_start", "addr_end", "damon_target_idx", "refresh_ms", "addr_unit", "id",
-    "weight", "max_nr_snapshots",
+    "weight", "max_nr_snapshots", "fail_charge_num", "fail_charge_denom",
 }
 BOOL_FILES = {"matching", "allow", "obsolete_target"}
 BOOL_WORDS = {"y": "Y", "yes": "Y", "1": "Y", "on": "Y", "true": "Y",
@@ -230,6 +230,8 @@ class FakeSysfs(RealSysfs):
         self.commands: list[tuple[int, str]] = []  # accepted state commands
         self.injections: list[Injection] = []
         self.busy: list[BusyReads] = []  # EBUSY bursts on reads
+        # bytes of a tried region that passed the scheme's filters (tests may replace)
+        self.filter_passed: Callable[[int, int], int] = lambda start, end: end - start
         self.busy_hits: list[str] = []  # reads that failed with EBUSY (rel paths)
         self.busy_sleeps: list[float] = []  # RealSysfs's backoff, recorded, not slept
         self.denied: int | None = None  # e.g. errno.EACCES: not root
@@ -560,6 +562,10 @@ class FakeSysfs(RealSysfs):
             if v is None or self.version < v:
                 raise _KernelError(errno.EINVAL)
             return value
+        if name == "goal_tuner":
+            if value not in ("consist", "temporal"):
+                raise _KernelError(errno.EINVAL)
+            return value
         if name == "metric":
             if value not in ("none", "free_mem_rate"):
                 raise _KernelError(errno.EINVAL)
@@ -818,7 +824,7 @@ class FakeSysfs(RealSysfs):
             for name, value in zip(TRIED_REGION_FILES, (start, end, nr, age), strict=True):
                 (d / name).write_text(f"{value}\n")
             if with_filter_passed:
-                (d / "sz_filter_passed").write_text(f"{end - start}\n")
+                (d / "sz_filter_passed").write_text(f"{self.filter_passed(start, end)}\n")
         total = base / "total_bytes"
         if total.exists():
             os.chmod(total, 0o600)

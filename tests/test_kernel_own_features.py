@@ -55,8 +55,10 @@ def test_unknown_files_are_named_and_kept(tmp_path):
     b = KernelBackend.observe(index, **{k: v for k, v in fake.backend_paths().items()
                                         if k != "module_root"})
     note = next(n for n in b.info.notes if "does not model" in n)
-    assert "contexts/0/pause=N" in note and "contexts/0/addr_unit=1" in note
-    assert "quotas/goal_tuner" in note and "quotas/fail_charge_num" in note
+    assert "contexts/0/monitoring_attrs/probes/nr_probes=0" in note
+    # modelled since the 7.x work: read back and written from the model
+    assert "pause" not in note and "addr_unit" not in note
+    assert "quotas/goal_tuner" not in note and "max_nr_snapshots" not in note
     assert fake.writes == []  # observing writes nothing
     # what the model covers is not listed
     from damontui.backends.kernel.reader import read_config_tree

@@ -383,3 +383,25 @@ async def test_editor_posts_preview_none_when_closed() -> None:
         assert app.previews[-1] is None
         assert isinstance(app.query_one("#outside"), Input)
         assert not app.query(DataTable)
+
+
+def test_editor_keeps_7x_settings_it_has_no_field_for() -> None:
+    """Editing a scheme read back from a 7.x kdamond keeps dests, max_nr_snapshots,
+    goal_tuner and fail_charge (the editor has no fields for them)."""
+    from damontui.model import Dest, GoalTuner
+
+    base = Scheme(action=Action.MIGRATE_COLD, target_nid=0, dests=(Dest(0, 40), Dest(1, 60)),
+                  max_nr_snapshots=9,
+                  quotas=Quotas(ms=5, reset_interval_ms=100, goal_tuner=GoalTuner.TEMPORAL,
+                                fail_charge_num=1, fail_charge_denom=3))
+    simple = {k: READERS[k](value_text(k, v, ATTRS), k, ATTRS)
+              for k, v in scheme_values(base).items()}
+    simple["quotas.ms"] = 7
+    rebuilt, _, errors = assemble(simple, [], [], base)
+    assert errors == {} and rebuilt is not None
+    assert rebuilt.quotas.ms == 7
+    assert rebuilt.dests == base.dests and rebuilt.max_nr_snapshots == 9
+    assert rebuilt.quotas.goal_tuner is GoalTuner.TEMPORAL
+    assert (rebuilt.quotas.fail_charge_num, rebuilt.quotas.fail_charge_denom) == (1, 3)
+    plain, _, _ = assemble(simple, [], [])
+    assert plain is not None and plain.dests == () and plain.max_nr_snapshots == 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from ..model import DEFAULT_WEIGHTS, AccessPattern, RegionArrays, Snapshot, TemperatureWeights
 from .filters import RegionFilter, filter_order
@@ -67,7 +67,8 @@ class SnapshotAnalysis:
                 if arrays is not None:
                     cache[("arrays",)] = arrays
             cache[key] = compute()
-        return cache[key]  # type: ignore[return-value]
+        # Each key is only ever filled by the one compute that belongs to it.
+        return cast(_T, cache[key])
 
     # --- the regions ------------------------------------------------------------
 
@@ -77,6 +78,12 @@ class SnapshotAnalysis:
         return self._get(
             ("arrays",), lambda: RegionArrays.concat([t.arrays for t in self.snapshot.targets])
         )
+
+    @property
+    def filter_passed(self) -> array | None:
+        """Per region, bytes that passed the scheme's filters (kernel 6.14+ tried
+        regions' sz_filter_passed); None when the source doesn't report it."""
+        return self.arrays.sz_filter_passed
 
     @property
     def firsts(self) -> tuple[int, ...]:

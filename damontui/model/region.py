@@ -67,6 +67,9 @@ class RegionArrays:
     ends: array = field(default_factory=_u64)
     nr_accesses: array = field(default_factory=_u32)
     ages: array = field(default_factory=_u32)
+    # bytes of each region that passed the scheme's filters (kernel tried regions,
+    # 6.14+ sz_filter_passed); None where the source has no such number
+    sz_filter_passed: array | None = None
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -90,11 +93,13 @@ class RegionArrays:
 
     def slice(self, first: int, last: int) -> RegionArrays:
         """Regions first..last-1 (copies of those array items)."""
+        passed = self.sz_filter_passed
         return RegionArrays(
             self.starts[first:last],
             self.ends[first:last],
             self.nr_accesses[first:last],
             self.ages[first:last],
+            None if passed is None else passed[first:last],
         )
 
     @classmethod
@@ -112,10 +117,13 @@ class RegionArrays:
         """All parts one after the other (one part: shared, not copied)."""
         if len(parts) == 1:
             return parts[0]
-        out = cls()
+        with_passed = bool(parts) and all(p.sz_filter_passed is not None for p in parts)
+        out = cls(sz_filter_passed=_u64() if with_passed else None)
         for p in parts:
             out.starts.extend(p.starts)
             out.ends.extend(p.ends)
             out.nr_accesses.extend(p.nr_accesses)
             out.ages.extend(p.ages)
+            if out.sz_filter_passed is not None and p.sz_filter_passed is not None:
+                out.sz_filter_passed.extend(p.sz_filter_passed)
         return out

@@ -246,9 +246,10 @@ def _prefixed(error: ValidationError, path: str) -> ValidationError:
 
 
 def scheme_from_dict(
-    data: Mapping[str, Any], attrs: MonitoringAttrs | None = None, path: str = ""
+    data: object, attrs: MonitoringAttrs | None = None, path: str = ""
 ) -> Scheme:
-    """A validated Scheme; `path` prefixes error fields (e.g. 'schemes[1]')."""
+    """A validated Scheme from a table (anything else is an error naming `path`);
+    `path` prefixes error fields (e.g. 'schemes[1]')."""
     attrs = attrs or MonitoringAttrs()
     table = _Table(data, path)
     scheme = Scheme(
@@ -286,7 +287,7 @@ def schemes_from_dicts(
     items: object, attrs: MonitoringAttrs | None = None, path: str = "schemes"
 ) -> list[Scheme]:
     return [
-        scheme_from_dict(item, attrs, _join(path, i))  # type: ignore[arg-type]
+        scheme_from_dict(item, attrs, _join(path, i))
         for i, item in enumerate(_sequence(items, path))
     ]
 

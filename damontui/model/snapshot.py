@@ -57,6 +57,7 @@ class TargetSnapshot:
     ends: array = field(default_factory=lambda: array("Q"))
     nr_accesses: array = field(default_factory=lambda: array("I"))
     ages: array = field(default_factory=lambda: array("I"))
+    sz_filter_passed: array | None = None  # per region, kernel 6.14+ tried regions
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -71,7 +72,9 @@ class TargetSnapshot:
     @property
     def arrays(self) -> RegionArrays:
         """The same arrays as a RegionArrays (shared, not copied)."""
-        return RegionArrays(self.starts, self.ends, self.nr_accesses, self.ages)
+        return RegionArrays(
+            self.starts, self.ends, self.nr_accesses, self.ages, self.sz_filter_passed
+        )
 
     def region(self, index: int) -> Region:
         return self.arrays.region(index)

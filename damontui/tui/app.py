@@ -67,7 +67,9 @@ WIDE = 120  # columns from which a side panel sits beside the main view
 class DamonApp(Dialogs, ExitHandling, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "damontui"
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (WIDE, "-wide")]
+    # Unannotated: Textual declares it "ClassVar[...] | None", which mypy reads as an
+    # instance variable; a ClassVar here would be an override error.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
     # Before the registry's number keys (help lists them in this order) ...
     LEAD_BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q,f10", "quit", "Quit", id="app.quit"),
@@ -236,9 +238,7 @@ class DamonApp(Dialogs, ExitHandling, App[int]):
             self._schedule_render()
 
     def on_backend_notice(self, message: BackendNotice) -> None:
-        severity = message.severity if message.severity in ("information", "warning",
-                                                            "error") else "warning"  # fmt: skip
-        self.notify(message.text, severity=severity, markup=False)  # type: ignore[arg-type]
+        self.notify(message.text, severity=message.severity, markup=False)
 
     # --- rendering at the refresh rate -----------------------------------------
 

@@ -153,8 +153,9 @@ class AttrsScreen(ModalScreen[MonitoringAttrs | None]):
         sample, aggr = self._values["sample_us"], self._values["aggr_us"]
         if key == "aggr_us" and sample and aggr:
             return f"= {aggr // sample} samples per aggregation"
-        if key == "intervals_goal.access_bp" and self._values[key] is not None:
-            return f"= {self._values[key] / 100:g}% of samples" if self._values[key] else "off"
+        access_bp = self._values[key] if key == "intervals_goal.access_bp" else None
+        if access_bp is not None:
+            return f"= {access_bp / 100:g}% of samples" if access_bp else "off"
         return ""
 
     @on(Input.Submitted)

@@ -32,6 +32,10 @@ class RegionRows:
         self.matched = analysis.matched
         self.matched_count, self.matched_bytes = analysis.preview or (0, 0)
         self.addr_width = max(10, len(f"{max(arrays.ends, default=0):#x}"))
+        # None: no such column.  The kernel counts only bytes passing ops filters, so
+        # a scheme without any (damontui's own snapshot scheme) reads 0 everywhere
+        passed = analysis.filter_passed
+        self.filter_passed = passed if passed is not None and any(passed) else None
 
     def __len__(self) -> int:
         return len(self.order)
@@ -50,7 +54,9 @@ class RegionRows:
         a = self.arrays
         nr = a.nr_accesses[i]
         rate = access_rate(nr, self.max_nr)
+        passed = self.filter_passed
         return {
+            "passed": format_size(passed[i]) if passed is not None else "",
             "target": str(self.analysis.target_of(i)) if self.multi_target else "",
             "start": f"{a.starts[i]:#x}",
             "end": f"{a.ends[i]:#x}",
@@ -99,4 +105,5 @@ def table_columns(rows: RegionRows | None) -> list[Column]:
         Column("access", "access", max(6, 5 + nr_width)),
         Column("age", "age", 9),
         Column("temp", "temp", 9),
-    ]
+    ] + ([Column("passed", "passed", 10)] if rows is not None and rows.filter_passed
+         is not None else [])

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from ..model import (
@@ -163,10 +165,25 @@ def value_text(key: str, value: Any, attrs: MonitoringAttrs) -> str:
     return str(value)
 
 
+def keep_unshown(scheme: Scheme, base: Scheme | None) -> Scheme:
+    """`scheme` with the settings the editor has no field for (6.17+/7.x: dests,
+    max_nr_snapshots, goal_tuner, fail_charge) taken from `base`, the scheme being
+    edited: editing a scheme read back from a 7.x kdamond must not drop them."""
+    if base is None:
+        return scheme
+    quotas = replace(scheme.quotas, goal_tuner=base.quotas.goal_tuner,
+                     fail_charge_num=base.quotas.fail_charge_num,
+                     fail_charge_denom=base.quotas.fail_charge_denom)
+    return replace(scheme, quotas=quotas, dests=base.dests,
+                   max_nr_snapshots=base.max_nr_snapshots)
+
+
 def assemble(
-    simple: Mapping[str, Any], goals: list[dict[str, Any]], filters: list[dict[str, Any]]
+    simple: Mapping[str, Any], goals: list[dict[str, Any]], filters: list[dict[str, Any]],
+    base: Scheme | None = None,
 ) -> tuple[Scheme | None, AccessPattern | None, dict[str, str]]:
-    """Build and validate a Scheme from parsed values (None = failed to parse).
+    """Build and validate a Scheme from parsed values (None = failed to parse),
+    keeping what the editor doesn't show from `base` (keep_unshown).
 
     Returns the scheme (None unless everything is valid), the access pattern
     (None unless it is valid) and model errors by field key.
@@ -186,13 +203,14 @@ def assemble(
 
     pattern = None
     if complete(simple, [k for k in READERS if k.startswith("access_pattern.")]):
-        candidate = AccessPattern(*(
+        sz, nr_accesses, age = (
             Range(simple[f"access_pattern.{n}.min"], simple[f"access_pattern.{n}.max"])
-            for n in ("sz", "nr_accesses", "age")))
+            for n in ("sz", "nr_accesses", "age"))
+        candidate = AccessPattern(sz, nr_accesses, age)
         pattern = candidate if valid(candidate.validate) else None
     goal_objs = [QuotaGoal(**g) for g in goals if complete(g, GOAL_READERS)]
     goals_ok = len(goal_objs) == len(goals) and all(
-        [valid(lambda g=g, i=i: g.validate(i)) for i, g in enumerate(goal_objs)])
+        [valid(partial(g.validate, i)) for i, g in enumerate(goal_objs)])
     quotas = None
     if goals_ok and complete(simple, [k for k in READERS if k.startswith("quotas.")]):
         candidate_q = Quotas(
@@ -208,10 +226,11 @@ def assemble(
         marks = candidate_w if valid(candidate_w.validate) else None
     filter_objs = [Filter(**f) for f in filters if complete(f, FILTER_READERS)]
     filters_ok = len(filter_objs) == len(filters) and all(
-        [valid(lambda f=f, i=i: f.validate(i)) for i, f in enumerate(filter_objs)])
+        [valid(partial(f.validate, i)) for i, f in enumerate(filter_objs)])
     rest = complete(simple, ("name", "action", "apply_interval_us", "target_nid"))
     if not (pattern and quotas and marks and filters_ok and rest) or errors:
         return None, pattern, errors
-    scheme = Scheme(simple["action"], pattern, quotas, marks, tuple(filter_objs),
-                    simple["apply_interval_us"], simple["target_nid"], simple["name"])
+    scheme = keep_unshown(
+        Scheme(simple["action"], pattern, quotas, marks, tuple(filter_objs),
+               simple["apply_interval_us"], simple["target_nid"], simple["name"]), base)
     return (scheme if valid(scheme.validate) else None), pattern, errors

@@ -16,6 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, Static
@@ -192,9 +193,10 @@ class SchemesPanel(Widget):
 
     @on(Button.Pressed)
     async def _button(self, event: Button.Pressed) -> None:
-        if (event.button.id or "").startswith("btn-"):
+        button_id = event.button.id or ""
+        if button_id.startswith("btn-"):
             event.stop()
-            await self.run_action(event.button.id[4:])  # type: ignore[index]
+            await self.run_action(button_id[4:])
 
     # --- list and stats
     def _state(self, index: int) -> str:
@@ -234,8 +236,8 @@ class SchemesPanel(Widget):
         if table.row_count == len(self._rows):
             for index in range(len(self._rows)):
                 for column, cell in enumerate(self._cells(index)):
-                    if table.get_cell_at((index, column)) != cell:
-                        table.update_cell_at((index, column), cell)
+                    if table.get_cell_at(Coordinate(index, column)) != cell:
+                        table.update_cell_at(Coordinate(index, column), cell)
             return
         table.clear()
         for index in range(len(self._rows)):

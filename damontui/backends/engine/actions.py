@@ -211,9 +211,9 @@ class PidActions(TargetActions):
                 continue
             applied += done
             # The kernel stops at the first failing iovec: resume after it.
-            for s, e in batch:
+            for start, end in batch:
                 i += 1
-                done -= e - s
+                done -= end - start
                 if done < 0:
                     break
         return applied, error

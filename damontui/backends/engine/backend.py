@@ -21,7 +21,7 @@ from . import batch
 from .budget import DEFAULT_CPU_BUDGET, CpuBudget
 from .damos import validate_for_engine
 from .engine import Engine
-from .sources import SOURCES, AccessSource, make_source
+from .sources import SOURCES, AccessSource, SyntheticSource, make_source
 from .sources.base import SourceError, TargetGone
 from .tuning import SystemPaths
 
@@ -111,7 +111,7 @@ class EngineBackend:
         if target.kind is TargetKind.SYNTHETIC:
             pattern = (
                 target.name
-                if target.name in SOURCES["synthetic"].pattern_names()
+                if target.name in SyntheticSource.pattern_names()
                 else (self._pattern)
             )
             return "synthetic", {"pattern": pattern, "seed": self._seed}
@@ -128,7 +128,7 @@ class EngineBackend:
                 )
             return self._source_name, kw
         preference = PID_PREFERENCE if target.kind is TargetKind.PID else ("pageidle",)
-        reasons = []
+        reasons: list[str] = []
         for name in preference:
             probe = SOURCES[name].probe(**kw)
             if probe.available:

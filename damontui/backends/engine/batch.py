@@ -68,7 +68,7 @@ def handle(engine: Engine, et: EngineTarget, status: int, err: int, file: int) -
     path = et.source.sampler_file(file) if file else et.source.sampler_file(1)
     pid = et.target.pid if et.target.kind is TargetKind.PID else None
     proc_root = getattr(et.source, "proc_root", "/proc")
-    if status == C["ST_GONE"] or (pid is not None and not pid_alive(proc_root, pid)):
+    if status == C["ST_GONE"] or (pid is not None and not pid_alive(pid, proc_root)):
         engine._drop(et, str(TargetGone(f"pid {pid} exited ({path} reads empty)")))
         return
     if status == C["ST_NO_PFN"]:

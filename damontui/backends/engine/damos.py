@@ -457,5 +457,5 @@ class Damos:
                 applied[k] += take
                 done -= take
         st.tuner.charge(sum(size for size, _ in members), time.perf_counter_ns() - t0)
-        for (size, passed), nbytes in zip(members, applied, strict=True):
-            st.stats.add(1, size, 1 if nbytes else 0, nbytes, passed)
+        for (size, passed_bytes), nbytes in zip(members, applied, strict=True):
+            st.stats.add(1, size, 1 if nbytes else 0, nbytes, passed_bytes)

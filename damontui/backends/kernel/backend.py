@@ -93,6 +93,8 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
         reset_stopped_foreign: Sequence[str] = (),
         module_root: str = MODULE_ROOT,
         turn_off_modules: Sequence[str] = (),
+        addr_unit: int = 1,
+        pause: bool = False,
     ) -> None:
         self._init_common(root, sysfs, runtime_dir, proc_root, iomem_path, cgroup_root,
                           kernel_release, keep_running, refresh_ms, regions)
@@ -111,8 +113,10 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
         self._attrs = (attrs or MonitoringAttrs()).validate()
         self._targets = self._resolve_targets(targets)
         self._schemes = tuple(schemes)
+        self._addr_unit, self._pause = addr_unit, pause  # context files (6.18, 7.2)
         self._notes.extend(check_support(self._features, self._ops, self._attrs,
-                                         self._targets, self._schemes))
+                                         self._targets, self._schemes,
+                                         addr_unit=addr_unit, pause=pause))
         self._exclusive_blockers()  # read before any write, as the slot plan below
         self._slots.plan()  # raises now if the kernel can't take a new kdamond
 
@@ -120,7 +124,7 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
 
     def _init_modules(self, module_root: str = MODULE_ROOT) -> None:
         self._module_root = module_root
-        self._module_consent: frozenset[str] = frozenset()
+        self._module_consent = frozenset()  # type from __init__ (check_consent_names)
         self._modules = ModuleSwitch(self._sysfs, module_root)
 
     def _exclusive_blockers(self) -> list[ExclusiveModule]:
@@ -140,6 +144,7 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
         self._taken_over = False
         self._refresh_active = False
         self._snap: list[Scheme] = []
+        self._addr_unit, self._pause = 1, False
         self._slots = Slots(self._sysfs, self._root, self._store, consent, self._notes)
 
     @classmethod
@@ -276,7 +281,7 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
                                f"(were inferred): {', '.join(guessed)}")
         try:
             check_support(self._features, self._ops, self._attrs, self._targets,
-                          self._schemes)
+                          self._schemes, addr_unit=self._addr_unit, pause=self._pause)
         except BackendError:
             self._slots.park(self._index)
             raise
@@ -304,7 +309,8 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
         try:
             writer.w(join(kd, "contexts/nr_contexts"), 1)
             writer.stage_context(self._ctx(), self._ops, self._attrs, self._targets,
-                                 list(self._schemes) + self._snap)
+                                 list(self._schemes) + self._snap,
+                                 addr_unit=self._addr_unit, pause=self._pause)
             if self._features.has("refresh_ms") and self._sysfs.exists(
                     join(kd, "refresh_ms")):
                 value = self._refresh_value()

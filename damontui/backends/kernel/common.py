@@ -206,7 +206,8 @@ class KernelBase(Poller):
                 t = replace(t, name=self._comm[t.pid])
             if parts is not None and i < len(parts):
                 p = parts[i]
-                out.append(TargetSnapshot(t, p.starts, p.ends, p.nr_accesses, p.ages))
+                out.append(TargetSnapshot(t, p.starts, p.ends, p.nr_accesses, p.ages,
+                                          p.sz_filter_passed))
             else:
                 out.append(TargetSnapshot(t))
         return tuple(out)

@@ -14,9 +14,11 @@ from typing import Any
 from ...model import (
     AccessPattern,
     Action,
+    Dest,
     Filter,
     FilterType,
     GoalMetric,
+    GoalTuner,
     IntervalsGoal,
     MonitoringAttrs,
     QuotaGoal,
@@ -36,7 +38,7 @@ from .sysfs import Sysfs, SysfsReadError, join, numbered, parse_yn, read_int
 
 FILTER_DIRS = ("core_filters", "ops_filters", "filters")
 STATS_FILES = ("nr_tried", "sz_tried", "nr_applied", "sz_applied", "qt_exceeds",
-               "sz_ops_filter_passed")
+               "sz_ops_filter_passed", "nr_snapshots")
 REGION_FILES = ("start", "end", "nr_accesses", "age")
 
 
@@ -118,11 +120,13 @@ def read_targets(sysfs: Sysfs, ctx: str, ops: str, proc_root: str = "/proc"
             del index
             ranges.append((_int(start), _int(end)))
         if ops == "paddr":
-            out.append(Target(TargetKind.PADDR, ranges=tuple(ranges)))
+            out.append(Target(TargetKind.PADDR, ranges=tuple(ranges),
+                              obsolete=parse_yn(files.get("obsolete_target", "N"))))
         else:
             pid = _int(files.get("pid_target"))
             out.append(Target(TargetKind.PID, pid=pid, name=proc_comm(pid, proc_root),
-                              ranges=tuple(ranges) if ops == "fvaddr" else ()))
+                              ranges=tuple(ranges) if ops == "fvaddr" else (),
+                              obsolete=parse_yn(files.get("obsolete_target", "N"))))
     return tuple(out)
 
 
@@ -172,10 +176,19 @@ def _range(sysfs: Sysfs, path: str) -> Range:
     return Range(_int(lo), _int(hi))
 
 
+def read_dests(sysfs: Sysfs, sdir: str) -> tuple[Dest, ...]:
+    rows = sysfs.read_numbered(join(sdir, "dests"), ("id", "weight")) if sysfs.isdir(
+        join(sdir, "dests")) else []
+    return tuple(Dest(_int(i), _int(w)) for _, (i, w) in rows)
+
+
 def read_scheme(sysfs: Sysfs, sdir: str) -> Scheme:
     top = read_files(sysfs, sdir, ("action", "apply_interval_us", "target_nid"))
     ap = join(sdir, "access_pattern")
-    q = read_files(sysfs, join(sdir, "quotas"), ("ms", "bytes", "reset_interval_ms"))
+    q = read_files(sysfs, join(sdir, "quotas"), ("ms", "bytes", "reset_interval_ms",
+                                                 "goal_tuner", "fail_charge_num",
+                                                 "fail_charge_denom"))
+    st = read_files(sysfs, join(sdir, "stats"), ("max_nr_snapshots",))
     w = read_files(sysfs, join(sdir, "quotas/weights"),
                    ("sz_permil", "nr_accesses_permil", "age_permil"))
     wm = read_files(sysfs, join(sdir, "watermarks"),
@@ -194,6 +207,9 @@ def read_scheme(sysfs: Sysfs, sdir: str) -> Scheme:
             weights=QuotaWeights(_int(w.get("sz_permil")), _int(w.get("nr_accesses_permil")),
                                  _int(w.get("age_permil"))),
             goals=read_goals(sysfs, join(sdir, "quotas")),
+            goal_tuner=_enum_or_raw(GoalTuner, q.get("goal_tuner", "consist")),
+            fail_charge_num=_int(q.get("fail_charge_num")),
+            fail_charge_denom=_int(q.get("fail_charge_denom")),
         ),
         watermarks=Watermarks(
             metric=_enum_or_raw(WatermarkMetric, wm.get("metric", "none")),
@@ -205,6 +221,8 @@ def read_scheme(sysfs: Sysfs, sdir: str) -> Scheme:
         filters=read_filters(sysfs, sdir),
         apply_interval_us=_int(top.get("apply_interval_us")),
         target_nid=_int(top.get("target_nid"), -1),
+        dests=read_dests(sysfs, sdir),
+        max_nr_snapshots=_int(st.get("max_nr_snapshots")),
     )
 
 
@@ -241,6 +259,7 @@ def read_stats(sysfs: Sysfs, sdir: str, names: tuple[str, ...] | None = None,
         qt_exceeds=_int(values.get("qt_exceeds")),
         sz_ops_filter_passed=_int(values.get("sz_ops_filter_passed")),
         effective_bytes=eff,
+        nr_snapshots=_int(values.get("nr_snapshots")),
     )
 
 
@@ -248,16 +267,24 @@ def read_stats(sysfs: Sysfs, sdir: str, names: tuple[str, ...] | None = None,
 
 
 def read_tried_regions(sysfs: Sysfs, sdir: str) -> RegionArrays:
-    """One scheme's tried_regions/N/{start,end,nr_accesses,age}, in index order."""
-    rows = sysfs.read_numbered(join(sdir, "tried_regions"), REGION_FILES)
+    """One scheme's tried_regions/N/{start,end,nr_accesses,age}, in index order, with
+    N/sz_filter_passed (6.14+) where the kernel has it."""
+    tdir = join(sdir, "tried_regions")
+    first = numbered_dirs(sysfs, tdir)[:1]
+    with_passed = bool(first) and sysfs.exists(join(tdir, first[0], "sz_filter_passed"))
+    names = REGION_FILES + (("sz_filter_passed",) if with_passed else ())
+    rows = sysfs.read_numbered(tdir, names)
     starts, ends = array("Q"), array("Q")
     nr, ages = array("I"), array("I")
-    for _, (s, e, n, a) in rows:
-        starts.append(int(s))
-        ends.append(int(e))
-        nr.append(min(int(n), 0xFFFFFFFF))
-        ages.append(min(int(a), 0xFFFFFFFF))
-    return RegionArrays(starts, ends, nr, ages)
+    passed = array("Q") if with_passed else None
+    for _, values in rows:
+        starts.append(int(values[0]))
+        ends.append(int(values[1]))
+        nr.append(min(int(values[2]), 0xFFFFFFFF))
+        ages.append(min(int(values[3]), 0xFFFFFFFF))
+        if passed is not None:
+            passed.append(_int(values[4]))
+    return RegionArrays(starts, ends, nr, ages, passed)
 
 
 def count_tried_regions(sysfs: Sysfs, sdir: str) -> int:
@@ -282,32 +309,29 @@ def split_by_address_order(regions: RegionArrays, nr_targets: int) -> list[Regio
     n = len(regions)
     for i in range(1, n + 1):
         if i == n or regions.starts[i] < regions.ends[i - 1]:
-            parts.append(RegionArrays(regions.starts[start:i], regions.ends[start:i],
-                                      regions.nr_accesses[start:i], regions.ages[start:i]))
+            parts.append(regions.slice(start, i))
             start = i
+    empty = RegionArrays(sz_filter_passed=None if regions.sz_filter_passed is None
+                         else array("Q"))
     while len(parts) < nr_targets:
-        parts.append(RegionArrays(array("Q"), array("Q"), array("I"), array("I")))
+        parts.append(empty.slice(0, 0))
     if len(parts) > nr_targets > 0:  # more steps than targets: fold the rest into the last
         head, tail = parts[: nr_targets - 1], parts[nr_targets - 1:]
-        merged = RegionArrays(array("Q"), array("Q"), array("I"), array("I"))
-        for p in tail:
-            merged.starts.extend(p.starts)
-            merged.ends.extend(p.ends)
-            merged.nr_accesses.extend(p.nr_accesses)
-            merged.ages.extend(p.ages)
-        parts = head + [merged]
+        parts = head + [RegionArrays.concat(tail)]
     return parts
 
 
 # --------------------------------------------------------------------------- generic
 
 
-SKIP_SUBTREES = ("tried_regions", "stats")
+# stats/ is walked: its one writable file (7.0 max_nr_snapshots) is configuration
+SKIP_SUBTREES = ("tried_regions",)
 
 
 def read_config_tree(sysfs: Sysfs, base: str) -> dict[str, str]:
-    """Every writable file below `base` (relative path -> content), skipping `state`,
-    stats and tried regions: what it takes to re-create a staged configuration."""
+    """Every writable file below `base` (relative path -> content), skipping `state`
+    and tried regions (stats are read-only but for max_nr_snapshots): what it takes
+    to re-create a staged configuration."""
     out: dict[str, str] = {}
 
     def walk(rel: str) -> None:

@@ -1,5 +1,6 @@
-"""Files in a kdamond directory that damontui's model does not cover (7.x files
-such as pause, addr_unit, goal_tuner, fail_charge_*, dests, probes, ...).
+"""Files in a kdamond directory that damontui's model does not cover (e.g. 7.2's
+data-attribute probes; pause, addr_unit, goal_tuner, fail_charge_*, dests,
+max_nr_snapshots and obsolete_target are modelled since the 7.x work).
 
 damontui keeps them byte for byte where it only adds or removes its own scheme
 (take-over) and never writes them; the user is told which ones were found."""
@@ -16,19 +17,23 @@ _FILTER = r"(type|matching|allow|memcg_path|addr_start|addr_end|damon_target_idx
 _KNOWN = [
     r"refresh_ms",
     r"contexts/nr_contexts",
-    rf"contexts/{_N}/operations",
+    rf"contexts/{_N}/(operations|addr_unit|pause)",
     rf"contexts/{_N}/monitoring_attrs/intervals/(sample_us|aggr_us|update_us)",
     rf"contexts/{_N}/monitoring_attrs/intervals/intervals_goal/"
     r"(access_bp|aggrs|min_sample_us|max_sample_us)",
     rf"contexts/{_N}/monitoring_attrs/nr_regions/(min|max)",
     rf"contexts/{_N}/targets/nr_targets",
-    rf"contexts/{_N}/targets/{_N}/pid_target",
+    rf"contexts/{_N}/targets/{_N}/(pid_target|obsolete_target)",
     rf"contexts/{_N}/targets/{_N}/regions/nr_regions",
     rf"contexts/{_N}/targets/{_N}/regions/{_N}/(start|end)",
     rf"contexts/{_N}/schemes/nr_schemes",
     rf"contexts/{_N}/schemes/{_N}/(action|apply_interval_us|target_nid)",
     rf"contexts/{_N}/schemes/{_N}/access_pattern/(sz|nr_accesses|age)/(min|max)",
-    rf"contexts/{_N}/schemes/{_N}/quotas/(ms|bytes|reset_interval_ms)",
+    rf"contexts/{_N}/schemes/{_N}/quotas/(ms|bytes|reset_interval_ms|goal_tuner|"
+    r"fail_charge_num|fail_charge_denom)",
+    rf"contexts/{_N}/schemes/{_N}/stats/max_nr_snapshots",
+    rf"contexts/{_N}/schemes/{_N}/dests/nr_dests",
+    rf"contexts/{_N}/schemes/{_N}/dests/{_N}/(id|weight)",
     rf"contexts/{_N}/schemes/{_N}/quotas/weights/(sz_permil|nr_accesses_permil|age_permil)",
     rf"contexts/{_N}/schemes/{_N}/quotas/goals/nr_goals",
     rf"contexts/{_N}/schemes/{_N}/quotas/goals/{_N}/"

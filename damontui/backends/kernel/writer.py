@@ -32,7 +32,7 @@ from .sysfs import Sysfs, join, yn
 
 SNAPSHOT_SCHEME_NAME = "damontui-snapshot"
 NODE_METRICS = {"node_mem_used_bp", "node_mem_free_bp", "node_memcg_used_bp",
-                "node_memcg_free_bp"}
+                "node_memcg_free_bp", "node_eligible_mem_bp"}
 MEMCG_METRICS = {"node_memcg_used_bp", "node_memcg_free_bp"}
 
 
@@ -101,8 +101,46 @@ def _needs(features: Features, what: str, field: str, name: str) -> BackendError
     )
 
 
+def check_newer(features: Features, attrs: MonitoringAttrs, targets: Sequence[Target],
+                schemes: Sequence[Scheme], addr_unit: int = 1, pause: bool = False) -> None:
+    """Refuse, before any write, the 6.17+/7.x settings this kernel lacks (each
+    message names the setting and the kernel version it needs)."""
+    if addr_unit != 1 and not features.has("addr_unit"):
+        raise _needs(features, f"addr_unit {addr_unit}", "context addr_unit", "addr_unit")
+    if pause and not features.has("pause"):
+        raise _needs(features, "pausing a context", "context pause", "pause")
+    if attrs.probes:
+        if not features.has("probes"):
+            raise _needs(features, "data-attribute probes", "monitoring_attrs.probes", "probes")
+        raise BackendError("monitoring_attrs.probes: the kernel backend does not write "
+                           "data-attribute probes yet; remove them (damo can set them)")
+    for i, t in enumerate(targets):
+        if t.obsolete and not features.has("obsolete_target"):
+            raise _needs(features, "an obsolete target", f"targets[{i}].obsolete",
+                         "obsolete_target")
+    for i, s in enumerate(schemes):
+        q = s.quotas
+        if _val(q.goal_tuner) != "consist" and not features.has("goal_tuner"):
+            raise _needs(features, f"goal_tuner '{_val(q.goal_tuner)}'",
+                         f"scheme {i} quotas.goal_tuner", "goal_tuner")
+        if (q.fail_charge_num or q.fail_charge_denom) and not features.has("fail_charge"):
+            raise _needs(features, "fail_charge_num/fail_charge_denom",
+                         f"scheme {i} quotas.fail_charge_num", "fail_charge")
+        if s.max_nr_snapshots and not features.has("nr_snapshots"):
+            raise _needs(features, "max_nr_snapshots", f"scheme {i} max_nr_snapshots",
+                         "nr_snapshots")
+        if s.dests and not features.has("dests"):
+            raise _needs(features, "migration destinations", f"scheme {i} dests", "dests")
+        for gi, g in enumerate(q.goals):
+            if g.complement:
+                raise BackendError(
+                    f"scheme {i} quotas.goals[{gi}].complement: no DAMON sysfs file for "
+                    "it in the kernels damontui knows; remove it or use damo")
+
+
 def check_support(features: Features, ops: str, attrs: MonitoringAttrs,
-                  targets: Sequence[Target], schemes: Sequence[Scheme]) -> list[str]:
+                  targets: Sequence[Target], schemes: Sequence[Scheme], *,
+                  addr_unit: int = 1, pause: bool = False) -> list[str]:
     """Validate the model, then what this kernel supports.  Returns notes about
     settings the kernel ignores; raises BackendError for what a scheme needs."""
     try:
@@ -163,6 +201,7 @@ def check_support(features: Features, ops: str, attrs: MonitoringAttrs,
             if ftype == "target" and f.target_idx >= max(1, len(targets)):
                 raise BackendError(f"{field}.target_idx: {f.target_idx} but there are only "
                                    f"{len(targets)} targets")
+    check_newer(features, attrs, targets, schemes, addr_unit, pause)
     return notes
 
 
@@ -220,6 +259,9 @@ class Writer:
             if ops in ("vaddr", "fvaddr"):
                 self.w(join(tdir, "pid_target"), t.pid,
                        hint=f"target pid {t.pid} probably exited")
+            if t.obsolete or self.sysfs.exists(join(tdir, "obsolete_target")):
+                self.w_opt(join(tdir, "obsolete_target"), yn(t.obsolete),
+                           f"targets[{i}].obsolete")
             ranges = list(t.ranges)
             rdir = join(tdir, "regions")
             self.w(join(rdir, "nr_regions"), len(ranges))
@@ -238,8 +280,13 @@ class Writer:
     def stage_scheme(self, sdir: str, s: Scheme, index: int = 0) -> None:
         action = _val(s.action)
         self.w(join(sdir, "action"), action)
-        if action in ("migrate_hot", "migrate_cold"):
+        if action in ("migrate_hot", "migrate_cold") and not s.dests:
             self.w(join(sdir, "target_nid"), s.target_nid)
+        if s.dests or self.sysfs.isdir(join(sdir, "dests")):
+            self.stage_dests(sdir, s)
+        if s.max_nr_snapshots or self.sysfs.exists(join(sdir, "stats/max_nr_snapshots")):
+            self.w_opt(join(sdir, "stats/max_nr_snapshots"), s.max_nr_snapshots,
+                       f"scheme {index} max_nr_snapshots")
         if s.apply_interval_us:
             self.w_opt(join(sdir, "apply_interval_us"), s.apply_interval_us,
                        f"scheme {index} apply_interval_us")
@@ -260,6 +307,15 @@ class Writer:
         self.w(join(w, "sz_permil"), s.quotas.weights.sz_permil)
         self.w(join(w, "nr_accesses_permil"), s.quotas.weights.nr_accesses_permil)
         self.w(join(w, "age_permil"), s.quotas.weights.age_permil)
+        # 7.x quota files: written where the kernel has them (check_newer refused a
+        # non-default value the kernel lacks); the defaults keep a reused dir clean
+        tuner = _val(s.quotas.goal_tuner)
+        if tuner != "consist" or self.sysfs.exists(join(q, "goal_tuner")):
+            self.w_opt(join(q, "goal_tuner"), tuner, f"scheme {index} quotas.goal_tuner")
+        for name in ("fail_charge_num", "fail_charge_denom"):
+            value = getattr(s.quotas, name)
+            if value or self.sysfs.exists(join(q, name)):
+                self.w_opt(join(q, name), value, f"scheme {index} quotas.{name}")
         if s.quotas.goals or self.sysfs.isdir(join(q, "goals")):
             self.stage_goals(q, s.quotas.goals)
         wm = join(sdir, "watermarks")
@@ -270,6 +326,13 @@ class Writer:
         self.w(join(wm, "low"), s.watermarks.low)
         if s.filters or self.sysfs.isdir(join(sdir, "filters")):
             self.stage_filters(sdir, s.filters)
+
+    def stage_dests(self, sdir: str, s: Scheme) -> None:
+        ddir = join(sdir, "dests")
+        self.w(join(ddir, "nr_dests"), len(s.dests))
+        for i, dest in enumerate(s.dests):
+            self.w(join(ddir, i, "id"), dest.id)
+            self.w(join(ddir, i, "weight"), dest.weight)
 
     def stage_goals(self, qdir: str, goals: Sequence[QuotaGoal]) -> None:
         gdir = join(qdir, "goals")
@@ -321,9 +384,16 @@ class Writer:
     # --- whole context ------------------------------------------------------------
 
     def stage_context(self, ctx: str, ops: str, attrs: MonitoringAttrs,
-                      targets: Sequence[Target], schemes: Sequence[Scheme]) -> None:
+                      targets: Sequence[Target], schemes: Sequence[Scheme],
+                      addr_unit: int = 1, pause: bool = False) -> None:
         self.w(join(ctx, "operations"), ops,
                hint=f"operations '{ops}' not available (see avail_operations)")
+        # 6.18 addr_unit / 7.2 pause: written where present (refused before if asked
+        # for on a kernel without them); operations first, addr_unit depends on it
+        if addr_unit != 1 or self.sysfs.exists(join(ctx, "addr_unit")):
+            self.w_opt(join(ctx, "addr_unit"), addr_unit, "context addr_unit")
+        if pause or self.sysfs.exists(join(ctx, "pause")):
+            self.w_opt(join(ctx, "pause"), yn(pause), "context pause")
         self.stage_attrs(ctx, attrs)
         self.stage_targets(ctx, ops, targets)
         self.stage_schemes(ctx, schemes)

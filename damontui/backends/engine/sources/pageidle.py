@@ -73,7 +73,7 @@ class PageIdleSource(AccessSource):
             self.pagemap_path = f"{proc_root}/{pid}/pagemap"
             self._pagemap_fd = open_pagemap(proc_root, pid)
         try:
-            self._bitmap_fd: int | None = os.open(page_idle_path, os.O_RDWR)
+            self._bitmap_fd = os.open(page_idle_path, os.O_RDWR)
         except OSError as e:
             self.close()
             raise SourceError(f"cannot open {page_idle_path}: {e.strerror}") from None
