@@ -3,7 +3,8 @@ the metadata (backend, attributes, schemes, targets) as JSON.
 
 A snapshot payload (before zlib):
 
-    head    seq u64 | cpu_percent f32 | nr_targets u16 | nr_stats u16 | msg_len u32
+    head    seq u64 | cpu_percent f32 | nr_targets u16 | nr_stats u16 | msg_len u32 |
+            shift u8 (gaps and sizes are stored divided by 2^shift, e.g. 12 for pages)
     targets nr_targets x (target index into the meta's list u16, nr_regions u32)
     columns over all regions, each byte-shuffled (all first bytes, then all
             second bytes, ...): gap u64 (start minus the previous region's end mod 2^64,
@@ -24,7 +25,9 @@ import json
 import struct
 from array import array
 from dataclasses import asdict, dataclass, field
+from functools import reduce
 from itertools import accumulate, chain
+from operator import or_
 from typing import Any
 
 from ..model import (
@@ -39,7 +42,7 @@ from ..model import (
     TargetSnapshot,
 )
 
-SNAP_HEAD = struct.Struct("<QfHHI")
+SNAP_HEAD = struct.Struct("<QfHHIB")
 TARGET_ENTRY = struct.Struct("<HI")
 STAT_FIELDS = (
     "nr_tried", "sz_tried", "nr_applied", "sz_applied", "qt_exceeds",
@@ -91,6 +94,12 @@ def unshuffle(data: bytes | memoryview, typecode: str, count: int) -> array:
 # --- snapshots -------------------------------------------------------------------------
 
 
+def _common_shift(gaps: list[int], sizes: list[int]) -> int:
+    """How many low bits are zero in every gap and size (12 for page-aligned regions)."""
+    bits = reduce(or_, gaps, 0) | reduce(or_, sizes, 0)
+    return min(63, (bits & -bits).bit_length() - 1) if bits else 0
+
+
 def encode_snapshot(snap: Snapshot, target_index: dict[Target, int]) -> bytes:
     gaps: list[int] = []
     sizes: list[int] = []
@@ -106,6 +115,10 @@ def encode_snapshot(snap: Snapshot, target_index: dict[Target, int]) -> bytes:
             sizes.extend(e - s for s, e in zip(starts, ends, strict=True))
         nr_acc.extend(ts.nr_accesses)
         ages.extend(ts.ages)
+    shift = _common_shift(gaps, sizes)
+    if shift:
+        gaps = [g >> shift for g in gaps]
+        sizes = [z >> shift for z in sizes]
     msgs = json.dumps(list(snap.messages), ensure_ascii=False).encode() if snap.messages else b""
     stats = array("Q")
     for st in snap.scheme_stats:
@@ -118,6 +131,7 @@ def encode_snapshot(snap: Snapshot, target_index: dict[Target, int]) -> bytes:
                 len(snap.targets),
                 len(snap.scheme_stats),
                 len(msgs),
+                shift,
             ),  # fmt: skip
             *entries,
             shuffle(array("Q", gaps)),
@@ -133,7 +147,7 @@ def encode_snapshot(snap: Snapshot, target_index: dict[Target, int]) -> bytes:
 def decode_snapshot(data: bytes, meta: Meta, elapsed_us: int, timestamp: float) -> Snapshot:
     """Raises PayloadError for anything that does not add up."""
     try:
-        seq, cpu, nr_targets, nr_stats, msg_len = SNAP_HEAD.unpack_from(data, 0)
+        seq, cpu, nr_targets, nr_stats, msg_len, shift = SNAP_HEAD.unpack_from(data, 0)
         pos = SNAP_HEAD.size
         entries = []
         for _ in range(nr_targets):
@@ -154,6 +168,11 @@ def decode_snapshot(data: bytes, meta: Meta, elapsed_us: int, timestamp: float) 
     if pos + msg_len != len(data):
         raise PayloadError(f"snapshot payload is {len(data)} bytes, its fields say {pos + msg_len}")
     gaps, sizes, nr_acc, ages = cols
+    if shift > 63:
+        raise PayloadError(f"snapshot shift {shift} is above 63")
+    if shift:
+        gaps = array("Q", [(g << shift) & U64_MASK for g in gaps])
+        sizes = array("Q", [(z << shift) & U64_MASK for z in sizes])
     targets = []
     first = 0
     for index, count in entries:
