@@ -16,12 +16,12 @@ form for comparison. Targets: <= 20 MiB, <= 1 % of a core, seek < 100 ms.
 from __future__ import annotations
 
 import argparse
-from array import array
 import json
 import random
 import tempfile
 import time
 import zlib
+from array import array
 from pathlib import Path
 
 from damontui.model import (
@@ -87,8 +87,11 @@ def damo_json_compressed(snaps: list[Snapshot]) -> bytes:
             "kdamond_idx": 0,
             "context_idx": 0,
             "scheme_idx": 0,
-            "intervals": {"sample_us": ATTRS.sample_us, "aggr_us": ATTRS.aggr_us,
-                          "ops_update_us": ATTRS.update_us},  # fmt: skip
+            "intervals": {
+                "sample_us": ATTRS.sample_us,
+                "aggr_us": ATTRS.aggr_us,
+                "ops_update_us": ATTRS.update_us,
+            },  # fmt: skip
             "snapshots": [
                 {
                     "start_time": s.elapsed_us * 1000,
@@ -148,21 +151,29 @@ def main() -> None:
         reader.close()
     mib = size / (1 << 20)
     print(f"snapshots: {len(snaps)} x {args.regions} regions ({args.seconds} s at 1 s)")
-    print(f"damontui record: {mib:.2f} MiB ({size / len(snaps):.0f} B/snapshot)  target <= 20 MiB"
-          f"  {'OK' if mib <= 20 else 'OVER'}")  # fmt: skip
-    print(f"recorder CPU: {per_snap_ms:.2f} ms/snapshot = {core_share:.3f} % of a core at 1/s"
-          f"  target <= 1 %  {'OK' if core_share <= 1 else 'OVER'}  (wall {wall:.1f} s)")  # fmt: skip
+    print(
+        f"damontui record: {mib:.2f} MiB ({size / len(snaps):.0f} B/snapshot)  target <= 20 MiB"
+        f"  {'OK' if mib <= 20 else 'OVER'}"
+    )
+    print(
+        f"recorder CPU: {per_snap_ms:.2f} ms/snapshot = {core_share:.3f} % of a core at 1/s"
+        f"  target <= 1 %  {'OK' if core_share <= 1 else 'OVER'}  (wall {wall:.1f} s)"
+    )
     seeks.sort()
-    print(f"open (header scan): {open_ms:.1f} ms; seek+decode: median {seeks[len(seeks) // 2]:.2f}"
-          f" ms, max {seeks[-1]:.2f} ms; cold open+seek {cold_ms:.1f} ms  target < 100 ms"
-          f"  {'OK' if open_ms + seeks[-1] < 100 and cold_ms < 100 else 'OVER'}")  # fmt: skip
+    print(
+        f"open (header scan): {open_ms:.1f} ms; seek+decode: median {seeks[len(seeks) // 2]:.2f}"
+        f" ms, max {seeks[-1]:.2f} ms; cold open+seek {cold_ms:.1f} ms  target < 100 ms"
+        f"  {'OK' if open_ms + seeks[-1] < 100 and cold_ms < 100 else 'OVER'}"
+    )
     if not args.no_damo:
         t0 = time.process_time()
         damo = damo_json_compressed(snaps)
         dcpu = time.process_time() - t0
-        print(f"damo json_compressed (damo-shaped JSON through zlib, written here, not by damo): "
-              f"{len(damo) / (1 << 20):.2f} MiB, {dcpu:.1f} s CPU to build; damontui's is "
-              f"{len(damo) / size:.1f}x smaller")  # fmt: skip
+        print(
+            f"damo json_compressed (damo-shaped JSON through zlib, written here, not by damo): "
+            f"{len(damo) / (1 << 20):.2f} MiB, {dcpu:.1f} s CPU to build; damontui's is "
+            f"{len(damo) / size:.1f}x smaller"
+        )
 
 
 if __name__ == "__main__":
