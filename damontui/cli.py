@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--sort", choices=SORTS, default="temperature",
                        help="region table order in batch mode (default: temperature)")
     batch.add_argument("--limit", type=int, metavar="N", help="at most N table rows")
-    sub = parser.add_subparsers(dest="command", metavar="{engine}")
+    sub = parser.add_subparsers(dest="command", metavar="{engine,record,report,replay}")
     engine = sub.add_parser("engine", help="run the user-space engine and print its regions")
     _target_options(engine)
     engine.add_argument("--once", action="store_true", required=True,
@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "wall-clock for --pid/--paddr (default 5)")  # fmt: skip
     engine.add_argument("--sort", choices=SORTS, default="temperature")
     engine.add_argument("--limit", type=int, metavar="N")
+    from .record import cli as record_cli
+
+    record_cli.add_parsers(sub, _target_options, _seconds)
     return parser
 
 
@@ -353,6 +356,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "engine":
             return run_engine_once(args, sys.stdout)
+        if args.command in ("record", "report", "replay"):
+            from .record import cli as record_cli
+
+            return record_cli.run(args)
         return _run(args)
     except (BackendError, ValidationError) as e:
         print(f"damontui: error: {e}", file=sys.stderr)

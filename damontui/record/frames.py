@@ -30,7 +30,8 @@ FRAME_HEADER_SIZE = FRAME_HEADER.size  # 36
 
 KIND_META = 1  # JSON: backend info, attrs, schemes, targets in force from here on
 KIND_SNAPSHOT = 2  # one Snapshot's columns
-KINDS = {KIND_META: "meta", KIND_SNAPSHOT: "snapshot"}
+KIND_NOTE = 3  # JSON: a message for a viewer (a --remote control reply); readers skip it
+KINDS = {KIND_META: "meta", KIND_SNAPSHOT: "snapshot", KIND_NOTE: "note"}
 
 CODEC_RAW = 0
 CODEC_ZLIB = 1

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..model import BackendInfo, Snapshot, Target
 from .codec import Meta, encode_meta, encode_snapshot
-from .frames import KIND_META, KIND_SNAPSHOT, RecordError, encode_frame, file_header
+from .frames import KIND_META, KIND_NOTE, KIND_SNAPSHOT, RecordError, encode_frame, file_header
 
 # The smallest --max-size: a part must hold its header, its meta and a snapshot.
 MIN_PART_SIZE = 4096
@@ -60,6 +62,7 @@ class RecordWriter:
         self._targets: dict[Target, int] = {}
         self._closed = False
         self._part_first = 0
+        self._lock = threading.Lock()  # whole frames only, from the recorder and control
         if self.path is not None:
             self._open_part(append)
         else:
@@ -98,6 +101,10 @@ class RecordWriter:
             self._targets = {t: i for i, t in enumerate(meta.targets)}
 
     def _emit(self, data: bytes) -> None:
+        with self._lock:
+            self._emit_locked(data)
+
+    def _emit_locked(self, data: bytes) -> None:
         if self._stream is not None:
             self._stream.write(data)
             self._stream.flush()
@@ -144,6 +151,11 @@ class RecordWriter:
             self._write_meta(snap, info)
         self._emit(frame)
         self.snapshots += 1
+
+    def note(self, doc: dict[str, Any]) -> None:
+        """A note frame (JSON) for a stream's viewer; record readers skip notes."""
+        if not self._closed:
+            self._emit(encode_frame(KIND_NOTE, json.dumps(doc).encode(), compress=False))
 
     def _snapshot_frame(self, snap: Snapshot) -> bytes:
         body = encode_snapshot(snap, self._index_targets(snap))
