@@ -90,6 +90,9 @@ class DamonApp(App[int]):
         Binding("greater_than_sign", "sort(1)", "Sort by next column", id="app.sort_next",
                 show=False),  # fmt: skip
         Binding("I", "invert_sort", "Invert sort order", id="app.invert", show=False),
+        Binding("W", "save_history", "Save history to a record", id="app.save_history",
+                show=False),  # fmt: skip
+        Binding("S", "save_svg", "Save an SVG screenshot", id="app.screenshot", show=False),
     ]
 
     def __init__(
@@ -489,6 +492,16 @@ class DamonApp(App[int]):
             self.pop_screen()
             return
         self.push_screen(HelpScreen(help_sections(), extra=HELP_EXTRA))
+
+    def action_save_history(self) -> None:
+        from ..record.live import save_history
+
+        save_history(self)
+
+    def action_save_svg(self) -> None:
+        from ..record.live import save_screenshot
+
+        save_screenshot(self)
 
     def action_next_theme(self) -> None:
         names = sorted(self.available_themes)

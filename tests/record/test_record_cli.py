@@ -201,3 +201,11 @@ def test_record_bad_options(tmp_path, capsys):
     assert main(["record", "-o", str(tmp_path / "no" / "dir" / "x"), "--count", "1", *SYN]) == 1
     assert "can't write" in capsys.readouterr().err
     assert main(["record", "-o", str(tmp_path / "x"), "--stream", *SYN]) == 2
+
+
+def test_replay_bad_file(tmp_path, capsys):
+    junk = tmp_path / "junk.txt"
+    junk.write_text("not a record\n")
+    assert main(["replay", str(junk)]) == 1
+    err = capsys.readouterr().err
+    assert f"{junk}: byte 0: not a damontui record" in err and "Traceback" not in err
