@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reset-stopped", metavar="NAME", action="append", default=[],
                         help="allow starting a kdamond although it resets the staged "
                              "configuration of stopped kdamond NAME (kdamond.N; repeatable)")
+    from .remote import cli as remote_cli
+
+    remote_cli.add_options(parser)
     batch = parser.add_argument_group("batch mode (plain text, no TUI)")
     batch.add_argument("--once", action="store_true", help="print one report and exit")
     batch.add_argument("--batch", action="store_true", help="print reports instead of the TUI")
@@ -377,6 +380,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.no_color:
         os.environ["NO_COLOR"] = "1"
     batch = _want_batch(args)
+    from .remote import cli as remote_cli
+
+    remote_cli.check(args)
+    if args.remote:
+        return remote_cli.run_remote(args, batch, refresh_s)
     backend = _open_backend(args, config)
     if batch:
         for error in config_errors:
