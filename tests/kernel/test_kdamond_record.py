@@ -1,0 +1,41 @@
+"""`damontui record` and `report` on the kernel backend, inside the VM guest (real DAMON):
+a physical-memory record whose regions and meta come from the guest's kdamond, and a
+record of the hot/cold workload process read back as JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from . import vmkit
+
+pytestmark = [pytest.mark.vm, pytest.mark.skipif(not vmkit.in_guest(),
+                                                 reason="runs only inside the VM tier")]
+
+
+def test_record_then_report_paddr(tmp_path, capsys):
+    from damontui.cli import main
+    from damontui.record import RecordReader
+
+    path = tmp_path / "paddr.dtrec"
+    assert main(["record", "-o", str(path), "--backend", "kernel", "--paddr", "--count", "5",
+                 "--sample", "5ms", "--aggr", "200ms"]) == 0  # fmt: skip
+    with RecordReader(path) as r:
+        assert len(r) == 5 and r.warnings == []
+        meta = r.meta(0)
+        assert meta.info.backend == "kernel" and meta.attrs.aggr_us == 200_000
+        snaps = list(r)
+    ram_start, ram_end = vmkit.system_ram()
+    covered = [s for s in snaps if s.targets and len(s.targets[0])]
+    assert covered, "no snapshot had regions"
+    t = covered[-1].targets[0]
+    assert ram_start <= t.starts[0] and t.ends[-1] <= ram_end + 1
+    capsys.readouterr()
+    assert main(["report", str(path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert len(doc["snapshots"]) == 5
+    assert all(list(x)[:5] == ["start", "end", "nr_accesses", "age_us", "temperature"]
+               for s in doc["snapshots"] for x in s["regions"])  # fmt: skip
+    # no kdamond left behind by the record
+    assert all(vmkit.read(kd / "state") == "off" for kd in vmkit.kdamond_dirs())
