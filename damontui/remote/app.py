@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import ClassVar
 
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 
 from ..backends.base import BackendError
 from ..model import Snapshot
 from ..tui import app as app_module
 from ..tui.app import DamonApp
 from ..tui.messages import BackendNotice
-from .client import RemoteBackend
+from .client import LOST, RemoteBackend
 
 
 class RemoteApp(DamonApp):
@@ -33,10 +34,13 @@ class RemoteApp(DamonApp):
 
     def ingest(self, snapshot: Snapshot) -> None:
         self.info = self.remote.info  # the remote's backend is known once its meta arrives
-        super().ingest(snapshot)
+        try:
+            super().ingest(snapshot)
+        except NoMatches:  # a snapshot still in the queue while the app shuts down
+            pass
 
     def on_backend_notice(self, message: BackendNotice) -> None:
-        if " lost: " in message.text:
+        if LOST.match(message.text):
             self.info = self.remote.info
             self._show_chrome()
             self.notify(f"{message.text}. They stay on screen; press R to reconnect.",

@@ -9,7 +9,7 @@ import threading
 from typing import TextIO
 
 from ..backends.base import BackendError
-from .client import RemoteBackend, parse_remote
+from .client import LOST, RemoteBackend, parse_remote
 
 # Options that choose what the remote monitors, forwarded to its `damontui record`.
 FORWARDED = (
@@ -97,7 +97,7 @@ class _Sink:
     def error(self, text: str) -> None:
         with self.cond:
             self.errors.append(text)
-            if " lost: " in text:
+            if LOST.match(text):
                 self.lost.set()
             self.cond.notify_all()
 

@@ -33,6 +33,7 @@ from ..record.frames import (
 )
 
 REPLY_TIMEOUT_S = 15.0
+LOST = re.compile(r"^connection to \S+ (lost|failed): ")  # on_error texts that end a session
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,9 @@ class RemoteBackend:
             raise BackendError(f"--remote: can't run {self.argv[0]}: {e.strerror or e}") from None
         self._reader = threading.Thread(target=self._read, args=(self._proc,),
                                         name="damontui-remote", daemon=True)  # fmt: skip
-        threading.Thread(target=self._read_stderr, args=(self._proc,), daemon=True).start()
+        self._err_reader = threading.Thread(target=self._read_stderr, args=(self._proc,),
+                                            daemon=True)  # fmt: skip
+        self._err_reader.start()
         self._reader.start()
 
     def reconnect(self) -> None:
@@ -229,6 +232,7 @@ class RemoteBackend:
         assert proc.stdout is not None
         parser = FrameParser(f"stream from {self.spec.label}")
         problem = ""
+        self._meta = None  # each session starts with its own meta
         fd = proc.stdout.fileno()
         try:
             while True:
@@ -243,8 +247,10 @@ class RemoteBackend:
         except OSError as e:
             problem = str(e)
         finally:
+            session_started = self._meta is not None
             self.connected = False
         code = proc.wait()
+        self._err_reader.join(timeout=3)  # ssh's last words name the cause
         if self._stopping:
             return
         detail = problem or (self._stderr[-1] if self._stderr else f"ssh exited with {code}")
@@ -254,7 +260,8 @@ class RemoteBackend:
             done.set()
         self._replies.clear()
         if self._on_error is not None:
-            self._on_error(f"connection to {self.spec.label} lost: {detail}; kept "
+            what = "lost" if session_started else "failed"
+            self._on_error(f"connection to {self.spec.label} {what}: {detail}; kept "
                            f"{self.received} snapshots received")  # fmt: skip
 
     def _frame(self, source: str, offset: int, head: object, payload: bytes) -> None:

@@ -122,7 +122,7 @@ async def test_pilot_drop_keep_and_reconnect(sshd):
         await pilot.press("2")  # every view works on the stream: the heatmap
         await pilot.pause()
         sshd.drop_connections()
-        await until(lambda: any("Connection lost" in n or " lost: " in n for n in notes))
+        await until(lambda: any(" lost: " in n for n in notes))
         kept = len(app.history)
         assert kept >= 3
         lost = next(n for n in notes if " lost: " in n)
@@ -176,5 +176,14 @@ def test_unreachable_host_says_so(tmp_path):
     backend.start(lambda s: None, errors.append)
     wait(lambda: errors, 30, "the error")
     backend.stop()
-    assert "connection to root@127.0.0.1:9 lost" in errors[0]
+    assert "connection to root@127.0.0.1:9 failed" in errors[0]
     assert "refused" in errors[0].lower() or "port 9" in errors[0]
+
+
+def test_missing_remote_damontui_is_named(sshd):
+    proc = subprocess.run([*DAMONTUI, "--remote", sshd.remote, *sshd.options, "--remote-command",
+                           "/nonexistent/damontui", "--once"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 3
+    assert f"connection to {sshd.remote} failed" in proc.stderr
+    assert "/nonexistent/damontui" in proc.stderr and "Traceback" not in proc.stderr
