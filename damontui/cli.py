@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TextIO
 
 from . import report
-from .backends.base import Backend, BackendError
-from .backends.select import BackendRequest, open_backend
+from .backends.base import Backend, BackendError, Stepper
+from .backends.select import BackendRequest, open_backend, open_engine_once
 from .model import (
     DEFAULT_WEIGHTS,
     MonitoringAttrs,
@@ -30,6 +30,7 @@ from .model import (
     ValidationError,
 )
 from .model.units import parse_count, parse_duration_us
+from .procfs import proc_comm
 
 PATTERNS = ("hotcold", "stairs", "zigzag", "phases")
 SOURCES = ("synthetic", "smaps", "softdirty", "pageidle")
@@ -181,11 +182,7 @@ def _attrs(args: argparse.Namespace, config: object | None) -> MonitoringAttrs:
 def _target(args: argparse.Namespace) -> Target | None:
     """The target named on the command line; None lets the backend choice decide."""
     if args.pid is not None:
-        try:
-            name = Path(f"/proc/{args.pid}/comm").read_text().strip()
-        except OSError:
-            name = ""
-        return Target(TargetKind.PID, pid=args.pid, name=name)
+        return Target(TargetKind.PID, pid=args.pid, name=proc_comm(args.pid))
     if args.paddr:
         return Target(TargetKind.PADDR)
     if args.synthetic:
@@ -305,17 +302,10 @@ def _exit_on_signals() -> None:
 
 def run_engine_once(args: argparse.Namespace, out: TextIO) -> int:
     """`damontui engine --once`: simulated time for synthetic targets, else wall time."""
-    from .backends.engine.backend import EngineBackend
-
     config, _ = _load_config(args)
-    request = _request(args, config)
-    target = request.target or Target(TargetKind.SYNTHETIC, name=request.synthetic_pattern)
-    synthetic = target.kind is TargetKind.SYNTHETIC
-    backend = EngineBackend([target], source=None if synthetic else request.source,
-                            attrs=request.attrs, schemes=request.schemes, seed=request.seed,
-                            realtime=not synthetic)  # fmt: skip
+    backend, step = open_engine_once(_request(args, config))
     try:
-        history = _run_engine(backend, args.sim_seconds, synthetic)
+        history = _run_engine(backend, args.sim_seconds, step)
     finally:
         backend.close()
     if not history:
@@ -325,8 +315,8 @@ def run_engine_once(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _run_engine(backend: Backend, seconds: float, simulated: bool) -> list[Snapshot]:
-    if not simulated:
+def _run_engine(backend: Backend, seconds: float, step: Stepper | None) -> list[Snapshot]:
+    if step is None:
         sink = _Collector()
         backend.start(sink.snapshot, sink.error)
         time.sleep(seconds)
@@ -337,9 +327,9 @@ def _run_engine(backend: Backend, seconds: float, simulated: bool) -> list[Snaps
     history: list[Snapshot] = []
     aggr, end, elapsed = backend.attrs().aggr_us, int(seconds * 1e6), 0
     while elapsed < end:
-        step = min(aggr, end - elapsed)
-        snap = backend.run_for(step)  # type: ignore[attr-defined]
-        elapsed += step
+        us = min(aggr, end - elapsed)
+        snap = step(us)
+        elapsed += us
         if snap is not None and (not history or snap is not history[-1]):
             history.append(snap)
     return history
@@ -413,8 +403,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _close(backend: Backend) -> None:
     """Stop the thread and release what the backend holds (fds of access sources)."""
-    close = getattr(backend, "close", None)
-    close() if callable(close) else backend.stop()
+    backend.close()
 
 
 def _user_theme_dirs() -> list[Path]:

@@ -83,6 +83,9 @@ class FakeBackend:
     def stop(self) -> None:
         self.stopped += 1
 
+    def close(self) -> None:  # the Backend protocol's; nothing to release here
+        self.stop()
+
     def latest(self) -> Snapshot | None:
         return self._latest
 

@@ -12,7 +12,12 @@ import pytest
 from fakesysfs import FakeSysfs, host_like_kdamond, host_like_scheme
 
 from damontui.backends.base import Backend, BackendError
-from damontui.backends.kernel import KernelBackend, list_kdamonds, reason_kernel_unusable
+from damontui.backends.kernel import (
+    KernelBackend,
+    KernelObserver,
+    list_kdamonds,
+    reason_kernel_unusable,
+)
 from damontui.backends.kernel.reader import read_config_tree, read_scheme
 from damontui.backends.kernel.sysfs import describe_write_error, likely_cause
 from damontui.model import (
@@ -433,7 +438,7 @@ def test_missing_memcg_refused_before_commit(tmp_path):
 
 
 def test_memcg_mounts_from_proc_mounts(tmp_path):
-    from damontui.backends.kernel.backend import memcg_mounts
+    from damontui.procfs import memcg_mounts
 
     mounts = tmp_path / "mounts"
     mounts.write_text("cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n"
@@ -670,6 +675,9 @@ def test_observe_foreign_is_view_only(tmp_path):
     fake.attempts.clear()
     b = KernelBackend.observe(0, **fake.backend_paths())
     assert b.readonly and b.info.readonly and "view-only" in b.info.source
+    # its own small class: nothing that launches, parks or commits is there to call
+    assert isinstance(b, KernelObserver) and isinstance(b, Backend)
+    assert not any(hasattr(b, name) for name in ("launch", "_apply", "_slots", "_release"))
     errors = []
     snap = b.snapshot_once()
     assert [s.action for s in snap.schemes] == [Action.PAGEOUT]

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from damontui.backends.kernel import list_kdamonds
-from damontui.backends.kernel.damo_json import (
+from damontui.formats.damo_json import (
     DamoContext,
     DamoJsonError,
     DamoKdamond,

@@ -136,7 +136,7 @@ def test_smaps_source_gets_longer_default_intervals() -> None:
     """On a real process with default intervals, smaps sampling slows to 50 ms."""
     import os
 
-    from damontui.backends.select import _engine
+    from damontui.backends.select import _engine, stepper
     from damontui.model import MonitoringAttrs
 
     me = Target(TargetKind.PID, pid=os.getpid(), name="pytest")
@@ -144,16 +144,18 @@ def test_smaps_source_gets_longer_default_intervals() -> None:
     try:
         assert backend.info.notes[0].startswith("smaps source: sampling every 50 ms")
         # applied at the engine's next step; the pending value is what set_attrs queued
-        backend.run_for(1)  # type: ignore[attr-defined]
+        step = stepper(backend)
+        assert step is not None
+        step(1)
         assert backend.attrs().sample_us == 50_000 and backend.attrs().aggr_us == 1_000_000
     finally:
-        backend.close()  # type: ignore[attr-defined]
+        backend.close()
     explicit = _engine(BackendRequest(source="smaps", attrs=MonitoringAttrs(sample_us=10_000,
                                                                              aggr_us=100_000)), me)
     try:
         assert explicit.attrs().sample_us == 10_000
     finally:
-        explicit.close()  # type: ignore[attr-defined]
+        explicit.close()
 
 
 def test_take_over_goes_to_the_kernel_backend_with_the_users_confirmation(

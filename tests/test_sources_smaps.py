@@ -233,7 +233,7 @@ def test_real_zombie_raises_target_gone() -> None:
         proc.wait()
         pytest.skip("child exited before the source was built")
     deadline = time.monotonic() + 10
-    while smaps_mod.pid_alive("/proc", proc.pid) and time.monotonic() < deadline:
+    while smaps_mod.pid_alive(proc.pid, "/proc") and time.monotonic() < deadline:
         time.sleep(0.01)  # exited but not reaped: a zombie
     try:
         with pytest.raises(TargetGone, match=f"pid {proc.pid}"):

@@ -1,15 +1,19 @@
 """Pick the backend and target to open: explicit choices first, then the best
 that works here, falling back to the user-space engine and finally to its
-synthetic workload. Every fallback leaves a note saying why, for the header."""
+synthetic workload. Every fallback leaves a note saying why, for the header.
+
+The only module that knows both backends: everything else opens one here and
+uses it through the Backend protocol (backends/base.py). The engine and the
+kernel backend are imported when first needed, so opening one never imports
+the other."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
-from ..model import BackendInfo, MonitoringAttrs, Scheme, Target, TargetKind
-from .base import Backend, BackendError
+from ..model import BackendInfo, MonitoringAttrs, Scheme, Snapshot, Target, TargetKind
+from .base import Backend, BackendError, ErrorCallback, SnapshotCallback, Stepper
 
 DEFAULT_ROOT = "/sys/kernel/mm/damon/admin"
 
@@ -33,7 +37,9 @@ class BackendRequest:
 
 
 class NotedBackend:
-    """Wraps a backend to add selection notes to its BackendInfo."""
+    """Wraps a backend to add selection notes to its BackendInfo; every other call
+    goes to the wrapped backend unchanged (only the Backend protocol: nothing else
+    is reachable through the wrapper)."""
 
     def __init__(self, inner: Backend, notes: Sequence[str]) -> None:
         self._inner = inner
@@ -48,12 +54,50 @@ class NotedBackend:
     def inner(self) -> Backend:
         return self._inner
 
+    def start(self, on_snapshot: SnapshotCallback, on_error: ErrorCallback) -> None:
+        self._inner.start(on_snapshot, on_error)
+
+    def stop(self) -> None:
+        self._inner.stop()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def latest(self) -> Snapshot | None:
+        return self._inner.latest()
+
+    def attrs(self) -> MonitoringAttrs:
+        return self._inner.attrs()
+
+    def set_attrs(self, attrs: MonitoringAttrs) -> None:
+        self._inner.set_attrs(attrs)
+
+    def schemes(self) -> tuple[Scheme, ...]:
+        return self._inner.schemes()
+
+    def set_schemes(self, schemes: Sequence[Scheme]) -> None:
+        self._inner.set_schemes(schemes)
+
+    def targets(self) -> tuple[Target, ...]:
+        return self._inner.targets()
+
     def set_targets(self, targets: Sequence[Target]) -> None:
         self._inner.set_targets(targets)
         self._notes = ()  # they explained the first choice of target, not this one
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+
+def engine_sources() -> tuple[str, ...]:
+    """Names of the engine's access sources (for --source, config and the UI)."""
+    from .engine.sources import SOURCES
+
+    return tuple(SOURCES)
+
+
+def synthetic_patterns() -> dict[str, str]:
+    """The synthetic workload's patterns: name -> one-line description."""
+    from .engine.sources.synthetic import PATTERNS
+
+    return dict(PATTERNS)
 
 
 def _synthetic(request: BackendRequest) -> Target:
@@ -100,7 +144,7 @@ def _kernel(request: BackendRequest, target: Target) -> Backend:
 
 
 def _existing_kdamond(request: BackendRequest) -> Backend:
-    from .kernel import KernelBackend, Ownership, list_kdamonds
+    from .kernel import KernelBackend, KernelObserver, Ownership, list_kdamonds
 
     index = request.kdamond
     assert index is not None
@@ -113,7 +157,30 @@ def _existing_kdamond(request: BackendRequest) -> Backend:
     if infos[index].ownership is Ownership.OURS:
         return KernelBackend.attach(index, root=request.sysfs_root,
                                     keep_running=request.keep_running)
-    return KernelBackend.observe(index, root=request.sysfs_root)
+    return KernelObserver(index, root=request.sysfs_root)
+
+
+def open_engine_once(request: BackendRequest) -> tuple[Backend, Stepper | None]:
+    """The engine for `damontui engine --once`: a synthetic target (the default) runs
+    in simulated time, driven by the returned Stepper in the caller's thread; a real
+    target runs in wall time from start() (the Stepper is None)."""
+    from .engine.backend import EngineBackend
+
+    target = request.target or _synthetic(request)
+    synthetic = target.kind is TargetKind.SYNTHETIC
+    backend = EngineBackend([target], source=None if synthetic else request.source,
+                            attrs=request.attrs, schemes=request.schemes, seed=request.seed,
+                            realtime=not synthetic)  # fmt: skip
+    return backend, backend.run_for if synthetic else None
+
+
+def stepper(backend: Backend) -> Stepper | None:
+    """The simulated-time step of an engine backend opened here (None for a kernel
+    backend, which only runs in wall time)."""
+    from .engine.backend import EngineBackend
+
+    inner = backend.inner if isinstance(backend, NotedBackend) else backend
+    return inner.run_for if isinstance(inner, EngineBackend) else None
 
 
 def open_backend(

@@ -1,4 +1,5 @@
-"""Schemes and monitoring attributes <-> plain dicts and TOML text (no I/O).
+"""Schemes and monitoring attributes from plain dicts and TOML text (no I/O); the
+writing side (dicts and TOML text out) is formats.toml_out, re-exported here.
 
 Input accepts human values ("5ms", "128MiB", "30%", "max", "0x7f00") next to
 plain numbers in the unit the key names (``reset_interval_ms = 1000``). Output
@@ -20,6 +21,15 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any, TypeVar
 
+# TOML output lives in formats.toml_out; re-exported here for the model's callers
+from ..formats.toml_out import (
+    attrs_to_dict,
+    exact_duration,
+    exact_size,
+    scheme_to_dict,
+    schemes_to_toml,
+    to_toml,
+)
 from .attrs import IntervalsGoal, MonitoringAttrs
 from .errors import ValidationError
 from .scheme import (
@@ -70,22 +80,6 @@ __all__ = [
 ]
 
 _E = TypeVar("_E", bound=Enum)
-_INT64_MAX = (1 << 63) - 1
-_EXACT_FLOAT = 1 << 53  # above this, "<n> MiB" would lose bytes through float parsing
-_SIZE_UNITS = (
-    ("PiB", 1 << 50),
-    ("TiB", 1 << 40),
-    ("GiB", 1 << 30),
-    ("MiB", 1 << 20),
-    ("KiB", 1 << 10),
-)
-_TIME_UNITS = (
-    ("d", 86_400_000_000),
-    ("h", 3_600_000_000),
-    ("min", 60_000_000),
-    ("s", 1_000_000),
-    ("ms", 1000),
-)
 _INT_TEXT = re.compile(r"\s*([0-9][0-9_,]*)\s*([A-Za-zµ]*)\s*")
 _BOOL_WORDS = {
     "y": True,
@@ -494,158 +488,6 @@ def attrs_from_dict(data: Mapping[str, Any], path: str = "") -> MonitoringAttrs:
         raise _prefixed(exc, path) from None
 
 
-# --- model objects to dicts (exact, TOML-safe values) ---------------------------------
-
-
-# Not units.format_size/format_duration_us: those round for display; these must read back
-# exactly, so a unit is used only when it divides the value.
-def _in_unit(value: int, units: tuple[tuple[str, int], ...]) -> str | None:
-    """'<n><unit>' in the largest of `units` dividing `value`; None if none does."""
-    if value and value < _EXACT_FLOAT:
-        for unit, factor in units:
-            if value % factor == 0:
-                return f"{value // factor}{unit}"
-    return None
-
-
-def exact_size(nbytes: int) -> str | int:
-    """'128MiB' when exact, 'max' for U64_MAX, else plain bytes."""
-    if nbytes >= U64_MAX:
-        return "max"
-    return _in_unit(nbytes, _SIZE_UNITS) or _toml_int(nbytes)
-
-
-def exact_duration(us: int) -> str | int:
-    """'5ms', '2min' when exact, 'max' for U64_MAX, else '<n>us'."""
-    if us >= U64_MAX:
-        return "max"
-    return _in_unit(us, _TIME_UNITS) or f"{us}us"
-
-
-def _count_out(value: int, upper: int = U32_MAX) -> str | int:
-    return "max" if value >= upper else _toml_int(value)
-
-
-def _toml_int(value: int) -> int | str:
-    return value if value <= _INT64_MAX else str(value)  # TOML integers are signed 64-bit
-
-
-def scheme_to_dict(scheme: Scheme) -> dict[str, Any]:
-    """Plain dict in DAMON units (exact); sub-tables left at defaults are omitted."""
-    pattern = scheme.access_pattern
-    out: dict[str, Any] = {}
-    if scheme.name:
-        out["name"] = scheme.name
-    out["action"] = Action(scheme.action).value
-    if scheme.apply_interval_us:
-        out["apply_interval_us"] = exact_duration(scheme.apply_interval_us)
-    if scheme.target_nid != -1:
-        out["target_nid"] = scheme.target_nid
-    out["access_pattern"] = {
-        "sz": [exact_size(pattern.sz.min), exact_size(pattern.sz.max)],
-        "nr_accesses": [_count_out(pattern.nr_accesses.min), _count_out(pattern.nr_accesses.max)],
-        "age": [_count_out(pattern.age.min), _count_out(pattern.age.max)],
-    }
-    quotas = scheme.quotas
-    if quotas != Quotas():
-        table: dict[str, Any] = {
-            "ms": _toml_int(quotas.ms),
-            "bytes": exact_size(quotas.bytes) if quotas.bytes else 0,
-            "reset_interval_ms": _toml_int(quotas.reset_interval_ms),
-        }
-        if quotas.weights != QuotaWeights():
-            table["weights"] = {
-                "sz_permil": quotas.weights.sz_permil,
-                "nr_accesses_permil": quotas.weights.nr_accesses_permil,
-                "age_permil": quotas.weights.age_permil,
-            }
-        if quotas.goals:
-            table["goals"] = [_goal_to_dict(goal) for goal in quotas.goals]
-        out["quotas"] = table
-    marks = scheme.watermarks
-    if marks != Watermarks():
-        out["watermarks"] = {
-            "metric": WatermarkMetric(marks.metric).value,
-            "interval_us": exact_duration(marks.interval_us),
-            "high": marks.high,
-            "mid": marks.mid,
-            "low": marks.low,
-        }
-    if scheme.filters:
-        out["filters"] = [_filter_to_dict(flt) for flt in scheme.filters]
-    return out
-
-
-def _goal_to_dict(goal: QuotaGoal) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "metric": GoalMetric(goal.metric).value,
-        "target_value": _toml_int(goal.target_value),
-    }
-    if goal.current_value:
-        out["current_value"] = _toml_int(goal.current_value)
-    if goal.nid:
-        out["nid"] = goal.nid
-    if goal.path:
-        out["path"] = goal.path
-    return out
-
-
-def _filter_to_dict(flt: Filter) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "type": FilterType(flt.type).value,
-        "matching": flt.matching,
-        "allow": flt.allow,
-    }
-    if flt.memcg_path:
-        out["memcg_path"] = flt.memcg_path
-    for name in ("addr_start", "addr_end"):
-        if getattr(flt, name):
-            out[name] = hex(getattr(flt, name))
-    if flt.target_idx:
-        out["target_idx"] = _toml_int(flt.target_idx)
-    for name in ("min", "max"):
-        if getattr(flt, name):
-            out[name] = exact_size(getattr(flt, name))
-    return out
-
-
-def attrs_to_dict(attrs: MonitoringAttrs) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "sample_us": exact_duration(attrs.sample_us),
-        "aggr_us": exact_duration(attrs.aggr_us),
-        "update_us": exact_duration(attrs.update_us),
-        "min_nr_regions": _toml_int(attrs.min_nr_regions),
-        "max_nr_regions": _toml_int(attrs.max_nr_regions),
-    }
-    goal = attrs.intervals_goal
-    if goal != IntervalsGoal():
-        out["intervals_goal"] = {
-            "access_bp": _toml_int(goal.access_bp),
-            "aggrs": _toml_int(goal.aggrs),
-            "min_sample_us": exact_duration(goal.min_sample_us),
-            "max_sample_us": exact_duration(goal.max_sample_us),
-        }
-    return out
-
-
-# --- TOML text --------------------------------------------------------------------------
-
-
-def schemes_to_toml(schemes: Sequence[Scheme], attrs: MonitoringAttrs | None = None) -> str:
-    """A schemes file; with `attrs`, a comment says what the DAMON units mean in time."""
-    header = [
-        "# damontui DAMOS schemes",
-        "# access_pattern: nr_accesses = samples per aggregation, age = aggregations",
-    ]
-    if attrs is not None:
-        header.append(
-            f"# (written at sample {exact_duration(attrs.sample_us)}, aggr "
-            f"{exact_duration(attrs.aggr_us)}: nr_accesses max {attrs.max_nr_accesses})"
-        )
-    body = to_toml({"schemes": [scheme_to_dict(s) for s in schemes]}) if schemes else ""
-    return "\n".join(header) + "\n\n" + body
-
-
 def schemes_from_toml(text: str, attrs: MonitoringAttrs | None = None) -> list[Scheme]:
     """Parse a schemes file (tomllib.TOMLDecodeError on bad syntax, ValidationError on values)."""
     data = tomllib.loads(text)
@@ -653,82 +495,3 @@ def schemes_from_toml(text: str, attrs: MonitoringAttrs | None = None) -> list[S
     schemes = table.take("schemes", lambda v, p: schemes_from_dicts(v, attrs, p), [])
     table.finish()
     return schemes
-
-
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_ESCAPES = {
-    '"': '\\"',
-    "\\": "\\\\",
-    "\b": "\\b",
-    "\t": "\\t",
-    "\n": "\\n",
-    "\f": "\\f",
-    "\r": "\\r",
-}
-
-
-def _key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else _string(key)
-
-
-def _string(text: str) -> str:
-    out = []
-    for ch in text:
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        if not -_INT64_MAX - 1 <= value <= _INT64_MAX:
-            raise ValueError(f"integer {value} does not fit TOML's 64 bits; write it as a string")
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        return ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
-    if isinstance(value, str):
-        return _string(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_value(item) for item in value) + "]"
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def _is_table_array(value: object) -> bool:
-    return (
-        isinstance(value, (list, tuple))
-        and bool(value)
-        and all(isinstance(item, Mapping) for item in value)
-    )
-
-
-def _emit(table: Mapping[str, Any], prefix: str, lines: list[str]) -> None:
-    nested = [(k, v) for k, v in table.items() if isinstance(v, Mapping) or _is_table_array(v)]
-    for key, value in table.items():
-        if not (isinstance(value, Mapping) or _is_table_array(value)):
-            lines.append(f"{_key(key)} = {_value(value)}")
-    for key, value in nested:
-        name = f"{prefix}.{_key(key)}" if prefix else _key(key)
-        if isinstance(value, Mapping):
-            lines.extend(["", f"[{name}]"])
-            _emit(value, name, lines)
-        else:
-            for item in value:
-                lines.extend(["", f"[[{name}]]"])
-                _emit(item, name, lines)
-
-
-def to_toml(data: Mapping[str, Any]) -> str:
-    """TOML text for nested dicts/lists of str, int, float, bool (enough for our files)."""
-    lines: list[str] = []
-    _emit(data, "", lines)
-    return "\n".join(lines).lstrip("\n") + "\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from ..formats.units import format_size as format_size  # the one size formatter
 from .errors import ValidationError
 
 _NUMBER = r"\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*"
@@ -118,20 +119,6 @@ def _non_negative_int(number: float, field: str) -> int:
     if result > U64_MAX:
         raise ValidationError(field, number, f"must be at most {U64_MAX}")
     return result
-
-
-def format_size(nbytes: int | float, precision: int = 1) -> str:
-    """'1.5 GiB' style, exact bytes below 1 KiB, 'max' for U64_MAX."""
-    if nbytes >= U64_MAX:
-        return "max"
-    value = float(nbytes)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(value) < 1024 or unit == "PiB":
-            if unit == "B":
-                return f"{int(value)} B"
-            return f"{value:.{precision}f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def format_duration_us(us: int | float) -> str:

@@ -8,7 +8,8 @@ gaps would waste regions on addresses that can never be accessed.
 
 from __future__ import annotations
 
-Range = tuple[int, int]
+from ...procfs import Range, pid_alive, read_iomem
+from ...procfs import system_ram_ranges as system_ram_ranges  # parsed in procfs
 
 # [vsyscall] is listed in maps but is not a VMA of the process (it is the kernel's
 # gate page, far above the stack); counting it would make stack->vsyscall the biggest
@@ -79,36 +80,9 @@ def three_regions(ranges: list[Range]) -> list[Range]:
     ]
 
 
-def system_ram_ranges(iomem_text: str) -> list[Range]:
-    """Top-level "System RAM" ranges of a /proc/iomem text, end exclusive.
-
-    iomem ends are inclusive, hence the +1. Without root the kernel prints every
-    address as 0; that is reported as ValueError rather than returning empty RAM.
-    """
-    ranges: list[Range] = []
-    for line in iomem_text.splitlines():
-        if not line or line[0].isspace():
-            continue  # nested entries (kernel code, ...) lie inside their parent
-        span, sep, name = line.partition(" : ")
-        if not sep or name.strip() != "System RAM":
-            continue
-        start_s, _, end_s = span.partition("-")
-        try:
-            start, end = int(start_s, 16), int(end_s, 16) + 1
-        except ValueError:
-            raise ValueError(f"malformed iomem line: {line!r}") from None
-        ranges.append((start, end))
-    if ranges and all(start == 0 and end == 1 for start, end in ranges):
-        raise ValueError(
-            "System RAM addresses read as 0: the kernel hides iomem addresses from "
-            "processes without CAP_SYS_ADMIN (run as root)"
-        )
-    return ranges
-
-
 def read_three_regions(pid: int, proc_root: str = "/proc") -> list[Range]:
     """three_regions() of /proc/PID/maps; TargetGone/SourceError name the pid/file."""
-    from .sources.base import SourceError, TargetGone, pid_alive
+    from .sources.base import SourceError, TargetGone
 
     path = f"{proc_root}/{pid}/maps"
     try:
@@ -120,7 +94,7 @@ def read_three_regions(pid: int, proc_root: str = "/proc") -> list[Range]:
         raise SourceError(f"cannot read {path}: {e.strerror}") from None
     ranges = parse_maps(text)
     if not ranges:
-        if not pid_alive(proc_root, pid):
+        if not pid_alive(pid, proc_root):
             raise TargetGone(f"pid {pid} exited")
         raise SourceError(f"{path} lists no mappings (kernel thread without address space?)")
     return three_regions(ranges)
@@ -131,8 +105,7 @@ def read_system_ram(iomem_path: str = "/proc/iomem") -> list[Range]:
     from .sources.base import SourceError
 
     try:
-        with open(iomem_path) as f:
-            text = f.read()
+        text = read_iomem(iomem_path)
     except OSError as e:
         raise SourceError(f"cannot read {iomem_path}: {e.strerror}") from None
     try:

@@ -7,26 +7,25 @@ Public API (the "Kernel DAMON backend" section of the top-level README explains 
 * :func:`detect_features` / :class:`Features` - what the kernel has, by reading
 * :func:`list_kdamonds` / :class:`KdamondInfo` - inventory with ownership
 * :class:`OwnershipStore` - runtime records of kdamonds damontui owns
-* :mod:`.damo_json` - damo's kdamonds JSON import/export
 * :class:`RealSysfs` / :func:`sysfs.write_file` - the one read/write path
 """
 
-from .backend import KernelBackend, default_paddr_range, read_system_ram, reason_kernel_unusable
-from .damo_json import DamoContext, DamoJsonError, DamoKdamond, dump_damo, load_damo
+from .backend import KernelBackend
+from .common import default_paddr_range, read_system_ram
 from .features import Features, detect_features, kernel_release, parse_kernel_version
 from .inventory import ContextInfo, KdamondInfo, SchemeInfo, kdamond_states, list_kdamonds
+from .observer import KernelObserver
 from .ownership import Ownership, OwnershipRecord, OwnershipStore, default_runtime_dir
+from .slots import reason_kernel_unusable
 from .sysfs import DEFAULT_ROOT, RealSysfs, Sysfs, SysfsError, SysfsReadError, SysfsWriteError
 
 __all__ = [
     "DEFAULT_ROOT",
     "ContextInfo",
-    "DamoContext",
-    "DamoJsonError",
-    "DamoKdamond",
     "Features",
     "KdamondInfo",
     "KernelBackend",
+    "KernelObserver",
     "Ownership",
     "OwnershipRecord",
     "OwnershipStore",
@@ -39,11 +38,9 @@ __all__ = [
     "default_paddr_range",
     "default_runtime_dir",
     "detect_features",
-    "dump_damo",
     "kdamond_states",
     "kernel_release",
     "list_kdamonds",
-    "load_damo",
     "parse_kernel_version",
     "read_system_ram",
     "reason_kernel_unusable",

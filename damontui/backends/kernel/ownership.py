@@ -20,7 +20,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
+from ...procfs import pid_exists, start_ticks
 from ..base import BackendError
 
 
@@ -37,27 +39,6 @@ def default_runtime_dir() -> Path:
     if xdg:
         return Path(xdg) / "damontui"
     return Path(tempfile.gettempdir()) / f"damontui-{os.getuid()}"
-
-
-def proc_stat_fields(pid: int, proc_root: str = "/proc") -> list[str]:
-    """/proc/PID/stat fields after the comm, i.e. from field 3 (state) on.  The comm
-    may hold parentheses, hence the split at the last ')'.  Raises OSError/IndexError."""
-    with open(f"{proc_root}/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()
-
-
-def proc_start_ticks(pid: int, proc_root: str = "/proc") -> int | None:
-    """Start time of a process in clock ticks since boot (field 22 of stat)."""
-    try:
-        return int(proc_stat_fields(pid, proc_root)[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def pid_alive(pid: int | None, proc_root: str = "/proc") -> bool:
-    if not pid or pid <= 0:
-        return False
-    return os.path.exists(f"{proc_root}/{pid}")
 
 
 @dataclass
@@ -128,7 +109,7 @@ class OwnershipStore:
             pass
 
     def records(self, sysfs_root: str) -> list[OwnershipRecord]:
-        out = []
+        out: list[OwnershipRecord] = []
         try:
             names = sorted(p.name for p in self.dir.glob("kdamond-*.json"))
         except OSError:
@@ -143,15 +124,16 @@ class OwnershipStore:
                 out.append(record)
         return out
 
-    def new_record(self, sysfs_root: str, index: int, kdamond_pid: int, **kw) -> OwnershipRecord:
+    def new_record(self, sysfs_root: str, index: int, kdamond_pid: int,
+                   **kw: Any) -> OwnershipRecord:
         return OwnershipRecord(
             sysfs_root=sysfs_root,
             index=index,
             kdamond_pid=kdamond_pid,
             owner_pid=os.getpid(),
             start_time=time.time(),
-            kdamond_start_ticks=proc_start_ticks(kdamond_pid, self.proc_root),
-            owner_start_ticks=proc_start_ticks(os.getpid(), self.proc_root),
+            kdamond_start_ticks=start_ticks(kdamond_pid, self.proc_root),
+            owner_start_ticks=start_ticks(os.getpid(), self.proc_root),
             **kw,
         )
 
@@ -167,7 +149,7 @@ class OwnershipStore:
             return (Ownership.FOREIGN, None,
                     f"stale damontui record (recorded kdamond pid {record.kdamond_pid}, "
                     f"live pid {pid if pid is not None else '-'}, state {state})")
-        ticks = proc_start_ticks(pid, self.proc_root)
+        ticks = start_ticks(pid, self.proc_root)
         if (record.kdamond_start_ticks is not None and ticks is not None
                 and ticks != record.kdamond_start_ticks):
             return (Ownership.FOREIGN, None,
@@ -178,9 +160,9 @@ class OwnershipStore:
         return Ownership.OURS, record, "started by damontui"
 
     def _owner_alive(self, record: OwnershipRecord) -> bool:
-        if not pid_alive(record.owner_pid, self.proc_root):
+        if not pid_exists(record.owner_pid, self.proc_root):
             return False
-        ticks = proc_start_ticks(record.owner_pid, self.proc_root)
+        ticks = start_ticks(record.owner_pid, self.proc_root)
         return record.owner_start_ticks is None or ticks is None or (
             ticks == record.owner_start_ticks)
 

@@ -10,6 +10,7 @@ import hashlib
 from array import array
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from ...model import (
     AccessPattern,
@@ -30,6 +31,7 @@ from ...model import (
     WatermarkMetric,
     Watermarks,
 )
+from ...procfs import proc_comm
 from .sysfs import Sysfs, SysfsReadError, join, numbered, parse_yn, read_int
 
 FILTER_DIRS = ("core_filters", "ops_filters", "filters")
@@ -38,7 +40,7 @@ STATS_FILES = ("nr_tried", "sz_tried", "nr_applied", "sz_applied", "qt_exceeds",
 REGION_FILES = ("start", "end", "nr_accesses", "age")
 
 
-def _enum_or_raw(enum_type: type[Enum], value: str):
+def _enum_or_raw(enum_type: type[Enum], value: str) -> Any:
     try:
         return enum_type(value)
     except ValueError:
@@ -99,16 +101,6 @@ def read_attrs(sysfs: Sysfs, ctx: str) -> MonitoringAttrs:
 def read_tuned_intervals(sysfs: Sysfs, ctx: str) -> tuple[int, int]:
     iv = sysfs.read_dir_files(join(ctx, "monitoring_attrs/intervals"), ("sample_us", "aggr_us"))
     return _int(iv[0]), _int(iv[1])
-
-
-def proc_comm(pid: int | None, proc_root: str = "/proc") -> str:
-    if not pid:
-        return ""
-    try:
-        with open(f"{proc_root}/{pid}/comm") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
 
 
 def read_targets(sysfs: Sysfs, ctx: str, ops: str, proc_root: str = "/proc"

@@ -26,10 +26,12 @@ import errno
 import os
 import stat
 import time
-from collections.abc import Iterable, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ..base import BackendError
+
+_T = TypeVar("_T")
 
 DEFAULT_ROOT = "/sys/kernel/mm/damon/admin"
 REAL_DAMON_DIR = "/sys/kernel/mm/damon"
@@ -255,7 +257,7 @@ class RealSysfs:
     def _sleep(self, seconds: float) -> None:
         time.sleep(seconds)
 
-    def _busy_retry(self, op, *args):
+    def _busy_retry(self, op: Callable[..., _T], *args: Any) -> _T:
         """op(*args), retrying OSError(EBUSY) with a bounded backoff; when EBUSY
         persists raises _BusyExhausted, any other OSError as is."""
         t0 = time.monotonic()

@@ -60,7 +60,7 @@ def snapshot_scheme(attrs: MonitoringAttrs, features: Features,
                     target_idx: int | None = None) -> Scheme:
     """damontui's region-snapshot scheme: stat, matches everything, applied every
     aggregation (apply_interval_us = aggr_us where the kernel has it)."""
-    filters = ()
+    filters: tuple[Filter, ...] = ()
     if target_idx is not None:
         filters = (Filter(FilterType.TARGET, matching=False, target_idx=target_idx),)
     return Scheme(

@@ -14,6 +14,8 @@ from array import array
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ....procfs import pid_alive
+
 
 @dataclass(frozen=True)
 class ProbeResult:
@@ -76,36 +78,9 @@ class AccessSource(ABC):
 # --- helpers shared by the /proc based sources ---------------------------------------
 
 
-def proc_comm(proc_root: str, pid: int) -> str:
-    """The process name, or "?" if it cannot be read (only used for display)."""
-    try:
-        with open(f"{proc_root}/{pid}/comm") as f:
-            return f.read().strip() or "?"
-    except OSError:
-        return "?"
-
-
-def pid_alive(proc_root: str, pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie.
-
-    A zombie keeps its /proc entry but has no address space any more: its smaps reads
-    empty and clear_refs writes silently succeed, so the entry alone proves nothing.
-    """
-    try:
-        with open(f"{proc_root}/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    except OSError:
-        return True  # exists but unreadable: let the real operation report why
-    # The state follows the last ')' because comm may itself contain parentheses.
-    tail = stat[stat.rfind(b")") + 1 :].split()
-    return not (tail and tail[0] in (b"Z", b"X", b"x"))
-
-
 def ensure_alive(proc_root: str, pid: int) -> None:
     """Raise TargetGone if ``pid`` exited."""
-    if not pid_alive(proc_root, pid):
+    if not pid_alive(pid, proc_root):
         raise TargetGone(f"pid {pid} exited")
 
 

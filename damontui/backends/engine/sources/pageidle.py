@@ -17,6 +17,7 @@ import os
 from array import array
 from typing import Any, ClassVar
 
+from ....procfs import pid_alive, proc_comm
 from .. import kernels
 from ..layout import read_system_ram, read_three_regions
 from .base import (
@@ -24,8 +25,6 @@ from .base import (
     ProbeResult,
     SourceError,
     ensure_alive,
-    pid_alive,
-    proc_comm,
     read_config_option,
 )
 from .softdirty import PAGE_SIZE, open_pagemap, read_entries
@@ -62,7 +61,7 @@ class PageIdleSource(AccessSource):
         self._pagemap_fd: int | None = None
         self._comm = ""
         if pid is not None:
-            self._comm = proc_comm(proc_root, pid)
+            self._comm = proc_comm(pid, proc_root, missing="?")
             ensure_alive(proc_root, pid)
             self.pagemap_path = f"{proc_root}/{pid}/pagemap"
             self._pagemap_fd = open_pagemap(proc_root, pid)
@@ -93,7 +92,7 @@ class PageIdleSource(AccessSource):
         if not os.access(path, os.R_OK | os.W_OK):
             return ProbeResult(False, f"page idle tracking unavailable: {path} not read-writable")
         if pid is not None:
-            if not pid_alive(proc_root, pid):
+            if not pid_alive(pid, proc_root):
                 return ProbeResult(
                     False, f"pageidle unavailable: pid {pid} not found in {proc_root}"
                 )

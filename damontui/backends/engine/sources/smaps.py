@@ -16,6 +16,7 @@ from array import array
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ....procfs import pid_alive, proc_comm
 from .. import kernels
 from ..layout import read_three_regions
 from ..regionset import make_rng
@@ -25,8 +26,6 @@ from .base import (
     SourceError,
     TargetGone,
     ensure_alive,
-    pid_alive,
-    proc_comm,
     write_clear_refs,
 )
 
@@ -78,7 +77,7 @@ class SmapsSource(AccessSource):
         self.proc_root = proc_root
         self.smaps_path = f"{proc_root}/{pid}/smaps"
         self._rng = make_rng(seed)
-        self._comm = proc_comm(proc_root, pid)
+        self._comm = proc_comm(pid, proc_root, missing="?")
         ensure_alive(proc_root, pid)
 
     @classmethod
@@ -87,7 +86,7 @@ class SmapsSource(AccessSource):
         proc_root = kwargs.get("proc_root", "/proc")
         pid = kwargs.get("pid")
         who = "self" if pid is None else str(pid)
-        if pid is not None and not pid_alive(proc_root, pid):
+        if pid is not None and not pid_alive(pid, proc_root):
             return ProbeResult(False, f"smaps unavailable: pid {pid} not found in {proc_root}")
         smaps = f"{proc_root}/{who}/smaps"
         clear = f"{proc_root}/{who}/clear_refs"

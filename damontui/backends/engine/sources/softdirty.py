@@ -11,6 +11,7 @@ import sys
 from array import array
 from typing import Any, ClassVar
 
+from ....procfs import pid_alive, proc_comm
 from .. import kernels
 from ..layout import read_three_regions
 from .base import (
@@ -19,8 +20,6 @@ from .base import (
     SourceError,
     TargetGone,
     ensure_alive,
-    pid_alive,
-    proc_comm,
     read_config_option,
     write_clear_refs,
 )
@@ -76,7 +75,7 @@ class SoftDirtySource(AccessSource):
         self.proc_root = proc_root
         self.page_size = page_size
         self.pagemap_path = f"{proc_root}/{pid}/pagemap"
-        self._comm = proc_comm(proc_root, pid)
+        self._comm = proc_comm(pid, proc_root, missing="?")
         ensure_alive(proc_root, pid)
         self._fd: int | None = open_pagemap(proc_root, pid)
 
@@ -93,7 +92,7 @@ class SoftDirtySource(AccessSource):
                 f"soft-dirty tracking unavailable: CONFIG_MEM_SOFT_DIRTY is not set in "
                 f"{config_path} (needs a kernel built with CONFIG_MEM_SOFT_DIRTY=y)",
             )
-        if pid is not None and not pid_alive(proc_root, pid):
+        if pid is not None and not pid_alive(pid, proc_root):
             return ProbeResult(False, f"softdirty unavailable: pid {pid} not found in {proc_root}")
         who = "self" if pid is None else str(pid)
         pagemap, clear = f"{proc_root}/{who}/pagemap", f"{proc_root}/{who}/clear_refs"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from ...model import (
+from ..model import (
     AccessPattern,
     Action,
     Filter,
@@ -37,7 +37,8 @@ from ...model import (
     WatermarkMetric,
     Watermarks,
 )
-from ...model.units import MAX_WORDS, U32_MAX, U64_MAX
+from ..model.units import MAX_WORDS, U32_MAX, U64_MAX
+from .units import format_size as _format_size
 
 
 class DamoJsonError(ValueError):
@@ -515,19 +516,7 @@ def format_time_ms(ms: int) -> str:
 
 def format_size(nbytes: int) -> str:
     """damo's '128.000 MiB' when exact at 3 decimals, else a smaller unit or bytes."""
-    if nbytes >= U64_MAX:
-        return "max"
-    for unit, size in (("EiB", 1 << 60), ("PiB", 1 << 50), ("TiB", 1 << 40), ("GiB", 1 << 30),
-                       ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if nbytes > size and (nbytes * 1000) % size == 0:
-            return f"{_fixed3(Fraction(nbytes, size))} {unit}"
-    return f"{nbytes} B"
-
-
-def _fixed3(value: Fraction) -> str:
-    whole = value.numerator // value.denominator
-    frac = int((value - whole) * 1000)
-    return f"{whole}.{frac:03d}"
+    return _format_size(nbytes, 3, exact=True)
 
 
 def format_ratio(value: int, scale: int) -> str:
