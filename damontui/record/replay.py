@@ -62,6 +62,9 @@ class ReplayBackend:
     def stop(self) -> None:
         self._on_snapshot = None
 
+    def close(self) -> None:
+        self.stop()  # nothing else is held: the record's reader belongs to the caller
+
     def latest(self) -> Snapshot | None:
         return self.snapshots[self.position]
 

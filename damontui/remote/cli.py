@@ -79,7 +79,7 @@ def run_remote(args: argparse.Namespace, batch: bool, refresh_s: float) -> int:
         app.run(mouse=not args.no_mouse)
         return app.return_code or 0
     finally:
-        backend.stop()
+        backend.close()
 
 
 class _Sink:
@@ -132,7 +132,7 @@ def run_remote_batch(args: argparse.Namespace, backend: RemoteBackend, refresh_s
             if sink.lost.is_set():
                 break
     finally:
-        backend.stop()
+        backend.close()
     for text in sink.errors:
         print(f"damontui: {text}", file=sys.stderr)
     if sink.lost.is_set():

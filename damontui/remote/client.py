@@ -162,6 +162,10 @@ class RemoteBackend:
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join(timeout=5)
 
+    def close(self) -> None:
+        """End the session (the remote record stops its backend on EOF)."""
+        self.stop()
+
     def latest(self) -> Snapshot | None:
         return self._latest
 
