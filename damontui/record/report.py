@@ -262,13 +262,59 @@ class _Null:
 # --- command ---------------------------------------------------------------------------
 
 
+class _Window(Sequence[Snapshot]):
+    """Snapshots [lo, hi) of an open record, decoded only when touched: the table and
+    percentile styles of an hour-long record decode two snapshots, not thousands."""
+
+    def __init__(self, reader: Any, lo: int, hi: int) -> None:
+        self.reader, self.lo, self.hi = reader, lo, hi
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.reader.snapshot(self.lo + index)
+
+
+def _record_window(reader: Any, since: str | None, until: str | None) -> _Window:
+    times = reader.elapsed_us
+    if not times:
+        return _Window(reader, 0, 0)
+    lo_us = _offset(since, "--since") if since else None
+    hi_us = _offset(until, "--until") if until else None
+    start = times[0]
+    keep = [
+        i
+        for i, t in enumerate(times)
+        if (lo_us is None or t - start >= lo_us) and (hi_us is None or t - start <= hi_us)
+    ]
+    return _Window(reader, keep[0], keep[-1] + 1) if keep else _Window(reader, 0, 0)
+
+
 def run_report(args: argparse.Namespace, out: TextIO) -> int:
+    from .reader import RecordReader, is_record
+
     try:
+        if is_record(args.file):
+            with RecordReader(args.file) as reader:
+                selected = _record_window(reader, args.since, args.until)
+                info = reader.meta(0).info if len(reader) else BackendInfo("?", "")
+                return _report(args, out, selected, info, reader.warnings)
         snaps, info, warnings = load(args.file)
-        selected = window(snaps, args.since, args.until)
+        return _report(args, out, window(snaps, args.since, args.until), info, warnings)
     except ValidationError as e:
         print(f"damontui report: error: {e}", file=sys.stderr)
         return 2
+
+
+def _report(args: argparse.Namespace, out: TextIO, selected: Sequence[Snapshot],
+            info: BackendInfo, warnings: list[str]) -> int:  # fmt: skip
     for w in warnings:
         print(f"damontui report: warning: {w}", file=sys.stderr)
     if args.json:

@@ -98,3 +98,25 @@ def test_mutated_snapshot_payloads(data):
     body = body[: data.draw(st.integers(0, len(body)))]
     read_all(file_header() + encode_frame(KIND_META, json.dumps(META).encode())
              + encode_frame(KIND_SNAPSHOT, bytes(body)))  # fmt: skip
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.integers(1, 255)), max_size=6),
+       st.integers(1, 400))  # fmt: skip
+def test_stream_parser_and_remote_decoder(flips, chunk):
+    """The --remote side: a mutated stream fed in chunks raises only RecordError."""
+    from damontui.record.frames import FrameParser
+    from damontui.remote.client import RemoteBackend, parse_remote
+
+    data = bytearray(VALID)
+    for pos, mask in flips:
+        data[pos] ^= mask
+    parser = FrameParser("<stream>")
+    backend = RemoteBackend(parse_remote("example.org"), ["damontui"])
+    backend._on_snapshot = lambda snap: None
+    try:
+        for i in range(0, len(data), chunk):
+            for offset, head, payload in parser.feed(bytes(data[i : i + chunk])):
+                backend._frame("<stream>", offset, head, payload)
+    except RecordError as e:
+        assert "<stream>" in str(e)

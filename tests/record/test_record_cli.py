@@ -145,6 +145,13 @@ def test_kill_9_keeps_every_complete_snapshot(tmp_path):
         assert len(r) >= 5
         snaps = list(r)  # every directory entry decodes
     assert [s.seq for s in snaps] == sorted(s.seq for s in snaps)
+    # and it replays up to the last complete snapshot
+    from damontui.record.replay import RecordSnapshots, ReplayBackend
+
+    with RecordReader(path) as r:
+        replay = ReplayBackend(RecordSnapshots(r), r.meta(0).info, str(path))
+        replay.position = len(replay) - 1
+        assert replay.latest().seq == snaps[-1].seq
 
 
 def test_stdout_stream_and_nothing_else_on_a_pipe(tmp_path):
