@@ -160,15 +160,24 @@ def run_record(args: argparse.Namespace) -> int:
         print(f"damontui record: error: --count: {args.count} is invalid; >= 1",
               file=sys.stderr)  # fmt: skip
         return 2
-    if args.format == "damo":
-        return _record_damo(args)
+    damo_write = _damo_writer() if args.format == "damo" else None
+    if args.format == "damo" and (damo_write is None or to_stdout or args.max_size or args.append):
+        why = (
+            "this build lacks damontui.formats.damo_record"
+            if damo_write is None
+            else "damo's format is one JSON document: no -o -, --max-size or --append"
+        )
+        print(f"damontui record: error: --format damo: {why}", file=sys.stderr)
+        return 2
     config, config_errors = main_cli._load_config(args)
     for error in config_errors:
         print(f"damontui record: config: {error}", file=sys.stderr)
     backend = main_cli._open_backend(args, config)
     extra = {"host": os.uname().nodename, "argv": sys.argv[1:]}
     try:
-        if to_stdout:
+        if damo_write is not None:
+            writer = DamoRecordSink(args.output, damo_write)
+        elif to_stdout:
             writer = RecordWriter(stream=stdout_binary(), extra=extra)
         else:
             writer = RecordWriter(args.output, max_size=args.max_size, append=args.append,
@@ -205,14 +214,41 @@ def run_record(args: argparse.Namespace) -> int:
     return 0
 
 
-def _record_damo(args: argparse.Namespace) -> int:
+def _damo_writer() -> object | None:
     try:
-        from ..formats import damo_record  # noqa: F401  (the damo interop engineer's writer)
+        from ..formats.damo_record import write_damo_record  # type: ignore[import-not-found]
     except ImportError:
-        print("damontui record: error: --format damo needs damontui.formats.damo_record, "
-              "which this build does not have yet; record in damontui's format and "
-              "convert later", file=sys.stderr)  # fmt: skip
-        return 2
-    print("damontui record: error: --format damo is not wired to damo_record yet",
-          file=sys.stderr)  # fmt: skip
-    return 2
+        return None
+    return write_damo_record
+
+
+class DamoRecordSink:
+    """The RecordWriter interface over damo's record format: damo's file is one JSON
+    document, so snapshots are kept and written when the record ends (a clean end:
+    SIGINT/SIGTERM/SIGHUP, --duration, --count; a kill -9 loses them)."""
+
+    def __init__(self, path: str, write: object) -> None:
+        self.name = path
+        self.path = Path(path)
+        self.parts = [self.path]
+        self._write = write
+        self._snaps: list = []  # type: ignore[type-arg]
+        self.bytes_written = 0
+        self._closed = False
+        try:  # fail now, not after an hour of recording
+            self.path.touch()
+        except OSError as e:
+            raise RecordError(path, None, f"can't write: {e.strerror or e}") from None
+
+    def write(self, snap: object, info: object) -> None:
+        self._snaps.append(snap)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._write(self.path, self._snaps, "json_compressed")  # type: ignore[operator]
+        except OSError as e:
+            raise RecordError(self.name, None, f"can't write: {e.strerror or e}") from None
+        self.bytes_written = self.path.stat().st_size

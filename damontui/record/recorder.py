@@ -16,14 +16,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, Protocol, TextIO
 
 from ..backends.base import Backend
-from ..model import Snapshot
+from ..model import BackendInfo, Snapshot
 from ..model.units import format_duration_us, format_size
-from .writer import RecordWriter
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class SnapshotSink(Protocol):
+    """What the recorder writes to: a RecordWriter, or damo's format (record/cli.py)."""
+
+    name: str
+    parts: list[Path]
+    bytes_written: int
+
+    def write(self, snap: Snapshot, info: BackendInfo) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -42,7 +53,7 @@ class Recorder:
     def __init__(
         self,
         backend: Backend,
-        writer: RecordWriter,
+        writer: SnapshotSink,
         *,
         duration_s: float | None = None,
         count: int | None = None,

@@ -48,19 +48,17 @@ def load(path: Path) -> tuple[list[Snapshot], BackendInfo, list[str]]:
 
 
 def _load_damo(path: Path) -> tuple[list[Snapshot], BackendInfo, list[str]] | None:
-    """damo's record files through the damo interop reader, when this build has it."""
+    """damo's record files (json_compressed, json) through the damo interop reader
+    (damontui.formats.damo_record), when this build has it; None otherwise."""
     try:
-        from ..formats import damo_record  # type: ignore[attr-defined]
+        from ..formats.damo_record import read_damo_record  # type: ignore[import-not-found]
     except ImportError:
         return None
-    reader = getattr(damo_record, "read_record", None)
-    if reader is None:
-        return None
     try:
-        snaps = list(reader(path))
-    except (ValueError, OSError) as e:
+        snaps = list(read_damo_record(path))
+    except ValueError as e:  # DamoRecordError: names the file and the key path
         raise RecordError(str(path), None, f"not a damontui record, nor a damo one: {e}") from None
-    return snaps, BackendInfo("damo record", str(path)), []
+    return snaps, BackendInfo("damo record", str(path), readonly=True), []
 
 
 def window(snaps: Sequence[Snapshot], since: str | None, until: str | None) -> list[Snapshot]:
