@@ -10,6 +10,11 @@ from ..model import DEFAULT_WEIGHTS, Region, Snapshot, TemperatureWeights
 
 PERCENTILES = (0, 1, 5, 25, 50, 75, 95, 99, 100)
 
+try:  # the analysis layer's temperature (damo's definition), once it is in the build
+    from ..analysis import region_temperature as _analysis_temperature  # type: ignore[attr-defined]
+except ImportError:
+    _analysis_temperature = None
+
 
 def regions_of(snap: Snapshot) -> list[tuple[int, Region]]:
     """(target index, region) for every region of the snapshot, in address order."""
@@ -24,7 +29,10 @@ def age_us(snap: Snapshot, region: Region) -> int:
 def temperature(
     snap: Snapshot, region: Region, weights: TemperatureWeights = DEFAULT_WEIGHTS
 ) -> float:
-    """One definition, used for sorting, percentiles and JSON."""
+    """One definition, used for sorting, percentiles and JSON: damontui.analysis's when
+    present (damo's temperature), else the model's."""
+    if _analysis_temperature is not None:
+        return float(_analysis_temperature(region, snap.attrs, weights))
     return region.temperature(snap.max_nr_accesses, weights)
 
 
