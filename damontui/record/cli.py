@@ -25,8 +25,10 @@ def _size(text: str) -> int:
 
 
 def _backend_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=("auto", "engine", "kernel"),
-                        help="where data comes from (default: auto)")  # fmt: skip
+    # No choices here: the backend selection (select.py) names the valid ones, so a
+    # backend added there (e.g. damon_stat) can be recorded without editing this list.
+    parser.add_argument("--backend", metavar="NAME",
+                        help="where data comes from: auto (default), engine, kernel, ...")
     parser.add_argument(
         "--kdamond",
         type=int,

@@ -10,7 +10,8 @@ A snapshot payload (before zlib):
             second bytes, ...): gap u64 (start minus the previous region's end mod 2^64,
             the first region's start), size u64, nr_accesses u32, age u32
     stats   nr_stats x 8 u64 (SchemeStats fields), byte-shuffled
-    msgs    msg_len bytes of UTF-8 JSON: the snapshot's messages
+    extras  msg_len bytes of UTF-8 JSON, an object: "messages" (list of strings), and
+            the optional Snapshot fields other backends fill ("damon_stat", "tuned")
 
 Regions are sorted and mostly adjacent, so gaps are mostly 0 and sizes are
 page multiples: after the shuffle their high and low byte planes are runs of
@@ -24,7 +25,7 @@ from __future__ import annotations
 import json
 import struct
 from array import array
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import reduce
 from itertools import accumulate, chain
 from operator import or_
@@ -119,7 +120,7 @@ def encode_snapshot(snap: Snapshot, target_index: dict[Target, int]) -> bytes:
     if shift:
         gaps = [g >> shift for g in gaps]
         sizes = [z >> shift for z in sizes]
-    msgs = json.dumps(list(snap.messages), ensure_ascii=False).encode() if snap.messages else b""
+    msgs = _encode_extras(snap)
     stats = array("Q")
     for st in snap.scheme_stats:
         stats.extend(int(getattr(st, name)) & U64_MASK for name in STAT_FIELDS)
@@ -198,20 +199,69 @@ def decode_snapshot(data: bytes, meta: Meta, elapsed_us: int, timestamp: float) 
         kw: dict[str, Any] = dict(zip(STAT_FIELDS, values, strict=True))
         kw["active"] = bool(kw["active"])
         stats.append(SchemeStats(**kw))
-    messages: tuple[str, ...] = ()
-    if msg_len:
-        try:
-            loaded = json.loads(bytes(view[pos : pos + msg_len]).decode())
-        except (UnicodeDecodeError, ValueError) as e:
-            raise PayloadError(f"snapshot messages: {e}") from None
-        if not isinstance(loaded, list) or not all(isinstance(m, str) for m in loaded):
-            raise PayloadError("snapshot messages: not a list of strings")
-        messages = tuple(loaded)
+    extras = _decode_extras(bytes(view[pos : pos + msg_len])) if msg_len else {}
     return Snapshot(
         seq=seq, timestamp=timestamp, elapsed_us=elapsed_us, attrs=meta.attrs,
         targets=tuple(targets), schemes=meta.schemes, scheme_stats=tuple(stats),
-        cpu_percent=cpu if cpu == cpu else 0.0, messages=messages,
+        cpu_percent=cpu if cpu == cpu else 0.0, **extras,
     )  # fmt: skip
+
+
+# Optional Snapshot fields (present in builds with the DAMON_STAT backend), recorded
+# as JSON and restored only where this build's Snapshot has them.
+_SNAPSHOT_FIELDS = {f.name for f in fields(Snapshot)}
+
+
+def _encode_extras(snap: Snapshot) -> bytes:
+    doc: dict[str, Any] = {}
+    if snap.messages:
+        doc["messages"] = list(snap.messages)
+    stat = getattr(snap, "damon_stat", None)
+    if stat is not None:
+        doc["damon_stat"] = asdict(stat)
+    tuned = getattr(snap, "tuned", ())
+    if tuned:
+        doc["tuned"] = list(tuned)
+    return json.dumps(doc, ensure_ascii=False).encode() if doc else b""
+
+
+def _strings(value: object, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(m, str) for m in value):
+        raise PayloadError(f"snapshot {what}: not a list of strings")
+    return tuple(value)
+
+
+def _decode_extras(data: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(data.decode())
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise PayloadError(f"snapshot extras: {e}") from None
+    if isinstance(doc, list):  # the first files: the messages alone
+        doc = {"messages": doc}
+    if not isinstance(doc, dict):
+        raise PayloadError("snapshot extras: not a JSON object")
+    out: dict[str, Any] = {}
+    if "messages" in doc:
+        out["messages"] = _strings(doc["messages"], "messages")
+    if "tuned" in doc and "tuned" in _SNAPSHOT_FIELDS:
+        out["tuned"] = _strings(doc["tuned"], "tuned")
+    if "damon_stat" in doc and "damon_stat" in _SNAPSHOT_FIELDS:
+        out["damon_stat"] = _damon_stat(doc["damon_stat"])
+    return out
+
+
+def _damon_stat(d: object) -> object:
+    from ..model import damon_stat  # type: ignore[attr-defined]
+
+    if not isinstance(d, dict):
+        raise PayloadError("snapshot damon_stat: not a JSON object")
+    tuples = {"idle_ms_percentiles", "bandwidth_history"}
+    try:
+        kw = {k: (tuple(tuple(x) if isinstance(x, list) else x for x in v) if k in tuples else v)
+              for k, v in d.items()}  # fmt: skip
+        return damon_stat.DamonStatSample(**kw)
+    except TypeError as e:
+        raise PayloadError(f"snapshot damon_stat: {e}") from None
 
 
 # --- meta ------------------------------------------------------------------------------

@@ -246,3 +246,27 @@ def test_kill_minus_9_keeps_complete_snapshots(tmp_path):
         assert n >= 30
         for i in range(n):
             r.snapshot(i)  # every directory entry decodes
+
+
+def test_messages_and_optional_fields_round_trip(tmp_path, engine_run):
+    from dataclasses import fields, replace
+
+    from damontui.model import Snapshot as Snap
+
+    snaps, backend = engine_run
+    extra = {"messages": ("target 42 exited", "ünïcode")}
+    names = {f.name for f in fields(Snap)}
+    if "damon_stat" in names:  # builds with the DAMON_STAT backend
+        from damontui.model.damon_stat import DamonStatSample
+
+        extra["damon_stat"] = DamonStatSample(1.0, True, 77, 100_000, 5 << 20,
+                                              tuple(range(101)), 0.3, ((1.0, 5),))  # fmt: skip
+    if "tuned" in names:
+        extra["tuned"] = ("sample_us",)
+    snap = replace(snaps[0], **extra)
+    path = tmp_path / "x.dtrec"
+    write(path, [snap], backend.info)
+    with RecordReader(path) as r:
+        back = r.snapshot(0)
+    for key, value in extra.items():
+        assert getattr(back, key) == value
