@@ -267,7 +267,7 @@ def _damon_stat(d: object) -> object:
 # --- meta ------------------------------------------------------------------------------
 
 
-def _target_to_dict(t: Target) -> dict[str, Any]:
+def target_to_dict(t: Target) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": t.kind.value}
     if t.pid is not None:
         out["pid"] = t.pid
@@ -278,7 +278,7 @@ def _target_to_dict(t: Target) -> dict[str, Any]:
     return out
 
 
-def _target_from_dict(d: object) -> Target:
+def target_from_dict(d: object) -> Target:
     if not isinstance(d, dict):
         raise PayloadError("meta.targets: an entry is not a table")
     try:
@@ -299,14 +299,14 @@ def _target_from_dict(d: object) -> Target:
 
 
 def encode_meta(meta: Meta) -> bytes:
-    from ..model.serialize import scheme_to_dict
+    from ..formats.toml_out import scheme_to_dict
 
     doc = {
         "format": "damontui-record",
         "info": asdict(meta.info),
         "attrs": asdict(meta.attrs),
         "schemes": [scheme_to_dict(s) for s in meta.schemes],
-        "targets": [_target_to_dict(t) for t in meta.targets],
+        "targets": [target_to_dict(t) for t in meta.targets],
         "extra": meta.extra,
     }
     return json.dumps(doc, separators=(",", ":"), default=str).encode()
@@ -368,7 +368,7 @@ def decode_meta(data: bytes) -> tuple[Meta, list[str]]:
     extra = doc.get("extra", {})
     meta = Meta(
         info=_info_from(doc.get("info", {})), attrs=attrs, schemes=tuple(schemes),
-        targets=tuple(_target_from_dict(t) for t in targets_raw),
+        targets=tuple(target_from_dict(t) for t in targets_raw),
         extra=extra if isinstance(extra, dict) else {},
     )  # fmt: skip
     return meta, warnings

@@ -174,21 +174,27 @@ class RemoteBackend:
         return snap.attrs if snap is not None else MonitoringAttrs()
 
     def set_attrs(self, attrs: MonitoringAttrs) -> None:
-        raise BackendError("--remote: attributes can't be changed remotely yet; restart "
-                           "with --sample/--aggr/... on the command line")  # fmt: skip
+        from ..formats.toml_out import attrs_to_dict
+
+        self._change({"op": "set_attrs", "attrs": attrs_to_dict(attrs.validate())})
 
     def schemes(self) -> tuple[Scheme, ...]:
         snap = self._latest
         return tuple(snap.schemes) if snap is not None else ()
 
     def set_schemes(self, schemes: Sequence[Scheme]) -> None:
-        from ..model.serialize import scheme_to_dict
+        from ..formats.toml_out import scheme_to_dict
 
+        for scheme in schemes:
+            scheme.validate()
+        self._change({"op": "set_schemes", "schemes": [scheme_to_dict(s) for s in schemes]})
+
+    def _change(self, request: dict[str, object]) -> None:
+        """Send a change; the remote applies it (and answers) or refuses it."""
         if not self.allow_tuning:
             raise BackendError("--remote is read-only; start it with --allow-tuning to "
-                               "change schemes on the remote")  # fmt: skip
-        reply = self._request({"op": "set_schemes",
-                               "schemes": [scheme_to_dict(s) for s in schemes]})  # fmt: skip
+                               "change the remote's monitoring")  # fmt: skip
+        reply = self._request(request)
         if not reply.get("ok"):
             raise BackendError(f"remote: {reply.get('text', 'refused')}")
 
@@ -197,8 +203,9 @@ class RemoteBackend:
         return tuple(t.target for t in snap.targets) if snap is not None else ()
 
     def set_targets(self, targets: Sequence[Target]) -> None:
-        raise BackendError("--remote: the target can't be switched remotely yet; restart "
-                           "with --pid/--paddr on the command line")  # fmt: skip
+        from ..record.codec import target_to_dict
+
+        self._change({"op": "set_targets", "targets": [target_to_dict(t) for t in targets]})
 
     # --- control channel -----------------------------------------------------------------
 

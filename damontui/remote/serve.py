@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..backends.base import Backend, BackendError
 from ..model import ValidationError
+from ..record.codec import PayloadError
 
 if TYPE_CHECKING:
     from ..record.recorder import Recorder
@@ -71,19 +72,44 @@ class StreamControl:
         if op == "ping":
             self._reply(rid, True, "pong")
             return
-        if op != "set_schemes":
-            self._reply(rid, False, f"unknown op {op!r}; allowed: ping, set_schemes")
+        handlers = {"set_schemes": self._set_schemes, "set_attrs": self._set_attrs,
+                    "set_targets": self._set_targets}  # fmt: skip
+        if op not in handlers:
+            self._reply(rid, False, f"unknown op {op!r}; allowed: ping, {', '.join(handlers)}")
             return
         if not self.allow_tuning:
             self._reply(rid, False, "the remote refuses changes: it was started without "
                         "--allow-tuning (damontui --remote HOST --allow-tuning)")  # fmt: skip
             return
+        try:
+            done = handlers[op](request)
+        except (ValidationError, BackendError, PayloadError) as e:
+            self._reply(rid, False, f"not applied: {e}")
+            return
+        self._reply(rid, True, done)
+
+    def _set_schemes(self, request: dict[str, Any]) -> str:
         from ..model.serialize import schemes_from_dicts
 
-        try:
-            schemes = schemes_from_dicts(request.get("schemes"), self.backend.attrs())
-            self.backend.set_schemes(schemes)
-        except (ValidationError, BackendError) as e:
-            self._reply(rid, False, f"schemes not applied: {e}")
-            return
-        self._reply(rid, True, f"{len(schemes)} scheme(s) applied on the remote")
+        schemes = schemes_from_dicts(request.get("schemes"), self.backend.attrs())
+        self.backend.set_schemes(schemes)
+        return f"{len(schemes)} scheme(s) applied on the remote"
+
+    def _set_attrs(self, request: dict[str, Any]) -> str:
+        from ..model.serialize import attrs_from_dict
+
+        data = request.get("attrs")
+        if not isinstance(data, dict):
+            raise ValidationError("attrs", data, "a table of monitoring attributes")
+        self.backend.set_attrs(attrs_from_dict(data, "attrs"))
+        return "monitoring attributes applied on the remote"
+
+    def _set_targets(self, request: dict[str, Any]) -> str:
+        from ..record.codec import target_from_dict
+
+        items = request.get("targets")
+        if not isinstance(items, list) or not items:
+            raise ValidationError("targets", items, "a non-empty list of targets")
+        targets = [target_from_dict(t) for t in items]
+        self.backend.set_targets(targets)
+        return "now monitoring " + ", ".join(t.label for t in targets)

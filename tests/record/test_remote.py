@@ -154,6 +154,16 @@ def test_tuning_travels_to_the_remote(sshd):
         backend.set_schemes([COLD])
         assert got.wait(30), "the remote's snapshots never carried the new scheme"
         assert snaps[-1].scheme_stats  # the remote engine runs it and reports stats
+        from dataclasses import replace
+
+        from damontui.model import Target, TargetKind
+
+        backend.set_attrs(replace(snaps[-1].attrs, aggr_us=200_000))
+        wait(lambda: snaps[-1].attrs.aggr_us == 200_000, 30, "the new aggregation interval")
+        backend.set_targets([Target(TargetKind.SYNTHETIC, name="stairs")])
+        wait(lambda: snaps[-1].targets[0].target.name == "stairs", 30, "the new target")
+        with pytest.raises(BackendError, match="remote: not applied"):
+            backend.set_targets([Target(TargetKind.PID, pid=2**22 + 12345)])
     finally:
         backend.stop()
 
