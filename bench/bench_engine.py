@@ -84,7 +84,7 @@ def simulated(nr_regions: int, budget_s: float = 1.5) -> dict[str, float]:
 
 
 def worker(seconds: float) -> dict[str, Any]:
-    from damontui.backends.engine import kernels
+    from damontui import kernels
 
     return {
         "impl": kernels.IMPL_NAME,

@@ -23,12 +23,13 @@ from types import ModuleType
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from damontui.backends.engine import kernels_py  # noqa: E402
 from damontui.backends.engine.regionset import Regions, make_rng  # noqa: E402
+from damontui.kernels import kernels_py  # noqa: E402
 
 PAGE = 4096
 SIZES = (1_000, 10_000, 100_000)
 MAX_NR_ACCESSES = 20  # aggregation / sampling interval, as with DAMON's defaults
+SAMPLE_US = 5_000
 THRESHOLD = 2  # 10% of MAX_NR_ACCESSES, like damo's merge threshold
 NR_SUBS = 2
 TARGET_RATIO = 30.0
@@ -76,7 +77,7 @@ def sampling(k: ModuleType, r: Regions, rng: array, accessed: bytes) -> None:
 
 
 def ordering(k: ModuleType, r: Regions) -> None:
-    k.temperature_order(r, MAX_NR_ACCESSES, 0.0, 100.0, 100.0)
+    k.temperature_order(r, SAMPLE_US, SAMPLE_US * MAX_NR_ACCESSES, 0.0, 100.0, 100.0)
 
 
 def bench_size(k: ModuleType, n: int, repeats: int) -> dict[str, float]:

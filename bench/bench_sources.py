@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 warnings.simplefilter("ignore", RuntimeWarning)  # the loader warns when Cython is missing
 
-from damontui.backends.engine import kernels  # noqa: E402
+from damontui import kernels  # noqa: E402
 from damontui.backends.engine.sources import (  # noqa: E402
     AccessSource,
     PageIdleSource,

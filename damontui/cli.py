@@ -23,16 +23,18 @@ from .backends.base import Backend, BackendError, Stepper
 from .backends.select import BackendRequest, open_backend, open_engine_once
 from .model import (
     DEFAULT_WEIGHTS,
+    SYNTHETIC_PATTERNS,
     MonitoringAttrs,
     Snapshot,
     Target,
     TargetKind,
+    TemperatureWeights,
     ValidationError,
 )
 from .model.units import parse_count, parse_duration_us
 from .procfs import proc_comm
 
-PATTERNS = ("hotcold", "stairs", "zigzag", "phases")
+PATTERNS = tuple(SYNTHETIC_PATTERNS)
 SOURCES = ("synthetic", "smaps", "softdirty", "pageidle")
 SORTS = report.SORT_KEYS
 
@@ -105,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
     parser.add_argument("--readonly", action="store_true",
                         help="observe only: never change schemes, attributes or targets")
+    _weights_option(parser)
     parser.add_argument("--keep-running", action="store_true",
                         help="leave kernel DAMON monitoring running after exit")
     parser.add_argument("--kdamond", type=int, metavar="N",
@@ -137,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="monitoring time to run: simulated for --synthetic, "
                         "wall-clock for --pid/--paddr (default 5)")  # fmt: skip
     engine.add_argument("--sort", choices=SORTS, default="temperature")
+    _weights_option(engine)
     engine.add_argument("--limit", type=int, metavar="N")
     from .record import cli as record_cli
 
@@ -244,12 +248,28 @@ class _Collector:
             self.errors.append(text)
 
 
+def _weights_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--temperature-weights", "--temperature_weights", type=float, nargs=3,
+                        metavar=("SIZE", "ACCESS_RATE", "AGE"),
+                        help="damo's temperature weights: per byte, per %% access rate and per "
+                             "us of age (default 0 100 100; the config's [temperature_weights])")
+
+
+def _temperature_weights(args: argparse.Namespace, config: object | None) -> TemperatureWeights:
+    """--temperature-weights, else the config's [temperature_weights], else damo's."""
+    flag = getattr(args, "temperature_weights", None)
+    if flag is not None:
+        return TemperatureWeights(*flag)  # ValidationError names the weight
+    return getattr(config, "temperature_weights", None) or DEFAULT_WEIGHTS
+
+
 def print_report(out: TextIO, snap: Snapshot, history: Sequence[Snapshot], backend: Backend,
                  args: argparse.Namespace) -> None:  # fmt: skip
     width = max(40, min(200, _terminal_width()))
+    weights = getattr(args, "weights", DEFAULT_WEIGHTS)
     out.write(report.format_header(snap, backend.info) + "\n\n")
     out.write(report.format_heatmap(history, width=width - 20, height=16) + "\n\n")
-    out.write(report.format_region_table(snap, sort=args.sort, limit=args.limit) + "\n")
+    out.write(report.format_region_table(snap, args.sort, args.limit, weights) + "\n")
     if snap.schemes:
         out.write("\n" + report.format_scheme_stats(snap) + "\n")
     out.flush()
@@ -303,6 +323,7 @@ def _exit_on_signals() -> None:
 def run_engine_once(args: argparse.Namespace, out: TextIO) -> int:
     """`damontui engine --once`: simulated time for synthetic targets, else wall time."""
     config, _ = _load_config(args)
+    args.weights = _temperature_weights(args, config)
     backend, step = open_engine_once(_request(args, config))
     try:
         history = _run_engine(backend, args.sim_seconds, step)
@@ -367,6 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     config, config_errors = _load_config(args)
     refresh_s = float(_setting(args, config, "refresh", "refresh_s", 1.0))  # type: ignore[arg-type]
+    args.weights = _temperature_weights(args, config)
     if args.no_color:
         os.environ["NO_COLOR"] = "1"
     batch = _want_batch(args)
@@ -387,7 +409,7 @@ def _run(args: argparse.Namespace) -> int:
         refresh_s=refresh_s,
         theme=str(_setting(args, config, "theme", "theme", "")) or None,
         readonly=args.readonly,
-        weights=getattr(config, "temperature_weights", None) or DEFAULT_WEIGHTS,
+        weights=args.weights,
         startup_messages=config_errors,
         keymap=getattr(config, "keymap", None),
         theme_dirs=_user_theme_dirs(),

@@ -38,7 +38,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .model import DEFAULT_WEIGHTS, MonitoringAttrs, Scheme, TemperatureWeights, ValidationError
+from .model import (
+    DEFAULT_WEIGHTS,
+    SYNTHETIC_PATTERNS,
+    MonitoringAttrs,
+    Scheme,
+    TemperatureWeights,
+    ValidationError,
+)
 from .model.serialize import attrs_from_dict, read_duration_us, scheme_from_dict
 
 if sys.version_info >= (3, 11):
@@ -150,11 +157,7 @@ def _sources() -> tuple[str, ...]:
 
 
 def _patterns() -> tuple[str, ...]:
-    try:
-        from .backends.engine.sources.synthetic import PATTERNS
-    except Exception:
-        return ("hotcold", "stairs", "zigzag", "phases")
-    return tuple(PATTERNS)
+    return tuple(SYNTHETIC_PATTERNS)
 
 
 def _int(value: object, key: str) -> int:

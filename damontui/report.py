@@ -1,25 +1,42 @@
 """Plain-text rendering of snapshots for batch mode (pipes, TERM=dumb).
 
-No colours, no cursor movement: every function returns a string of lines.
+No colours, no cursor movement: every function returns a string of lines. The
+numbers come from the analysis layer, as in the TUI: the same temperatures, sort
+order and heatmap bins.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Sequence
 
-from .model import (
-    DEFAULT_WEIGHTS,
-    Action,
-    BackendInfo,
-    Region,
-    Snapshot,
-    TemperatureWeights,
+from .analysis import (
+    NO_DATA,
+    RAMP,
+    SORT_KEYS,
+    AddressLayout,
+    HeatmapModel,
+    HeatmapSettings,
+    SnapshotAnalysis,
+    access_rate,
+    mean_columns,
+    ramp_char,
+    row_bins,
+    sort_key,
 )
+from .model import DEFAULT_WEIGHTS, Action, BackendInfo, Snapshot, TemperatureWeights
 from .model.units import format_duration_us, format_size
 
-RAMP = " .:-=+*#%@"
-SORT_KEYS = ("address", "temperature", "access", "age", "size")
+__all__ = [
+    "RAMP",
+    "SORT_KEYS",
+    "format_header",
+    "format_heatmap",
+    "format_region_table",
+    "format_scheme_stats",
+    "heatmap_grid",
+]
+
+_ADDRESS = HeatmapSettings()  # batch mode draws address order, unzoomed
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
@@ -68,24 +85,17 @@ def format_region_table(
     limit: int | None = None,
     weights: TemperatureWeights = DEFAULT_WEIGHTS,
 ) -> str:
-    """One row per region; `sort` is one of SORT_KEYS (all but address: highest first)."""
+    """One row per region; `sort` is one of SORT_KEYS (in its natural direction:
+    address ascending, the others highest first)."""
     if sort not in SORT_KEYS:
         raise ValueError(f"sort must be one of {', '.join(SORT_KEYS)}, not {sort!r}")
-    mx = snapshot.max_nr_accesses
-    rows: list[tuple[int, Region]] = [
-        (ti, t.region(i)) for ti, t in enumerate(snapshot.targets) for i in range(len(t))
-    ]
-    keys = {
-        "temperature": lambda r: r.temperature(mx, weights),
-        "access": lambda r: r.nr_accesses,
-        "age": lambda r: r.age,
-        "size": lambda r: r.size,
-    }
-    if sort != "address":
-        rows.sort(key=lambda row: (-keys[sort](row[1]), row[0], row[1].start))
+    analysis = SnapshotAnalysis(snapshot, weights)
+    order = list(analysis.order(sort_key(sort)))
     if limit is not None:
-        rows = rows[:limit]
-    multi = len(snapshot.targets) > 1
+        order = order[:limit]
+    a, temps = analysis.arrays, analysis.temperatures
+    mx = analysis.max_nr_accesses
+    multi = analysis.multi_target
     header = [
         "#",
         *(["target"] if multi else []),
@@ -98,71 +108,46 @@ def format_region_table(
         "temp",
     ]
     body = []
-    for n, (ti, r) in enumerate(rows):
+    for n, i in enumerate(order):
+        nr = a.nr_accesses[i]
         body.append(
             [
                 str(n),
-                *([str(ti)] if multi else []),
-                f"{r.start:#x}",
-                f"{r.end:#x}",
-                format_size(r.size),
-                f"{r.access_rate(mx):.0f} %",
-                str(r.nr_accesses),
-                format_duration_us(r.age * snapshot.attrs.aggr_us),
-                f"{r.temperature(mx, weights):.0f}",
+                *([str(analysis.target_of(i))] if multi else []),
+                f"{a.starts[i]:#x}",
+                f"{a.ends[i]:#x}",
+                format_size(a.ends[i] - a.starts[i]),
+                f"{access_rate(nr, mx):.0f} %",
+                str(nr),
+                format_duration_us(a.ages[i] * snapshot.attrs.aggr_us),
+                f"{temps[i]:.0f}",
             ]
         )
     right = set(range(len(header))) - {1 + multi, 2 + multi}
     return _table(header, body, right)
 
 
-def _layout(history: Sequence[Snapshot]) -> list[tuple[int, int, int]]:
-    """Monitored address segments (target, start, end) across the history, merged."""
-    spans = sorted(
-        (ti, t.starts[i], t.ends[i])
-        for snap in history
-        for ti, t in enumerate(snap.targets)
-        for i in range(len(t))
-    )
-    merged: list[tuple[int, int, int]] = []
-    for ti, s, e in spans:
-        if merged and merged[-1][0] == ti and s <= merged[-1][2]:
-            merged[-1] = (ti, merged[-1][1], max(e, merged[-1][2]))
-        else:
-            merged.append((ti, s, e))
-    return merged
-
-
-def _column(
-    snaps: Sequence[Snapshot], layout: list[tuple[int, int, int]], bounds: list[int]
-) -> list[float]:
-    """Byte-weighted mean access rate (0..1) of each row bin over `snaps`."""
-    height = len(bounds) - 1
-    weighted, covered = [0.0] * height, [0] * height
-    segs: dict[int, list[tuple[int, int, int]]] = {}  # target -> (start, end, offset)
-    acc = 0
-    for ti, ss, se in layout:
-        segs.setdefault(ti, []).append((ss, se, acc))
-        acc += se - ss
-    seg_starts = {ti: [x[0] for x in v] for ti, v in segs.items()}
-    for snap in snaps:
-        mx = snap.max_nr_accesses
-        for ti, t in enumerate(snap.targets):
-            for i in range(len(t)):
-                s, e, rate = t.starts[i], t.ends[i], min(1.0, t.nr_accesses[i] / mx)
-                k = max(0, bisect_right(seg_starts[ti], s) - 1)
-                for ss, se, off in segs[ti][k:]:
-                    if ss >= e:
-                        break
-                    lo, hi = off + max(s, ss) - ss, off + min(e, se) - ss
-                    row = max(0, bisect_right(bounds, lo) - 1)
-                    while row < height and bounds[row] < hi:
-                        o = min(hi, bounds[row + 1]) - max(lo, bounds[row])
-                        if o > 0:
-                            weighted[row] += o * rate
-                            covered[row] += o
-                        row += 1
-    return [w / c if c else -1.0 for w, c in zip(weighted, covered, strict=True)]
+def heatmap_grid(
+    history: Sequence[Snapshot], width: int, height: int
+) -> tuple[AddressLayout, list[tuple[int, int]], list[list[float]]] | None:
+    """The text heatmap's binning (analysis/heatmap.py, as the TUI's address order):
+    the layout over the whole history, the row bins, and per column (the history
+    split into `width` equal groups) each row's access fraction or NO_DATA."""
+    layout = AddressLayout.from_snapshots(history)
+    if not layout.total:
+        return None
+    height = max(1, min(height, layout.total // 4096))
+    width = max(1, min(width, len(history)))
+    bins = row_bins(layout.total, height)
+    model = HeatmapModel()
+    groups = [
+        history[len(history) * c // width : len(history) * (c + 1) // width] for c in range(width)
+    ]
+    columns = []
+    for group in groups:
+        column = mean_columns([model.cached(s, layout, height, _ADDRESS) for s in group])
+        columns.append(column if column is not None else [NO_DATA] * height)
+    return layout, bins, columns
 
 
 def format_heatmap(history: Sequence[Snapshot], width: int = 72, height: int = 16) -> str:
@@ -173,33 +158,16 @@ def format_heatmap(history: Sequence[Snapshot], width: int = 72, height: int = 1
     """
     if not history or not any(s.targets for s in history):
         return "(no data)"
-    layout = _layout(history)
-    total = sum(e - s for _, s, e in layout)
-    if not total:  # e.g. a view-only kdamond that exposes no tried regions
+    grid = heatmap_grid(history, width, height)
+    if grid is None:  # e.g. a view-only kdamond that exposes no tried regions
         return "(no regions to draw)"
-    height = max(1, min(height, total // 4096))
-    bounds = [total * k // height for k in range(height + 1)]
-    width = max(1, min(width, len(history)))
-    groups = [
-        history[len(history) * c // width : len(history) * (c + 1) // width] for c in range(width)
-    ]
-    columns = [_column(g, layout, bounds) for g in groups]
-    labels = []
-    for row in range(height):
-        off = bounds[row]
-        for ti, s, e in layout:
-            if off < e - s:
-                labels.append(f"{ti}:{s + off:#x}" if len(layout) > 1 and ti else f"{s + off:#x}")
-                break
-            off -= e - s
+    layout, bins, columns = grid
+    labels = [layout.label(lo) for lo, _ in bins]
     label_w = max(len(x) for x in labels)
     lines = []
-    for row in range(height):
-        cells = "".join(
-            "?" if col[row] < 0 else RAMP[min(len(RAMP) - 1, round(col[row] * (len(RAMP) - 1)))]
-            for col in columns
-        )
-        lines.append(f"{labels[row].rjust(label_w)} |{cells}|")
+    for row, label in enumerate(labels):
+        cells = "".join("?" if col[row] < 0 else ramp_char(col[row]) for col in columns)
+        lines.append(f"{label.rjust(label_w)} |{cells}|")
     first, last = history[0].elapsed_us, history[-1].elapsed_us
     lines.append(
         f"{'':>{label_w}}  {format_duration_us(first)} .. {format_duration_us(last)}"

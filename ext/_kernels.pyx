@@ -15,6 +15,7 @@ import os
 
 from cpython cimport array
 from libc.errno cimport EINTR, EIO, ENOMEM, errno
+from libc.math cimport trunc
 from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memcpy, memset
 from posix.types cimport off_t
@@ -22,7 +23,7 @@ from posix.unistd cimport pread, pwrite
 
 import array
 
-KERNELS_API_VERSION = 1
+KERNELS_API_VERSION = 2
 
 ctypedef unsigned long long u64
 ctypedef unsigned int u32
@@ -433,17 +434,19 @@ cdef void _apply_splits(
 # --- snapshot views ------------------------------------------------------------------
 
 
-def temperatures(r, max_nr_accesses, double sz_weight, double ar_weight, double age_weight):
-    """damo's region temperature; cold regions (no access) get colder as they age."""
-    if max_nr_accesses <= 0:
-        raise ValueError(f"max_nr_accesses must be positive, got {max_nr_accesses}")
+def temperatures(r, sample_us, aggr_us, double sz_weight, double ar_weight, double age_weight):
+    """kernels_py.region_temperature (damo's temperature) of every region: the same
+    float steps in the same order, so both give identical numbers."""
+    if sample_us <= 0 or aggr_us <= 0:
+        raise ValueError(f"intervals must be positive, got sample {sample_us} aggr {aggr_us} us")
     cdef Py_ssize_t n = len(r.starts)
     if len(r.ends) != n or len(r.nr_accesses) != n or len(r.age) != n:
         raise ValueError("region arrays differ in length")
     cdef array.array out = array.clone(F64_TEMPLATE, n, False)
+    cdef double aggr = float(aggr_us)
     if n:
         _temps_core(
-            r.starts, r.ends, r.nr_accesses, r.age, float(max_nr_accesses),
+            r.starts, r.ends, r.nr_accesses, r.age, aggr / float(sample_us), aggr,
             sz_weight, ar_weight, age_weight, out,
         )
     return out
@@ -451,23 +454,24 @@ def temperatures(r, max_nr_accesses, double sz_weight, double ar_weight, double 
 
 cdef void _temps_core(
     const u64[::1] starts, const u64[::1] ends, const u32[::1] nr, const u32[::1] age,
-    double mx, double sz_w, double ar_w, double age_w, double[::1] out,
+    double mx, double aggr, double sz_w, double ar_w, double age_w, double[::1] out,
 ) noexcept:
     cdef Py_ssize_t i
-    cdef double rate, w_age
+    cdef double percent, score
     with nogil:
         for i in range(starts.shape[0]):
-            rate = 100.0 * <double>nr[i] / mx
-            w_age = age_w if nr[i] > 0 else -age_w
-            out[i] = sz_w * <double>(ends[i] - starts[i]) + ar_w * rate + w_age * <double>age[i]
+            percent = trunc(<double>nr[i] * 100.0 / mx)  # whole percent, as damo
+            score = sz_w * <double>(ends[i] - starts[i]) + ar_w * percent
+            score = score + age_w * (<double>age[i] * aggr)
+            out[i] = score if percent > 0.0 else -score
 
 
 def temperature_order(
-    r, max_nr_accesses, double sz_weight, double ar_weight, double age_weight,
+    r, sample_us, aggr_us, double sz_weight, double ar_weight, double age_weight,
     descending=True,
 ):
     """Region indices by temperature; ties go to the lower start, then lower index."""
-    temps = temperatures(r, max_nr_accesses, sz_weight, ar_weight, age_weight)
+    temps = temperatures(r, sample_us, aggr_us, sz_weight, ar_weight, age_weight)
     cdef Py_ssize_t n = len(temps)
     cdef array.array out = array.clone(U32_TEMPLATE, n, False)
     if n and _order_core(temps, r.starts, -1.0 if descending else 1.0, out) < 0:

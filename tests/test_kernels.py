@@ -17,8 +17,8 @@ from types import ModuleType
 
 import pytest
 
-from damontui.backends.engine import kernels_py
 from damontui.backends.engine.regionset import Regions, make_rng, rng_next
+from damontui.kernels import kernels_py
 
 PAGE = 4096
 U32_MAX = 2**32 - 1
@@ -303,26 +303,36 @@ def test_mismatched_arrays_are_rejected(k: ModuleType) -> None:
 
 
 def test_temperatures_formula(k: ModuleType) -> None:
-    r = regions((0, 2, 5, 3), (2, 3, 0, 4))
-    temps = k.temperatures(r, 20, 0.5, 2.0, 10.0)
-    assert list(temps) == [0.5 * 2 * PAGE + 2.0 * 25.0 + 30.0, 0.5 * PAGE - 40.0]
+    """damo's formula: whole percent (truncated), age in microseconds, the whole score
+    negated at 0 %. Sampling 5 ms, aggregation 100 ms: 20 samples per aggregation."""
+    r = regions((0, 2, 5, 3), (2, 3, 0, 4), (3, 4, 3, 1))
+    temps = k.temperatures(r, 5_000, 100_000, 0.5, 2.0, 10.0)
+    assert list(temps) == [
+        0.5 * 2 * PAGE + 2.0 * 25.0 + 10.0 * 300_000,
+        -(0.5 * PAGE + 10.0 * 400_000),
+        0.5 * PAGE + 2.0 * 15.0 + 10.0 * 100_000,
+    ]
+    # 1 of 300 samples is 0.33 %: damo truncates it to 0 % and counts the region idle
+    assert list(k.temperatures(regions((0, 1, 1, 2)), 1_000, 300_000, 0.0, 100.0, 1.0)) == [
+        -600_000.0
+    ]
     with pytest.raises(ValueError):
-        k.temperatures(r, 0, 1.0, 1.0, 1.0)
+        k.temperatures(r, 0, 100_000, 1.0, 1.0, 1.0)
 
 
 def test_temperature_order_breaks_ties_by_start(k: ModuleType) -> None:
     r = regions((0, 1, 1, 0), (1, 2, 5, 0), (2, 3, 1, 0), (3, 4, 9, 0))
-    assert list(k.temperature_order(r, 10, 0.0, 1.0, 0.0)) == [3, 1, 0, 2]
-    assert list(k.temperature_order(r, 10, 0.0, 1.0, 0.0, descending=False)) == [0, 2, 1, 3]
-    assert list(k.temperature_order(Regions(), 10, 1.0, 1.0, 1.0)) == []
+    assert list(k.temperature_order(r, 10, 100, 0.0, 1.0, 0.0)) == [3, 1, 0, 2]
+    assert list(k.temperature_order(r, 10, 100, 0.0, 1.0, 0.0, descending=False)) == [0, 2, 1, 3]
+    assert list(k.temperature_order(Regions(), 10, 100, 1.0, 1.0, 1.0)) == []
 
 
 def test_temperature_order_treats_signed_zeros_as_ties(k: ModuleType) -> None:
-    # Cold region 0 has temperature -0.0 (negative age weight times age 0), hot
-    # region 1 has 0.0: equal, so the lower start goes first either way.
+    # Cold region 0 has temperature -0.0 (the negated score of age 0), hot region 1
+    # has 0.0 (no access-rate weight): equal, so the lower start goes first either way.
     r = regions((0, 1, 0, 0), (1, 2, 1, 0))
     for descending in (True, False):
-        assert list(k.temperature_order(r, 10, 0.0, 0.0, 1.0, descending)) == [0, 1]
+        assert list(k.temperature_order(r, 10, 100, 0.0, 0.0, 1.0, descending)) == [0, 1]
 
 
 def test_match_pattern_inclusive_bounds(k: ModuleType) -> None:
@@ -443,7 +453,7 @@ def run_python(code: str, **env: str) -> str:
 
 
 def test_loader_can_be_forced_to_pure_python() -> None:
-    code = "from damontui.backends.engine import kernels as k; print(k.IMPL_NAME, k.IMPORT_ERROR)"
+    code = "from damontui import kernels as k; print(k.IMPL_NAME, k.IMPORT_ERROR)"
     out = run_python(code, DAMONTUI_PURE_PYTHON="1")
     assert "python None" in out and "Warning" not in out
 
@@ -451,11 +461,11 @@ def test_loader_can_be_forced_to_pure_python() -> None:
 def test_loader_falls_back_with_a_warning() -> None:
     code = (
         "import sys; sys.modules['damontui._kernels'] = None\n"
-        "from damontui.backends.engine import kernels as k\n"
+        "from damontui import kernels as k\n"
         "print(k.IMPL_NAME, k.merge.__module__, repr(k.IMPORT_ERROR))"
     )
     out = run_python(code, DAMONTUI_PURE_PYTHON="0")
-    assert "python damontui.backends.engine.kernels_py 'ModuleNotFoundError" in out
+    assert "python damontui.kernels.kernels_py 'ModuleNotFoundError" in out
     assert "RuntimeWarning: compiled kernels (damontui._kernels) failed to import" in out
     assert "slower pure-Python twin" in out
 
@@ -464,7 +474,7 @@ def test_loader_refuses_a_stale_build() -> None:
     code = (
         "import sys, types; fake = types.ModuleType('damontui._kernels')\n"
         "fake.KERNELS_API_VERSION = 0; sys.modules['damontui._kernels'] = fake\n"
-        "from damontui.backends.engine import kernels as k\n"
+        "from damontui import kernels as k\n"
         "print(k.IMPL_NAME, k.IMPORT_ERROR)"
     )
     out = run_python(code, DAMONTUI_PURE_PYTHON="0")
@@ -472,7 +482,7 @@ def test_loader_refuses_a_stale_build() -> None:
 
 
 def test_loader_exports_every_kernel() -> None:
-    from damontui.backends.engine import kernels
+    from damontui import kernels
 
     for name in kernels.KERNEL_NAMES:
         assert getattr(kernels, name) is getattr(kernels.impl, name)

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from damontui.backends.engine import kernels_py as py
 from damontui.backends.engine.regionset import Regions, make_rng
+from damontui.kernels import kernels_py as py
 
 try:
     from damontui import _kernels as cy
@@ -143,16 +143,29 @@ def test_split(r: Regions, nr_subs: int, min_sz: int, seed: int) -> None:
 
 
 weights = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
+intervals = st.tuples(st.integers(1, 2**40), st.integers(1, 2**40))
 
 
 @SETTINGS
-@given(region_sets(), st.integers(1, 2**40), weights, weights, weights, st.booleans())
+@given(region_sets(), intervals, weights, weights, weights, st.booleans())
 def test_temperatures_and_order(
-    r: Regions, max_nr: int, sz_w: float, ar_w: float, age_w: float, descending: bool
+    r: Regions,
+    sample_aggr: tuple[int, int],
+    sz_w: float,
+    ar_w: float,
+    age_w: float,
+    descending: bool,
 ) -> None:
-    run_both("temperatures", r, max_nr, sz_w, ar_w, age_w)
-    order, _ = run_both("temperature_order", r, max_nr, sz_w, ar_w, age_w, descending)
+    sample, aggr = sample_aggr
+    temps, _ = run_both("temperatures", r, sample, aggr, sz_w, ar_w, age_w)
+    order, _ = run_both("temperature_order", r, sample, aggr, sz_w, ar_w, age_w, descending)
     assert sorted(order) == list(range(len(r)))
+    # the one definition: each value is kernels_py.region_temperature of its region
+    mx = aggr / sample
+    assert list(temps) == [
+        py.region_temperature(e - s, nr, age, mx, float(aggr), sz_w, ar_w, age_w)
+        for s, e, nr, age in r.to_tuples()
+    ]
 
 
 @SETTINGS
@@ -167,7 +180,7 @@ def test_temperature_order_of_unsorted_regions(
     shuffled = Regions()
     for start, end, nr, last, age, _ in rows:
         shuffled.append(start, end, nr, age, last)
-    args = (shuffled, 10, 0.0, 1.0, age_w, descending)
+    args = (shuffled, 10, 100, 0.0, 1.0, age_w, descending)
     assert cy.temperature_order(*args) == py.temperature_order(*args)
 
 

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from damontui.analysis import access_percent, region_temperature
 from damontui.model import (
     AccessPattern,
     Action,
@@ -185,15 +186,20 @@ def test_access_pattern_from_human() -> None:
 
 
 def test_temperature_follows_damo() -> None:
+    """damo report access: size*w + percent*w + age_us*w, negated at 0 % (default
+    weights 0, 100, 100; 5 ms sampling, 100 ms aggregation)."""
     hot = Region(0, 4096, nr_accesses=20, age=10)
     cold = Region(4096, 8192, nr_accesses=0, age=10)
     older_cold = Region(8192, 12288, nr_accesses=0, age=50)
-    assert hot.access_rate(20) == 100.0
-    assert hot.temperature(20) == 100 * 100 + 100 * 10
-    assert cold.temperature(20) == -1000
-    assert older_cold.temperature(20) < cold.temperature(20) < hot.temperature(20)
+    attrs = MonitoringAttrs(sample_us=5_000, aggr_us=100_000)
+    assert access_percent(hot.nr_accesses, attrs) == 100
+    assert region_temperature(hot, attrs) == 100 * 100 + 100 * 1_000_000
+    assert region_temperature(cold, attrs) == -100 * 1_000_000
+    assert region_temperature(older_cold, attrs) < region_temperature(cold, attrs)
+    assert region_temperature(cold, attrs) < region_temperature(hot, attrs)
     by_size = TemperatureWeights(size=1, access_rate=0, age=0)
-    assert Region(0, 8192).temperature(20, by_size) == 8192
+    assert region_temperature(Region(0, 8192, 1, 0), attrs, by_size) == 8192
+    assert region_temperature(Region(0, 8192), attrs, by_size) == -8192  # idle: negated
     with pytest.raises(ValidationError, match="temperature weight age"):
         TemperatureWeights(age=-1)
 

@@ -79,7 +79,7 @@ def test_heatmap_rows_follow_address_and_columns_time() -> None:
     lines = report.format_heatmap(history, width=72, height=8).splitlines()
     assert len(lines) == 9
     grid = [line.split("|")[1] for line in lines[:8]]
-    assert grid[0] == "@@  " and grid[-1] == "  =@"
+    assert grid[0] == "@@  " and grid[-1] == "  +@"  # 50 %: bucket 5 of 10, as the TUI
     assert all(row == "    " for row in grid[1:-1])
     assert lines[0].startswith(f"{BASE:#x}")
     assert "100 ms .. 400 ms" in lines[-1]

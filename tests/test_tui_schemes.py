@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from textual.app import App, ComposeResult
 from textual.widgets import Button, DataTable, Input, Select, Static
 
+from damontui.analysis import HistoryFrame, SnapshotAnalysis
 from damontui.model import (
     AccessPattern,
     Action,
@@ -39,7 +40,7 @@ from damontui.tui.scheme_editor import (
     scheme_values,
     value_text,
 )
-from damontui.tui.schemes import PathPrompt, SchemeList, SchemesPanel, count_matches
+from damontui.tui.schemes import PathPrompt, SchemeList, SchemesPanel
 
 MIB = 1 << 20
 ATTRS = MonitoringAttrs()  # 5 ms / 100 ms: nr_accesses 0..20
@@ -53,6 +54,15 @@ def snapshot(schemes: tuple[Scheme, ...] = (COLD,),
              stats: tuple[SchemeStats, ...] = ()) -> Snapshot:
     target = TargetSnapshot.from_regions(Target(TargetKind.SYNTHETIC, name="hotcold"), REGIONS)
     return Snapshot(1, 0.0, 0, ATTRS, (target,), schemes, stats)
+
+
+def count_matches(snap: Snapshot, pattern: AccessPattern) -> tuple[int, int]:
+    return SnapshotAnalysis(snap).preview_totals(pattern)
+
+
+def show_panel(app: PanelApp, snap: Snapshot) -> None:
+    """New data, through the view protocol (as the app hands it over)."""
+    app.panel.show(snap, SnapshotAnalysis(snap), HistoryFrame((snap,)))
 
 
 class PanelApp(App[None]):
@@ -118,7 +128,7 @@ async def test_invalid_value_is_named_next_to_the_field_and_not_applied() -> Non
 async def test_preview_count_follows_the_pattern() -> None:
     app = PanelApp()
     async with app.run_test(size=(80, 24)) as pilot:
-        app.panel.update_snapshot(snapshot())
+        show_panel(app, snapshot())
         await pilot.pause()
         # COLD: nr_accesses 0 and age >= 50 -> none of the regions (only region 0 is idle)
         assert app.match_text().startswith("would match 0 of 10 regions")
@@ -247,7 +257,7 @@ async def test_stats_and_watermark_state_show_in_the_list() -> None:
     app = PanelApp()
     async with app.run_test(size=(80, 24)) as pilot:
         stats = SchemeStats(7, 3 * MIB, 2, MIB, 4, effective_bytes=2 * MIB, active=False)
-        app.panel.update_snapshot(snapshot(stats=(stats,)))
+        show_panel(app, snapshot(stats=(stats,)))
         await pilot.pause()
         row = app.query_one(SchemeList).get_row_at(0)
         assert row == ["0", "cold", "inactive", "7 3.0 MiB", "2 1.0 MiB", "4", "2.0 MiB"]
@@ -257,12 +267,12 @@ async def test_panel_follows_the_backend_unless_edited() -> None:
     other = Scheme(Action.STAT, name="from elsewhere")
     app = PanelApp()
     async with app.run_test(size=(80, 24)) as pilot:
-        app.panel.update_snapshot(snapshot(schemes=(other,)))
+        show_panel(app, snapshot(schemes=(other,)))
         await pilot.pause()
         assert app.panel.schemes == (other,) == app.panel.applied
         assert app.query_one("#f-name", Input).value == "from elsewhere"
         await type_into(pilot, "name", "mine")
-        app.panel.update_snapshot(snapshot(schemes=(COLD,)))
+        show_panel(app, snapshot(schemes=(COLD,)))
         await pilot.pause()
         assert app.panel.schemes[0].name == "mine"  # the user's edit survives
         assert app.panel.applied == (COLD,)

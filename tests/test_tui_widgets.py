@@ -8,6 +8,20 @@ from fake_backend import ATTRS, BASE, MIB, SYNTHETIC, make_snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 
+from damontui.analysis import (
+    NO_DATA,
+    AddressLayout,
+    HeatmapModel,
+    HeatmapSettings,
+    PrefixSums,
+    RegionFilter,
+    SnapshotAnalysis,
+    SnapshotHistory,
+    recency_histogram,
+    region_temperature,
+    temperature_histogram,
+    working_set,
+)
 from damontui.model import (
     AccessPattern,
     BackendInfo,
@@ -23,21 +37,17 @@ from damontui.model import (
 from damontui.model.units import U64_MAX
 from damontui.tui.filter_screen import parse_filter
 from damontui.tui.header import HeaderState, header_lines
-from damontui.tui.heatmap import (
-    NO_DATA,
-    AddressLayout,
-    HeatmapModel,
-    HeatmapSettings,
-    PrefixSums,
-)
-from damontui.tui.histograms import (
-    SnapshotHistory,
-    recency_histogram,
-    sparkline,
-    temperature_histogram,
-    working_set,
-)
-from damontui.tui.regions_view import RegionFilter, RegionRows, preview_totals
+from damontui.tui.histograms import sparkline
+from damontui.tui.regions_rows import RegionRows
+
+
+def rows_of(s: Snapshot, *args: object, pattern: AccessPattern | None = None,
+            **kw: object) -> RegionRows:  # fmt: skip
+    return RegionRows(SnapshotAnalysis(s, pattern=pattern), *args, **kw)  # type: ignore[arg-type]
+
+
+def preview_totals(s: Snapshot, pattern: AccessPattern) -> tuple[int, int]:
+    return SnapshotAnalysis(s).preview_totals(pattern)
 
 
 def snap_of(rows: list[tuple[int, int, int, int]], targets: int = 1, seq: int = 1) -> Snapshot:
@@ -63,54 +73,54 @@ def starts(rows: RegionRows) -> list[int]:
 
 def test_rows_sort_by_every_column() -> None:
     s = snap_of(ROWS)
-    assert starts(RegionRows(s, "start", False)) == [0, 4, 5, 8]
-    assert starts(RegionRows(s, "start", True)) == [8, 5, 4, 0]
-    assert starts(RegionRows(s, "size", True)) == [8, 0, 5, 4]
-    assert starts(RegionRows(s, "access", True)) == [4, 5, 0, 8]  # ties keep address order
-    assert starts(RegionRows(s, "age", True)) == [0, 8, 4, 5]
+    assert starts(rows_of(s, "start", False)) == [0, 4, 5, 8]
+    assert starts(rows_of(s, "start", True)) == [8, 5, 4, 0]
+    assert starts(rows_of(s, "size", True)) == [8, 0, 5, 4]
+    assert starts(rows_of(s, "access", True)) == [4, 5, 0, 8]  # ties keep address order
+    assert starts(rows_of(s, "age", True)) == [0, 8, 4, 5]
     # temperature: hot first; idle regions get colder with age
-    assert starts(RegionRows(s, "temp", True)) == [4, 5, 8, 0]
-    assert starts(RegionRows(s, "temp", False)) == [0, 8, 5, 4]
+    assert starts(rows_of(s, "temp", True)) == [4, 5, 8, 0]
+    assert starts(rows_of(s, "temp", False)) == [0, 8, 5, 4]
     with pytest.raises(ValueError):
-        RegionRows(s, "colour")
+        rows_of(s, "colour")
 
 
 def test_temperatures_match_the_model() -> None:
     s = snap_of(ROWS)
-    rows = RegionRows(s)
+    rows = rows_of(s)
     for i in range(len(ROWS)):
         region = s.targets[0].region(i)
-        assert rows.temps[i] == pytest.approx(s.temperature(region))
+        assert rows.temps[i] == pytest.approx(region_temperature(region, s.attrs))
 
 
 def test_filters_combine() -> None:
     s = snap_of(ROWS)
-    assert len(RegionRows(s, "start", region_filter=RegionFilter(heat="hot"))) == 2
-    assert starts(RegionRows(s, "start", region_filter=RegionFilter(heat="cold"))) == [0, 8]
-    assert starts(RegionRows(s, "start", region_filter=RegionFilter(min_size=3 * MIB))) == [
+    assert len(rows_of(s, "start", region_filter=RegionFilter(heat="hot"))) == 2
+    assert starts(rows_of(s, "start", region_filter=RegionFilter(heat="cold"))) == [0, 8]
+    assert starts(rows_of(s, "start", region_filter=RegionFilter(min_size=3 * MIB))) == [
         0, 5, 8,
     ]  # fmt: skip
     in_range = RegionFilter(addr_start=BASE + 4 * MIB, addr_end=BASE + 6 * MIB)
-    assert starts(RegionRows(s, "start", region_filter=in_range)) == [4, 5]
-    assert starts(RegionRows(s, "start", region_filter=RegionFilter(min_temperature=0))) == [4, 5]
+    assert starts(rows_of(s, "start", region_filter=in_range)) == [4, 5]
+    assert starts(rows_of(s, "start", region_filter=RegionFilter(min_temperature=0))) == [4, 5]
     assert RegionFilter().describe() == "none" and not RegionFilter().active
     assert "hot only" in RegionFilter(heat="hot").describe()
 
 
 def test_cells_are_human_readable() -> None:
-    rows = RegionRows(snap_of(ROWS), "start", False)
+    rows = rows_of(snap_of(ROWS), "start", False)
     cells = rows.cells(1)
     assert cells["start"] == f"{BASE + 4 * MIB:#x}" and cells["size"] == "1.0 MiB"
     assert cells["access"] == "100% 20" and cells["age"] == "200 ms"
     assert cells["target"] == ""  # one target: no target column
-    multi = RegionRows(snap_of(ROWS, targets=2), "start", False)
+    multi = rows_of(snap_of(ROWS, targets=2), "start", False)
     assert multi.multi_target and {multi.cells(r)["target"] for r in range(8)} == {"0", "1"}
 
 
 def test_preview_matches() -> None:
     s = snap_of(ROWS)
     busy = AccessPattern(nr_accesses=Range(1, 20))
-    rows = RegionRows(s, "start", False, pattern=busy)
+    rows = rows_of(s, "start", False, pattern=busy)
     assert [rows.is_matched(r) for r in range(4)] == [False, True, True, False]
     assert (rows.matched_count, rows.matched_bytes) == (2, 4 * MIB)
     assert preview_totals(s, busy) == (2, 4 * MIB)
@@ -233,7 +243,9 @@ def test_temperature_histogram_covers_every_byte() -> None:
     bins = temperature_histogram(s, nr_bins=4)
     assert sum(b for _, _, b in bins) == 16 * MIB
     assert bins[0][0] > bins[-1][0]  # hottest first
-    assert bins[0][2] == 1 * MIB  # the 100% region alone in the top bin
+    # damo's temperature counts age in microseconds: the region idle for 30
+    # aggregations (3 s) is alone in the coldest bin, the rest within 50 ms of age
+    assert bins[-1][2] == 4 * MIB and bins[0][2] == 12 * MIB
 
 
 def test_working_set_and_history_bounds() -> None:

@@ -2,7 +2,7 @@
 
 from .attrs import IntervalsGoal, MonitoringAttrs
 from .errors import ValidationError
-from .region import DEFAULT_WEIGHTS, Region, TemperatureWeights
+from .region import DEFAULT_WEIGHTS, Region, RegionArrays, TemperatureWeights
 from .scheme import (
     AccessPattern,
     Action,
@@ -18,10 +18,18 @@ from .scheme import (
     WatermarkMetric,
     Watermarks,
 )
-from .snapshot import BackendInfo, Snapshot, Target, TargetKind, TargetSnapshot
+from .snapshot import (
+    SYNTHETIC_PATTERNS,
+    BackendInfo,
+    Snapshot,
+    Target,
+    TargetKind,
+    TargetSnapshot,
+)
 
 __all__ = [
     "DEFAULT_WEIGHTS",
+    "SYNTHETIC_PATTERNS",
     "AccessPattern",
     "Action",
     "BackendInfo",
@@ -35,6 +43,7 @@ __all__ = [
     "Quotas",
     "Range",
     "Region",
+    "RegionArrays",
     "Scheme",
     "SchemeStats",
     "Snapshot",

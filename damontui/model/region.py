@@ -1,15 +1,18 @@
-"""Monitored regions and their derived access metrics."""
+"""Monitored regions: one region, and many as parallel arrays (RegionArrays)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from .errors import ValidationError
 
 
 @dataclass(frozen=True, slots=True)
 class TemperatureWeights:
-    """damo's temperature weights: size, access rate (percent) and age (aggregations)."""
+    """damo's temperature weights (`damo report access --temperature_weights`): per
+    byte of size, per percent of access rate and per microsecond of age."""
 
     size: float = 0.0
     access_rate: float = 100.0
@@ -26,7 +29,8 @@ DEFAULT_WEIGHTS = TemperatureWeights()
 
 @dataclass(frozen=True, slots=True)
 class Region:
-    """One DAMON region: [start, end) with the access count of the last aggregation."""
+    """One DAMON region: [start, end) with the access count of the last aggregation
+    (nr_accesses, in samples) and its age (in aggregation intervals)."""
 
     start: int
     end: int
@@ -41,20 +45,77 @@ class Region:
     def size(self) -> int:
         return self.end - self.start
 
-    def access_rate(self, max_nr_accesses: int) -> float:
-        """Percent of sampling intervals in which the region was found accessed."""
-        if max_nr_accesses <= 0:
-            return 0.0
-        return min(100.0, 100.0 * self.nr_accesses / max_nr_accesses)
 
-    def temperature(
-        self, max_nr_accesses: int, weights: TemperatureWeights = DEFAULT_WEIGHTS
-    ) -> float:
-        """damo's temperature: weighted size, access rate and age; idle regions get
-        colder the longer they stay idle (age counts negative)."""
-        age_weight = weights.age if self.nr_accesses > 0 else -weights.age
-        return (
-            weights.size * self.size
-            + weights.access_rate * self.access_rate(max_nr_accesses)
-            + age_weight * self.age
+def _u64() -> array:
+    return array("Q")
+
+
+def _u32() -> array:
+    return array("I")
+
+
+@dataclass(frozen=True)
+class RegionArrays:
+    """Regions as parallel arrays, the one shape every consumer reads: starts and ends
+    (array 'Q'), nr_accesses and ages (array 'I'), in address order per target.
+
+    The arrays belong to whoever made them: nobody mutates them once handed over
+    (snapshots share them, the analysis layer reads them with the compiled kernels).
+    """
+
+    starts: array = field(default_factory=_u64)
+    ends: array = field(default_factory=_u64)
+    nr_accesses: array = field(default_factory=_u32)
+    ages: array = field(default_factory=_u32)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    @property
+    def age(self) -> array:
+        """`ages` under the kernels' name (they also walk the engine's Regions)."""
+        return self.ages
+
+    @property
+    def total_size(self) -> int:
+        return sum(self.ends) - sum(self.starts)
+
+    def region(self, index: int) -> Region:
+        return Region(
+            self.starts[index], self.ends[index], self.nr_accesses[index], self.ages[index]
         )
+
+    def regions(self) -> list[Region]:
+        return [self.region(i) for i in range(len(self.starts))]
+
+    def slice(self, first: int, last: int) -> RegionArrays:
+        """Regions first..last-1 (copies of those array items)."""
+        return RegionArrays(
+            self.starts[first:last],
+            self.ends[first:last],
+            self.nr_accesses[first:last],
+            self.ages[first:last],
+        )
+
+    @classmethod
+    def from_regions(cls, regions: Iterable[Region]) -> RegionArrays:
+        regions = tuple(regions)
+        return cls(
+            array("Q", (r.start for r in regions)),
+            array("Q", (r.end for r in regions)),
+            array("I", (r.nr_accesses for r in regions)),
+            array("I", (r.age for r in regions)),
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[RegionArrays]) -> RegionArrays:
+        """All parts one after the other (one part: shared, not copied)."""
+        if len(parts) == 1:
+            return parts[0]
+        out = cls()
+        for p in parts:
+            out.starts.extend(p.starts)
+            out.ends.extend(p.ends)
+            out.nr_accesses.extend(p.nr_accesses)
+            out.ages.extend(p.ages)
+        return out

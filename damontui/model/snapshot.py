@@ -7,8 +7,17 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from .attrs import MonitoringAttrs
-from .region import DEFAULT_WEIGHTS, Region, TemperatureWeights
+from .region import Region, RegionArrays
 from .scheme import Scheme, SchemeStats
+
+# The synthetic workloads the engine simulates (name: what it does). Plain data here
+# so the UI and the CLI can offer them without importing the engine.
+SYNTHETIC_PATTERNS: dict[str, str] = {
+    "hotcold": "a few static hot blocks, the rest cold",
+    "stairs": "a hot window stepping up through the space, wrapping around",
+    "zigzag": "a hot window stepping up then down through the space",
+    "phases": "a few hot blocks that move abruptly at each phase change",
+}
 
 
 class TargetKind(str, Enum):
@@ -54,25 +63,23 @@ class TargetSnapshot:
     def from_regions(
         cls, target: Target, regions: list[Region] | tuple[Region, ...]
     ) -> TargetSnapshot:
-        return cls(
-            target,
-            array("Q", (r.start for r in regions)),
-            array("Q", (r.end for r in regions)),
-            array("I", (r.nr_accesses for r in regions)),
-            array("I", (r.age for r in regions)),
-        )
+        a = RegionArrays.from_regions(regions)
+        return cls(target, a.starts, a.ends, a.nr_accesses, a.ages)
+
+    @property
+    def arrays(self) -> RegionArrays:
+        """The same arrays as a RegionArrays (shared, not copied)."""
+        return RegionArrays(self.starts, self.ends, self.nr_accesses, self.ages)
 
     def region(self, index: int) -> Region:
-        return Region(
-            self.starts[index], self.ends[index], self.nr_accesses[index], self.ages[index]
-        )
+        return self.arrays.region(index)
 
     def regions(self) -> list[Region]:
-        return [self.region(i) for i in range(len(self.starts))]
+        return self.arrays.regions()
 
     @property
     def total_size(self) -> int:
-        return sum(self.ends) - sum(self.starts)
+        return self.arrays.total_size
 
 
 @dataclass(frozen=True)
@@ -96,9 +103,6 @@ class Snapshot:
     @property
     def nr_regions(self) -> int:
         return sum(len(t) for t in self.targets)
-
-    def temperature(self, region: Region, weights: TemperatureWeights = DEFAULT_WEIGHTS) -> float:
-        return region.temperature(self.max_nr_accesses, weights)
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,3 +62,13 @@ def save_screenshot(app: DamonApp, directory: Path | None = None) -> Path | None
         return None
     app.notify(f"Screenshot saved to {path}", title="Screenshot", markup=False, timeout=8)
     return path
+
+
+class SaveKeys:
+    """The live app's actions for `W` and `S` (DamonApp mixes this in)."""
+
+    def action_save_history(self) -> None:
+        save_history(self)  # type: ignore[arg-type]
+
+    def action_save_svg(self) -> None:
+        save_screenshot(self)  # type: ignore[arg-type]

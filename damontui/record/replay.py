@@ -29,6 +29,8 @@ from ..model import BackendInfo, MonitoringAttrs, Scheme, Snapshot, Target, Vali
 from ..model.units import format_duration_us, parse_duration_us
 from ..tui import app as app_module
 from ..tui.app import DamonApp
+from ..tui.registry import REGISTRY
+from ..tui.views import ViewSpec
 from .frames import RecordError
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
@@ -132,10 +134,16 @@ class ReplayBar(Widget):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.state = (False, 0, 1, 0, 0, 1.0)  # playing, index, count, t_us, total_us, speed
 
-    def show(self, playing: bool, index: int, count: int, t_us: int, total_us: int,
-             speed: float) -> None:  # fmt: skip
+    def set_state(self, playing: bool, index: int, count: int, t_us: int, total_us: int,
+                  speed: float) -> None:  # fmt: skip
         self.state = (playing, index, count, t_us, total_us, speed)
         self.refresh()
+
+    def show(self, snapshot: object, analysis: object, history: object) -> None:
+        """The View protocol (a registry 'bar'): follow the app's replay position."""
+        app = self.app
+        if isinstance(app, ReplayApp):
+            app.show_bar()
 
     def _parts(self, width: int) -> tuple[str, int, str]:
         playing, index, count, t_us, total_us, speed = self.state
@@ -189,27 +197,20 @@ class ReplayApp(DamonApp):
     ]
 
     def __init__(self, backend: ReplayBackend, *, speed: float = 1.0, **kwargs: object) -> None:
-        super().__init__(backend, readonly=True, **kwargs)  # type: ignore[arg-type]
+        registry = REGISTRY.copy()
+        registry.register(ViewSpec("replay_bar", "Replay", "Time slider and play state",
+                                   lambda app: ReplayBar(), kind="bar",
+                                   help=lambda: (("Replay", ReplayApp.BINDINGS),)))  # fmt: skip
+        super().__init__(backend, readonly=True, registry=registry, **kwargs)  # type: ignore[arg-type]
         self.replay = backend
         self.speed = speed
         self.playing = False
         self.paused = True  # the header's play state: replay starts stopped
         self._play_timer: Timer | None = None
 
-    async def on_mount(self) -> None:
+    def on_mount(self) -> None:
         super().on_mount()
-        await self.mount(ReplayBar(id="replay-bar"), before="#status")
         self.seek(0)
-
-    def action_help(self) -> None:
-        from ..tui.app import help_sections
-        from ..tui.help_screen import HELP_EXTRA, HelpScreen
-
-        if isinstance(self.screen, HelpScreen):
-            self.pop_screen()
-            return
-        sections = [("Replay", ReplayApp.BINDINGS), *help_sections()]
-        self.push_screen(HelpScreen(sections, extra=HELP_EXTRA))
 
     # --- position ------------------------------------------------------------------------
 
@@ -241,11 +242,11 @@ class ReplayApp(DamonApp):
         self.latest = snap
         self.history.append(snap)
         self.render_latest()
-        self._show_bar()
+        self.show_bar()
 
-    def _show_bar(self) -> None:
+    def show_bar(self) -> None:
         r = self.replay
-        self.query_one(ReplayBar).show(self.playing, r.position, len(r),
+        self.query_one(ReplayBar).set_state(self.playing, r.position, len(r),
                                        r.relative_us(r.position), r.relative_us(len(r) - 1),
                                        self.speed)  # fmt: skip
 
@@ -262,13 +263,13 @@ class ReplayApp(DamonApp):
             self._play_timer.stop()
             self._play_timer = None
         self._show_chrome()
-        self._show_bar()
+        self.show_bar()
 
     def _arm(self) -> None:
         r = self.replay
         if r.position >= len(r) - 1:
             self.playing, self.paused = False, True
-            self._show_bar()
+            self.show_bar()
             return
         gap_us = r.relative_us(r.position + 1) - r.relative_us(r.position)
         self._play_timer = self.set_timer(max(0.02, gap_us / 1e6 / self.speed), self._tick)
@@ -288,7 +289,7 @@ class ReplayApp(DamonApp):
     def action_speed(self, step: int) -> None:
         k = min(range(len(SPEEDS)), key=lambda i: abs(SPEEDS[i] - self.speed))
         self.speed = SPEEDS[max(0, min(len(SPEEDS) - 1, k + step))]
-        self._show_bar()
+        self.show_bar()
 
     def action_jump(self) -> None:
         from .jump_screen import JumpScreen

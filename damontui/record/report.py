@@ -104,7 +104,7 @@ def to_json(snaps: Sequence[Snapshot], sort: str = "address") -> dict[str, Any]:
                     "age_us": stats.age_us(snap, r),
                     "temperature": stats.temperature(snap, r),
                     "size": r.size,
-                    "access_rate": r.access_rate(snap.max_nr_accesses),
+                    "access_rate": stats.access_rate(snap, r),
                     "age": r.age,
                     "target": ti,
                 }
@@ -188,9 +188,8 @@ def format_style(style: str, snaps: Sequence[Snapshot], info: BackendInfo,
 
 
 def _rows_table(snap: Snapshot, rows: list) -> str:  # type: ignore[type-arg]
-    mx = snap.max_nr_accesses
     body = [
-        [f"{r.start:#x}", f"{r.end:#x}", format_size(r.size), f"{r.access_rate(mx):.0f} %",
+        [f"{r.start:#x}", f"{r.end:#x}", format_size(r.size), f"{stats.access_rate(snap, r):.0f} %",
          format_duration_us(stats.age_us(snap, r)), f"{stats.temperature(snap, r):.0f}"]
         for _, r in rows
     ]  # fmt: skip

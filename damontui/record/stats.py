@@ -1,19 +1,18 @@
 """Pure statistics over snapshots for `damontui report` (and easy to redirect to
 damontui.analysis once it lands): temperature, idle time, percentiles, working
-set size. Every function takes snapshots and returns numbers; no I/O."""
+set size. Every function takes snapshots and returns numbers; no I/O. Temperature
+and access rate are damontui.analysis's."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
+from ..analysis import access_rate as analysis_access_rate
+from ..analysis import region_temperature
 from ..model import DEFAULT_WEIGHTS, Region, Snapshot, TemperatureWeights
 
 PERCENTILES = (0, 1, 5, 25, 50, 75, 95, 99, 100)
 
-try:  # the analysis layer's temperature (damo's definition), once it is in the build
-    from ..analysis import region_temperature as _analysis_temperature  # type: ignore[attr-defined]
-except ImportError:
-    _analysis_temperature = None
 
 
 def regions_of(snap: Snapshot) -> list[tuple[int, Region]]:
@@ -29,11 +28,13 @@ def age_us(snap: Snapshot, region: Region) -> int:
 def temperature(
     snap: Snapshot, region: Region, weights: TemperatureWeights = DEFAULT_WEIGHTS
 ) -> float:
-    """One definition, used for sorting, percentiles and JSON: damontui.analysis's when
-    present (damo's temperature), else the model's."""
-    if _analysis_temperature is not None:
-        return float(_analysis_temperature(region, snap.attrs, weights))
-    return region.temperature(snap.max_nr_accesses, weights)
+    """damo's temperature, the analysis layer's one definition (table, heatmap, JSON)."""
+    return float(region_temperature(region, snap.attrs, weights))
+
+
+def access_rate(snap: Snapshot, region: Region) -> float:
+    """Percent of the aggregation's samples that found the region accessed (capped)."""
+    return analysis_access_rate(region.nr_accesses, snap.max_nr_accesses)
 
 
 def idle_time_us(snap: Snapshot, region: Region) -> int:

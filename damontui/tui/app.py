@@ -4,17 +4,14 @@ One data path: the backend thread calls on_snapshot, which posts SnapshotReady
 (App.post_message is thread-safe). The app stores the snapshot and its history
 at once (also while paused), and renders the latest one at most once per refresh
 interval: a one-shot timer armed by the arrival of data, never a fast interval,
-so an idle monitor wakes up for nothing. Views that are hidden do no work.
+so an idle monitor wakes up for nothing. Each render builds one SnapshotAnalysis
+(analysis/) and hands it, with the snapshot and the history, to every visible view
+of the registry (views.py) through the one View protocol; hidden views do no work
+and catch up when shown.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import select
-import signal
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
@@ -27,8 +24,9 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import ContentSwitcher, Footer, Static
+from textual.widgets import ContentSwitcher, Footer
 
+from ..analysis import HistoryFrame, RegionFilter, SnapshotAnalysis, SnapshotHistory
 from ..backends.base import Backend, BackendError
 from ..model import (
     DEFAULT_WEIGHTS,
@@ -40,11 +38,14 @@ from ..model import (
     TemperatureWeights,
     ValidationError,
 )
+from ..record.live import SaveKeys
+from .app_dialogs import Dialogs
+from .app_exit import ExitHandling
 from .filter_screen import FilterScreen
 from .header import HeaderState, StatusHeader, StatusLine, ViewTabs
 from .heatmap import HeatmapView
-from .help_screen import COMMANDS, HELP_EXTRA, HelpScreen
-from .histograms import HistogramsView, SnapshotHistory
+from .help_screen import commands
+from .histograms import HistogramsView
 from .messages import (
     ApplyAttrs,
     ApplySchemes,
@@ -53,29 +54,30 @@ from .messages import (
     SnapshotReady,
     SwitchTarget,
 )
-from .regions_view import RegionFilter, RegionsTable, preview_totals
+from .regions_view import RegionsTable
+from .registry import REGISTRY
+from .views import View, ViewRegistry, ViewSpec
 
 REFRESH_STEPS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
-WIDE = 120  # columns from which the schemes panel sits beside the main view
+WIDE = 120  # columns from which a side panel sits beside the main view
 
 
-class DamonApp(App[int]):
+class DamonApp(Dialogs, ExitHandling, SaveKeys, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "damontui"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (WIDE, "-wide")]
-    BINDINGS: ClassVar[list[BindingType]] = [
+    # Before the registry's number keys (help lists them in this order) ...
+    LEAD_BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q,f10", "quit", "Quit", id="app.quit"),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("space", "toggle_pause", "Pause", id="app.pause",
                 tooltip="Pause/resume the view (data keeps being collected)"),
         Binding("plus", "change_refresh(-1)", "Faster refresh", id="app.faster", show=False),
         Binding("minus", "change_refresh(1)", "Slower refresh", id="app.slower", show=False),
-        Binding("1", "show_view('regions')", "Regions view", id="app.regions", show=False),
-        Binding("2", "show_view('heatmap')", "Heatmap view", id="app.heatmap", show=False),
-        Binding("3", "show_view('histograms')", "Histograms view", id="app.histograms",
-                show=False),  # fmt: skip
-        Binding("4", "show_view('schemes')", "Schemes view", id="app.schemes", show=False),
-        Binding("s", "toggle_schemes", "Schemes", id="app.toggle_schemes",
+    ]  # fmt: skip
+    # ... and after them.
+    TAIL_BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "toggle_panel('schemes')", "Schemes", id="app.toggle_schemes",
                 tooltip="Show/hide the DAMOS schemes panel"),
         Binding("escape", "leave_panel", "Back to the main view", id="app.back", show=False),
         Binding("t", "pick_target", "Target", id="app.target",
@@ -86,14 +88,15 @@ class DamonApp(App[int]):
         Binding("slash", "filter", "Filter", id="app.filter",
                 tooltip="Filter regions: address range, size, temperature, hot/cold"),
         Binding("less_than_sign", "sort(-1)", "Sort by previous column", id="app.sort_prev",
-                show=False),  # fmt: skip
+                show=False),
         Binding("greater_than_sign", "sort(1)", "Sort by next column", id="app.sort_next",
-                show=False),  # fmt: skip
+                show=False),
         Binding("I", "invert_sort", "Invert sort order", id="app.invert", show=False),
         Binding("W", "save_history", "Save history to a record", id="app.save_history",
-                show=False),  # fmt: skip
+                show=False),
         Binding("S", "save_svg", "Save an SVG screenshot", id="app.screenshot", show=False),
-    ]
+    ]  # fmt: skip
+    BINDINGS: ClassVar[list[BindingType]] = LEAD_BINDINGS + TAIL_BINDINGS
 
     def __init__(
         self,
@@ -110,8 +113,15 @@ class DamonApp(App[int]):
         autostart: bool = True,
         exit_on_hangup: bool = False,
         schemes_file: Path | None = None,
+        registry: ViewRegistry | None = None,
     ) -> None:
         super().__init__()
+        self.registry = registry if registry is not None else REGISTRY.copy()
+        # The number keys come from the registry, which a class-level BINDINGS can't
+        # follow; Textual's bind() takes no binding id (needed for keymaps), so add
+        # the Binding objects to this app's map directly.
+        for binding in self.registry.bindings():
+            self._bindings.key_to_bindings.setdefault(binding.key, []).append(binding)
         self.backend = backend
         self.schemes_file = schemes_file
         self.info = backend.info
@@ -122,10 +132,15 @@ class DamonApp(App[int]):
         self.history = SnapshotHistory()
         self.latest: Snapshot | None = None
         self.displayed: Snapshot | None = None
+        self.analysis: SnapshotAnalysis | None = None  # of the displayed snapshot
+        self.frame = HistoryFrame()  # the history up to the displayed snapshot
         self.paused = False
         self.pattern: AccessPattern | None = None
-        self.main_view = "regions"
-        self.schemes_shown = False
+        self.main_view = self.registry.main_views[0].key
+        self.panel: str | None = None  # the side panel shown, if any
+        self._views: dict[str, Widget] = {}
+        self._generation = 0  # of the displayed data: bumped by each render and preview
+        self._shown: dict[str, int] = {}  # view -> the generation it shows
         self._theme_name = theme
         self._theme_dirs = tuple(theme_dirs)
         self._startup_messages = list(startup_messages)
@@ -134,9 +149,7 @@ class DamonApp(App[int]):
         self._exit_on_hangup = exit_on_hangup
         self._render_timer: Timer | None = None
         self._last_render = -1e9
-        self._backend_stopped = False
-        self._stop_lock = threading.Lock()
-        self._leaving = False
+        self._init_exit_handling()
 
     # --- layout -----------------------------------------------------------------
 
@@ -144,25 +157,24 @@ class DamonApp(App[int]):
         yield StatusHeader(id="header")
         yield ViewTabs(id="tabs")
         with Horizontal(id="body"):
-            with ContentSwitcher(initial="regions", id="views"):
-                yield RegionsTable(id="regions")
-                yield HeatmapView(id="heatmap")
-                yield HistogramsView(id="histograms")
-            yield self._schemes_panel()
+            with ContentSwitcher(initial=self.main_view, id="views"):
+                yield from (self._build(spec) for spec in self.registry.main_views)
+            yield from (self._build(spec) for spec in self.registry.panels)
+        yield from (self._build(spec) for spec in self.registry.bars)
         yield StatusLine(id="status")
         yield Footer(compact=True)
 
-    def _schemes_panel(self) -> Widget:
-        try:
-            from .schemes import SchemesPanel
-        except ImportError as e:  # keep monitoring even if the editor is broken
-            return Static(f"The schemes editor failed to load: {e}", id="schemes")
-        return SchemesPanel(
-            self.backend.schemes(),
-            self.backend.attrs(),
-            schemes_file=self.schemes_file,
-            id="schemes",
-        )
+    def _build(self, spec: ViewSpec) -> Widget:
+        widget = spec.build(self)
+        widget.id = spec.key
+        if spec.panel:
+            widget.add_class("side-panel")
+        self._views[spec.key] = widget
+        return widget
+
+    def view(self, key: str) -> Widget:
+        """The widget of registered view `key`."""
+        return self._views[key]
 
     @property
     def regions(self) -> RegionsTable:
@@ -176,15 +188,16 @@ class DamonApp(App[int]):
     def histograms(self) -> HistogramsView:
         return self.query_one("#histograms", HistogramsView)
 
+    @property
+    def schemes_shown(self) -> bool:
+        return self.panel == "schemes"
+
     def on_mount(self) -> None:
         self._startup_messages += self._load_themes()
         if self._keymap:
             self.set_keymap(self._keymap)
-        self.regions.set_weights(self.weights)
-        self.heatmap.set_weights(self.weights)
-        self.histograms.weights = self.weights
         self._show_chrome()
-        self.regions.focus()
+        self.view(self.main_view).focus()
         for message in self._startup_messages:
             self.notify(message, severity="warning", markup=False, timeout=10)
         if self.info.notes:  # the header truncates them; show them in full once
@@ -193,18 +206,6 @@ class DamonApp(App[int]):
             self._install_exit_handlers()
         if self._autostart:
             self.start_backend()
-
-    def _load_themes(self) -> list[str]:
-        """Register the shipped and user themes and pick the configured one."""
-        try:
-            from .themes import load_themes, select_theme
-        except ImportError as e:
-            return [f"themes not loaded: {e}"]
-        messages = load_themes(self, self._theme_dirs)
-        if self._theme_name:
-            problem = select_theme(self, self._theme_name)
-            messages += [problem] if problem else []
-        return messages
 
     def start_backend(self) -> None:
         try:
@@ -246,34 +247,49 @@ class DamonApp(App[int]):
         else:
             self._render_timer = self.set_timer(delay, self.render_latest)
 
-    def render_latest(self) -> None:
-        """Show the latest snapshot in every visible view (hidden views catch up when
-        shown)."""
+    def _stop_render_timer(self) -> None:
         if self._render_timer is not None:
             self._render_timer.stop()
             self._render_timer = None
+
+    def render_latest(self) -> None:
+        """Show the latest snapshot in every visible view (hidden views catch up when
+        shown)."""
+        self._stop_render_timer()
         self._last_render = time.monotonic()
         snap = self.latest
         if snap is None:
             return
         self.displayed = snap
+        self.frame = self.history.frame()
+        self.analysis = SnapshotAnalysis.of(snap, self.weights, self.pattern, self.analysis)
+        self._generation += 1
         with self.batch_update():
-            self.regions.set_snapshot(snap)
-            self.heatmap.set_history(self.history.snapshots)
-            self.histograms.set_data(snap, self.history.wss)
+            self._show_views()
             self._show_chrome()
-            self._forward(snap)
 
-    def _forward(self, snapshot: Snapshot) -> None:
-        """Hand the snapshot to any open screen that wants it, and to the schemes
-        panel while it is shown (it catches up when shown)."""
-        targets: list[object] = [*self.screen_stack[1:]]
-        if self.schemes_shown:
-            targets.append(self.query_one("#schemes"))
-        for target in targets:
-            update = getattr(target, "update_snapshot", None)
-            if update is not None:
-                update(snapshot)
+    def _visible(self, spec: ViewSpec) -> bool:
+        if spec.kind == "bar":
+            return self._views[spec.key].display
+        if spec.panel:
+            return self.panel == spec.key
+        return self.main_view == spec.key and (self.panel is None or self.wide)
+
+    def _show_views(self) -> None:
+        """Hand the displayed data to every visible view that does not show it yet,
+        and to open live screens. Hidden views do nothing until they are shown."""
+        if self.displayed is None:
+            return
+        for spec in self.registry:
+            widget = self._views.get(spec.key)
+            if not isinstance(widget, View) or not self._visible(spec):
+                continue
+            if self._shown.get(spec.key) != self._generation:
+                self._shown[spec.key] = self._generation
+                widget.show(self.displayed, self.analysis, self.frame)
+        for screen in self.screen_stack[1:]:  # open dialogs that want live data
+            if isinstance(screen, View):
+                screen.show(self.displayed, self.analysis, self.frame)
 
     def _show_chrome(self) -> None:
         state = HeaderState(
@@ -281,13 +297,15 @@ class DamonApp(App[int]):
             self.notes,
         )  # fmt: skip
         self.query_one(StatusHeader).show(state, self.displayed)
-        self.query_one(ViewTabs).show(self.main_view, self.schemes_shown)
+        self.query_one(ViewTabs).show(self.registry, self.main_view, self.panel)
         self._show_status()
 
     def _show_status(self) -> None:
         preview = None
         if self.pattern is not None and self.displayed is not None:
-            preview = preview_totals(self.displayed, self.pattern)  # once per snapshot
+            analysis = SnapshotAnalysis.of(self.displayed, self.weights, self.pattern,
+                                           self.analysis)  # fmt: skip
+            preview = analysis.preview  # shared: computed once per snapshot
         self.query_one(StatusLine).show(self.regions.describe(), preview)
 
     def on_regions_table_view_changed(self, _: RegionsTable.ViewChanged) -> None:
@@ -298,9 +316,7 @@ class DamonApp(App[int]):
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
         if self.paused:
-            if self._render_timer is not None:
-                self._render_timer.stop()
-                self._render_timer = None
+            self._stop_render_timer()
             self._show_chrome()
         else:
             self.render_latest()  # jump to the newest data
@@ -309,8 +325,7 @@ class DamonApp(App[int]):
         index = min(range(len(REFRESH_STEPS)), key=lambda i: abs(REFRESH_STEPS[i] - self.refresh_s))
         self.refresh_s = REFRESH_STEPS[max(0, min(len(REFRESH_STEPS) - 1, index + step))]
         if self._render_timer is not None:  # re-arm at the new rate
-            self._render_timer.stop()
-            self._render_timer = None
+            self._stop_render_timer()
             self._schedule_render()
         self._show_chrome()
 
@@ -321,59 +336,56 @@ class DamonApp(App[int]):
         return self.size.width >= WIDE
 
     def action_show_view(self, name: str) -> None:
-        if name == "schemes":
-            self._set_schemes_shown(True)
+        if name not in self.registry:
+            self.notify(f"no view called {name!r}", severity="warning", markup=False)
+            return
+        kind = self.registry.get(name).kind
+        if kind != "main":
+            if kind == "panel":
+                self._set_panel(name)
             return
         self.main_view = name
         self.query_one(ContentSwitcher).current = name
         if not self.wide:
-            self._set_schemes_shown(False)
-        self.render_displayed()
-        self.query_one(f"#{name}").focus()
+            self._set_panel(None)
+        self._show_views()
+        self.view(name).focus()
         self._show_chrome()
 
+    def action_toggle_panel(self, name: str) -> None:
+        self._set_panel(None if self.panel == name else name)
+
     def action_toggle_schemes(self) -> None:
-        self._set_schemes_shown(not self.schemes_shown)
+        self.action_toggle_panel("schemes")
 
     def action_leave_panel(self) -> None:
-        """Escape from the schemes panel (its inputs take every printable key)."""
-        if not self.schemes_shown:
+        """Escape from a side panel (its inputs take every printable key)."""
+        if self.panel is None:
             return
         if self.wide:
-            self.query_one(f"#{self.main_view}").focus()
+            self.view(self.main_view).focus()
         else:
-            self._set_schemes_shown(False)
+            self._set_panel(None)
 
     def action_heatmap_do(self, action: str) -> None:
         """Run a heatmap action from the command palette (showing the heatmap first)."""
-        if self.main_view != "heatmap" or (self.schemes_shown and not self.wide):
+        if self.main_view != "heatmap" or (self.panel is not None and not self.wide):
             self.action_show_view("heatmap")
         self.call_later(self.heatmap.run_action, action)
 
-    def _set_schemes_shown(self, shown: bool) -> None:
-        self.schemes_shown = shown
-        self.query_one("#body").set_class(shown, "-schemes")
-        target = self.query_one("#schemes" if shown else f"#{self.main_view}")
-        if shown and self.displayed is not None:
-            self._forward(self.displayed)
-        if not shown:
-            self.render_displayed()
-        self.call_after_refresh(_focus_first, target)
+    def _set_panel(self, name: str | None) -> None:
+        self.panel = name
+        for spec in self.registry.panels:
+            self.view(spec.key).set_class(spec.key == name, "-shown")
+        self.query_one("#body").set_class(name is not None, "-panel")
+        self._show_views()
+        self.call_after_refresh(_focus_first, self.view(name or self.main_view))
         self._show_chrome()
-
-    def render_displayed(self) -> None:
-        """Bring the now-visible view up to the displayed snapshot (no new data)."""
-        if self.displayed is None:
-            return
-        if self.main_view == "regions":
-            self.regions.set_snapshot(self.displayed)
-        elif self.main_view == "heatmap" and not self.paused:
-            self.heatmap.set_history(self.history.snapshots)
 
     # --- regions table: filter and sort ----------------------------------------
 
     def _show_regions(self) -> None:
-        if self.main_view != "regions" or (self.schemes_shown and not self.wide):
+        if self.main_view != "regions" or (self.panel is not None and not self.wide):
             self.action_show_view("regions")
 
     def action_filter(self) -> None:
@@ -396,8 +408,11 @@ class DamonApp(App[int]):
 
     def on_preview_pattern(self, message: PreviewPattern) -> None:
         self.pattern = message.pattern
-        self.regions.set_pattern(message.pattern)
-        self.heatmap.set_pattern(message.pattern)
+        if self.displayed is not None:
+            self.analysis = SnapshotAnalysis.of(self.displayed, self.weights, self.pattern,
+                                                self.analysis)  # fmt: skip
+        self._generation += 1  # every view shows the preview: redraw them when visible
+        self._show_views()
         self._show_status()
 
     def on_apply_schemes(self, message: ApplySchemes) -> None:
@@ -456,134 +471,16 @@ class DamonApp(App[int]):
             return True
         return False
 
-    # --- dialogs owned by the schemes/attrs/targets module -----------------------
-
-    def action_pick_target(self) -> None:
-        try:
-            from .target_screen import TargetScreen
-        except ImportError as e:
-            self.notify(f"The target picker failed to load: {e}", severity="error", markup=False)
-            return
-        current = self.backend.targets()
-        # Physical memory is offered only where something can monitor it.
-        physical = self.info.backend == "kernel" or "pageidle" in self.info.source
-        screen = TargetScreen(current=current[0] if current else None, physical=physical)
-        self.push_screen(screen, lambda target: self._picked_target(target))
-
-    def _picked_target(self, target: Target | None) -> None:
-        if target is not None:
-            self.switch_target(target)
-
-    def action_edit_attrs(self) -> None:
-        try:
-            from .attrs_screen import AttrsScreen
-        except ImportError as e:
-            self.notify(f"The attributes editor failed to load: {e}", severity="error",
-                        markup=False)  # fmt: skip
-            return
-        self.push_screen(AttrsScreen(self.backend.attrs()), self._edited_attrs)
-
-    def _edited_attrs(self, attrs: MonitoringAttrs | None) -> None:
-        if attrs is not None:
-            self.apply_attrs(attrs)
-
-    def action_help(self) -> None:
-        if isinstance(self.screen, HelpScreen):
-            self.pop_screen()
-            return
-        self.push_screen(HelpScreen(help_sections(), extra=HELP_EXTRA))
-
-    def action_save_history(self) -> None:
-        from ..record.live import save_history
-
-        save_history(self)
-
-    def action_save_svg(self) -> None:
-        from ..record.live import save_screenshot
-
-        save_screenshot(self)
-
-    def action_next_theme(self) -> None:
-        names = sorted(self.available_themes)
-        current = names.index(self.theme) if self.theme in names else -1
-        self.theme = names[(current + 1) % len(names)]
-        self.notify(f"Theme: {self.theme}", markup=False, timeout=2)
-
     # --- command palette --------------------------------------------------------
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for title, help_text, action in COMMANDS:
+        for title, help_text, action in commands(self.registry):
             yield SystemCommand(title, help_text, partial(self.call_later, self.run_action, action))
-
-    # --- leaving cleanly (SSH hangups included) ----------------------------------
-    # A dead terminal can block the event loop itself (Textual's output queue fills
-    # once writes fail), so neither asyncio signal handlers nor app timers may run:
-    # the handlers below are plain signal handlers plus a watchdog thread, and if the
-    # graceful exit has not finished after EXIT_GRACE_S, the process stops the
-    # backend and exits hard (dolphie #101: a TUI left behind burned a core).
-
-    EXIT_GRACE_S = 3.0
-
-    def _install_exit_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-
-        def on_signal(signum: int, _frame: object) -> None:
-            self._leave(loop, 128 + signum)
-
-        for signum in (signal.SIGHUP, signal.SIGTERM):
-            signal.signal(signum, on_signal)
-        threading.Thread(target=self._watch_terminal, args=(loop,), name="damontui-tty",
-                         daemon=True).start()  # fmt: skip
-
-    def _leave(self, loop: asyncio.AbstractEventLoop, code: int) -> None:
-        if self._leaving:
-            return
-        self._leaving = True
-
-        def hard_exit() -> None:
-            self.stop_backend(timeout=self.EXIT_GRACE_S)
-            os._exit(code)
-
-        timer = threading.Timer(self.EXIT_GRACE_S, hard_exit)
-        timer.daemon = True
-        timer.start()
-        loop.call_soon_threadsafe(self._exit_now, code)
-
-    def _exit_now(self, code: int) -> None:
-        self.stop_backend()
-        self.exit(return_code=code)
-
-    def _watch_terminal(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Leave when the terminal is gone: a hung-up tty polls as HUP/ERR (this works
-        whether or not it is our controlling terminal)."""
-        poller = select.poll()
-        poller.register(sys.__stdout__.fileno() if sys.__stdout__ else 1, select.POLLOUT)
-        lost = select.POLLHUP | select.POLLERR | select.POLLNVAL
-        while not self._leaving:
-            time.sleep(1.0)
-            if any(events & lost for _, events in poller.poll(0)):
-                self._leave(loop, 128 + signal.SIGHUP)
-
-    def stop_backend(self, timeout: float = -1) -> None:
-        """Stop the backend once (the UI thread and the hard-exit timer may race; the
-        timer gives up waiting after `timeout` seconds rather than hang)."""
-        if not self._stop_lock.acquire(timeout=timeout):
-            return
-        try:
-            if not self._backend_stopped:
-                self._backend_stopped = True
-                self.backend.stop()
-        finally:
-            self._stop_lock.release()
-
-    def on_unmount(self) -> None:
-        self.stop_backend()
 
 
 def _focus_first(widget: Widget) -> None:
-    """Focus `widget`, or its first focusable descendant (the schemes panel is a
-    container)."""
+    """Focus `widget`, or its first focusable descendant (a panel may be a container)."""
     if widget.focusable:
         widget.focus()
         return
@@ -591,24 +488,3 @@ def _focus_first(widget: Widget) -> None:
         if child.focusable:
             child.focus()
             return
-
-
-def help_sections() -> list[tuple[str, Sequence[BindingType]]]:
-    sections: list[tuple[str, Sequence[BindingType]]] = [
-        ("Everywhere", DamonApp.BINDINGS),
-        ("Regions table", RegionsTable.BINDINGS),
-        ("Heatmap", HeatmapView.BINDINGS),
-        ("Dialogs", FilterScreen.BINDINGS),
-    ]
-    try:  # the editor modules load lazily; help must not depend on them
-        from .attrs_screen import AttrsScreen
-        from .schemes import SchemeList, SchemesPanel
-        from .target_screen import TargetScreen
-    except ImportError:
-        return sections
-    return sections + [
-        ("Scheme panel", SchemesPanel.BINDINGS),
-        ("Scheme list", SchemeList.BINDINGS),
-        ("Attributes dialog", AttrsScreen.BINDINGS),
-        ("Target picker", TargetScreen.BINDINGS),
-    ]

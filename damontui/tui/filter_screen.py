@@ -14,9 +14,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet
 
+from ..analysis import HeatOnly, RegionFilter
 from ..model import ValidationError
 from ..model.units import U64_MAX, format_size, parse_size
-from .regions_view import HeatOnly, RegionFilter
 
 HEAT_CHOICES: tuple[HeatOnly, ...] = ("all", "hot", "cold")
 

@@ -11,6 +11,7 @@ from textual.widget import Widget
 
 from ..model import BackendInfo, Snapshot, Target
 from ..model.units import format_duration_us, format_size
+from .views import ViewRegistry
 
 
 @dataclass(frozen=True)
@@ -95,12 +96,9 @@ class StatusHeader(_Bar):
         self.set_content(_line(Text("\n").join(header_lines(state, snapshot))))
 
 
-VIEWS = (("regions", "Regions"), ("heatmap", "Heatmap"), ("histograms", "Histograms"),
-         ("schemes", "Schemes"))  # fmt: skip
-
-
 class ViewTabs(_Bar):
-    """One line of clickable view names; the active ones highlighted."""
+    """One line of clickable view names (the registry's, numbered); the active ones
+    highlighted."""
 
     DEFAULT_CSS = """
     ViewTabs {
@@ -109,12 +107,12 @@ class ViewTabs(_Bar):
     }
     """
 
-    def show(self, main_view: str, schemes_shown: bool) -> None:
+    def show(self, registry: ViewRegistry, main_view: str, panel: str | None) -> None:
         parts = []
-        for n, (key, title) in enumerate(VIEWS, start=1):
-            active = key == main_view or (key == "schemes" and schemes_shown)
-            label = f" {n} {title} "
-            click = f"@click=app.show_view('{key}')"
+        for n, spec in registry.numbered():
+            active = spec.key == (panel if spec.panel else main_view)
+            label = f" {n} {spec.title} "
+            click = f"@click=app.show_view('{spec.key}')"
             parts.append(f"[{click} reverse bold]{label}[/]" if active else f"[{click}]{label}[/]")
         self.set_content(Content.from_markup(" ".join(parts) + "   ? help  ^p commands"))
 

@@ -1,22 +1,12 @@
-"""Access heatmap: time on the x axis (newest at right), memory on the y axis.
-
-Two row orders: address order (rows are equal slices of the monitored bytes, the
-gaps between mappings skipped) and damo's temperature-sorted order (each column's
-regions sorted hottest first, rows are equal slices of the cumulative size, so hot
-memory sits at the top). Cells are the byte-weighted access rate of their slice.
-
-Each snapshot's column is computed once per row layout with prefix sums and
-bisection (O(rows * log regions)), then cached by snapshot; a new snapshot costs
-one column, and the widget's strips are rebuilt once per frame, not per line.
+"""Access heatmap widget: time on the x axis (newest at right), memory on the y
+axis, in address order or damo's temperature order. The binning is the analysis
+layer's (analysis/heatmap.py, shared with batch mode); this module draws it, caching
+the strips once per frame, not per line.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from itertools import accumulate, compress, islice
-from operator import gt, mul, sub
+from dataclasses import replace
 from typing import ClassVar
 
 from rich.segment import Segment
@@ -25,198 +15,19 @@ from textual.binding import Binding, BindingType
 from textual.strip import Strip
 from textual.widget import Widget
 
-from ..model import DEFAULT_WEIGHTS, AccessPattern, Snapshot, TemperatureWeights
+from ..analysis import (
+    MODES,
+    RAMP,
+    AddressLayout,
+    HeatmapModel,
+    HeatmapSettings,
+    HistoryFrame,
+    SnapshotAnalysis,
+    bucket,
+)
+from ..model import AccessPattern, Snapshot
 from ..model.units import format_duration_us, format_size
-from .regions_view import heat_styles, match_flags, snapshot_arrays, temperature_order
-
-RAMP = " .:-=+*#%@"  # idle to always accessed, without colour (NO_COLOR)
-NO_DATA = -1.0
-MODES = ("address", "temperature")
-PAGE = 4096
-
-
-def access_level(value: float, levels: int) -> int:
-    """Ramp index of an access fraction 0..1."""
-    return max(0, min(levels - 1, int(value * levels)))
-
-
-class PrefixSums:
-    """Covered and weighted bytes of sorted, non-overlapping spans within any range."""
-
-    def __init__(self, starts: Sequence[int], ends: Sequence[int], weights: Sequence[int]):
-        self.starts, self.ends, self.weights = starts, ends, weights
-        sizes = list(map(sub, ends, starts))
-        self.cum_size = [0, *accumulate(sizes)]
-        self.cum_weighted = [0, *accumulate(map(mul, sizes, weights))]
-
-    def query(self, lo: int, hi: int) -> tuple[int, int]:
-        i, j = bisect_right(self.ends, lo), bisect_left(self.starts, hi)
-        if i >= j:
-            return 0, 0
-        size = self.cum_size[j] - self.cum_size[i]
-        weighted = self.cum_weighted[j] - self.cum_weighted[i]
-        head, tail = lo - self.starts[i], self.ends[j - 1] - hi
-        if head > 0:
-            size, weighted = size - head, weighted - head * self.weights[i]
-        if tail > 0:
-            size, weighted = size - tail, weighted - tail * self.weights[j - 1]
-        return size, weighted
-
-
-def temperature_sums(snapshot: Snapshot, weights: TemperatureWeights, flags: bytes | None = None
-                     ) -> PrefixSums:  # fmt: skip
-    """The snapshot's regions laid end to end hottest first, weighted by nr_accesses
-    (or by `flags`, per region in address order, to locate matched bytes)."""
-    arrays = snapshot_arrays(snapshot)
-    order = temperature_order(snapshot, weights)
-    sizes = [arrays.ends[i] - arrays.starts[i] for i in order]
-    values = flags if flags is not None else arrays.nr_accesses
-    cum = [0, *accumulate(sizes)]
-    return PrefixSums(cum[:-1], cum[1:], [values[i] for i in order])
-
-
-@dataclass(frozen=True)
-class AddressLayout:
-    """The monitored address ranges of a snapshot, per target, gaps removed."""
-
-    segments: tuple[tuple[int, int, int], ...]  # (target, start, end)
-    offsets: tuple[int, ...]  # compressed offset of each segment
-
-    @classmethod
-    def from_snapshot(cls, snapshot: Snapshot) -> AddressLayout:
-        segments: list[tuple[int, int, int]] = []
-        for ti, t in enumerate(snapshot.targets):
-            n = len(t.starts)
-            if not n:
-                continue
-            # regions are sorted and disjoint: a new segment starts after each gap
-            gaps = compress(range(1, n), map(gt, islice(t.starts, 1, None), t.ends))
-            firsts = [0, *gaps]
-            lasts = [*firsts[1:], n]
-            segments += [(ti, t.starts[a], t.ends[b - 1]) for a, b in zip(firsts, lasts,
-                                                                          strict=True)]
-        offsets = [0, *accumulate(e - s for _, s, e in segments)]
-        return cls(tuple(segments), tuple(offsets))
-
-    @property
-    def total(self) -> int:
-        return self.offsets[-1]
-
-    def pieces(self, lo: int, hi: int) -> list[tuple[int, int, int]]:
-        """Absolute (target, start, end) pieces of compressed range [lo, hi)."""
-        out = []
-        k = max(0, bisect_right(self.offsets, lo) - 1)
-        while k < len(self.segments) and self.offsets[k] < hi:
-            ti, s, e = self.segments[k]
-            a, b = max(lo, self.offsets[k]), min(hi, self.offsets[k + 1])
-            if a < b:
-                out.append((ti, s + a - self.offsets[k], s + b - self.offsets[k]))
-            k += 1
-        return out
-
-    def address_at(self, offset: int) -> tuple[int, int]:
-        k = max(0, min(len(self.segments) - 1, bisect_right(self.offsets, offset) - 1))
-        ti, s, _ = self.segments[k]
-        return ti, s + offset - self.offsets[k]
-
-
-@dataclass(frozen=True)
-class HeatmapSettings:
-    """What the user controls: row order, zoom and scroll on both axes."""
-
-    mode: str = "address"
-    time_level: int = 0  # >0: 2**n columns per snapshot; <0: 2**-n snapshots per column
-    row_zoom: int = 1
-    row_scroll: int = 0  # first visible row of height * row_zoom
-    time_scroll: int = 0  # snapshots back from the newest at the right edge
-
-
-class HeatmapModel:
-    """Turns a history of snapshots into a grid of access fractions (see module doc)."""
-
-    def __init__(self) -> None:
-        self.weights = DEFAULT_WEIGHTS
-        self._columns: dict[tuple[int, int], list[float]] = {}
-        self._columns_key: tuple[object, ...] = ()
-
-    def bins(self, total: int, height: int, s: HeatmapSettings) -> list[tuple[int, int]]:
-        """Byte ranges of the visible rows, page aligned so labels read well."""
-        rows, first, page = height * s.row_zoom, s.row_scroll, PAGE
-
-        def edge(k: int) -> int:
-            return total if k >= rows else total * k // rows // page * page
-
-        return [(edge(k), edge(k + 1)) for k in range(first, first + height)]
-
-    def column(self, snap: Snapshot, layout: AddressLayout, height: int, s: HeatmapSettings,
-               flags: bytes | None = None) -> list[float]:  # fmt: skip
-        """Access fraction per visible row (NO_DATA where nothing was monitored); with
-        `flags`, the matched fraction of each row instead."""
-        mx = max(1, snap.max_nr_accesses) if flags is None else 1
-        out = []
-        if s.mode == "temperature":
-            sums = temperature_sums(snap, self.weights, flags)
-            total = sums.cum_size[-1]
-            for lo, hi in self.bins(total, height, s):
-                size, weighted = sums.query(lo, hi)
-                out.append(min(1.0, weighted / (size * mx)) if size else NO_DATA)
-            return out
-        per_target = {
-            ti: PrefixSums(t.starts, t.ends, t.nr_accesses if flags is None else
-                           _slice_flags(snap, ti, flags))
-            for ti, t in enumerate(snap.targets)
-        }  # fmt: skip
-        for lo, hi in self.bins(layout.total, height, s):
-            size = weighted = 0
-            for ti, a, b in layout.pieces(lo, hi):
-                if ti in per_target:
-                    dsize, dweighted = per_target[ti].query(a, b)
-                    size, weighted = size + dsize, weighted + dweighted
-            out.append(min(1.0, weighted / (size * mx)) if size else NO_DATA)
-        return out
-
-    def grid(self, history: Sequence[Snapshot], layout: AddressLayout, width: int, height: int,
-             s: HeatmapSettings) -> list[list[float] | None]:  # fmt: skip
-        """One list of row values per screen column, left to right (None: no data)."""
-        key = (s.mode, s.row_zoom, s.row_scroll, height, layout, self.weights)
-        if key != self._columns_key:
-            self._columns_key, self._columns = key, {}
-        live = {(snap.seq, snap.elapsed_us) for snap in history}
-        if len(self._columns) > 2 * len(live) + 64:  # forget snapshots that left history
-            self._columns = {k: v for k, v in self._columns.items() if k in live}
-        per_col, per_snap = 2 ** max(0, s.time_level), 2 ** max(0, -s.time_level)
-        out: list[list[float] | None] = []
-        for x in range(width):
-            back = width - 1 - x
-            first = s.time_scroll + (back // per_col if per_col > 1 else back * per_snap)
-            group = [history[-1 - i] for i in range(first, first + per_snap) if i < len(history)]
-            out.append(self._mean([self._cached(snap, layout, height, s) for snap in group]))
-        return out
-
-    def _cached(self, snap: Snapshot, layout: AddressLayout, height: int, s: HeatmapSettings
-                ) -> list[float]:  # fmt: skip
-        key = (snap.seq, snap.elapsed_us)
-        values = self._columns.get(key)
-        if values is None:
-            values = self._columns[key] = self.column(snap, layout, height, s)
-        return values
-
-    @staticmethod
-    def _mean(columns: list[list[float]]) -> list[float] | None:
-        if not columns:
-            return None
-        if len(columns) == 1:
-            return columns[0]
-        out = []
-        for cells in zip(*columns, strict=True):
-            seen = [c for c in cells if c >= 0]
-            out.append(sum(seen) / len(seen) if seen else NO_DATA)
-        return out
-
-
-def _slice_flags(snap: Snapshot, target: int, flags: bytes) -> bytes:
-    first = sum(len(t) for t in snap.targets[:target])
-    return flags[first : first + len(snap.targets[target])]
+from .heat_styles import heat_styles
 
 
 class HeatmapView(Widget, can_focus=True):
@@ -257,6 +68,7 @@ class HeatmapView(Widget, can_focus=True):
         self.settings = HeatmapSettings()
         self.model = HeatmapModel()
         self.pattern: AccessPattern | None = None
+        self._analysis: SnapshotAnalysis | None = None
         self._history: tuple[Snapshot, ...] = ()
         self._layout: AddressLayout | None = None
         self._layout_of: Snapshot | None = None
@@ -266,9 +78,17 @@ class HeatmapView(Widget, can_focus=True):
 
     # --- data -------------------------------------------------------------------
 
-    def set_history(self, history: Sequence[Snapshot]) -> None:
+    def show(
+        self, snapshot: Snapshot | None, analysis: SnapshotAnalysis | None, history: HistoryFrame
+    ) -> None:
+        """The view protocol (tui/views.py): the history up to the displayed snapshot,
+        the analysis' weights and preview pattern."""
+        self._analysis = analysis
+        if analysis is not None:
+            self.pattern = analysis.pattern
+            self.model.weights = analysis.weights
         previous = self._history
-        self._history = tuple(history)
+        self._history = history.snapshots
         if self.settings.time_scroll and previous and self._history:
             # scrolled back: keep the same snapshots in view as new ones arrive
             newer = 0
@@ -277,14 +97,6 @@ class HeatmapView(Widget, can_focus=True):
             if newer < len(self._history):
                 scroll = self.settings.time_scroll + newer
                 self.settings = replace(self.settings, time_scroll=scroll)
-        self._changed()
-
-    def set_pattern(self, pattern: AccessPattern | None) -> None:
-        self.pattern = pattern
-        self._changed()
-
-    def set_weights(self, weights: TemperatureWeights) -> None:
-        self.model.weights = weights
         self._changed()
 
     def _changed(self) -> None:
@@ -388,7 +200,7 @@ class HeatmapView(Widget, can_focus=True):
         if not self._history or self._layout is None or not self._layout.total:
             return [Strip([Segment("Heatmap: waiting for data…".ljust(width), title_style)])]
         s, height, cells = self.settings, self._rows_height, self._cells_width
-        grid = self.model.grid(self._history, self._layout, cells, height, s)
+        grid = self.model.grid(self._history, self._layout, cells, height, s, self._analysis)
         matched = self._matched_rows(height)
         labels = self._labels(height)
         strips = [self._strip([(self._title(), title_style)], width, base)]
@@ -427,7 +239,7 @@ class HeatmapView(Widget, can_focus=True):
             if column is None:  # no snapshot this far back
                 level = -2
             else:
-                level = -1 if column[row] < 0 else access_level(column[row], levels)
+                level = -1 if column[row] < 0 else bucket(column[row], levels)
             if level == last:
                 count += 1
                 continue
@@ -452,9 +264,12 @@ class HeatmapView(Widget, can_focus=True):
         if self.pattern is None:
             return [False] * height
         newest = self._history[-1 - min(self.settings.time_scroll, len(self._history) - 1)]
-        flags = match_flags(newest, self.pattern)
+        analysis = self._analysis
+        if analysis is None or analysis.snapshot is not newest:
+            analysis = SnapshotAnalysis(newest, self.model.weights)
+        flags = analysis.matches(self.pattern)
         assert self._layout is not None
-        values = self.model.column(newest, self._layout, height, self.settings, flags)
+        values = self.model.column(newest, self._layout, height, self.settings, flags, analysis)
         return [v > 0 for v in values]
 
     def _labels(self, height: int) -> list[str]:
@@ -463,12 +278,8 @@ class HeatmapView(Widget, can_focus=True):
         if s.mode == "temperature":
             total = sum(t.total_size for t in self._history[-1].targets)
             return [format_size(lo) for lo, _ in self.model.bins(total, height, s)]
-        multi = len({ti for ti, _, _ in self._layout.segments}) > 1
-        labels = []
-        for lo, _ in self.model.bins(self._layout.total, height, s):
-            ti, addr = self._layout.address_at(lo)
-            labels.append(f"{ti}:{addr:#x}" if multi else f"{addr:#x}")
-        return labels
+        layout = self._layout
+        return [layout.label(lo) for lo, _ in self.model.bins(layout.total, height, s)]
 
     def _title(self) -> str:
         s = self.settings

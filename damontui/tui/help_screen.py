@@ -13,6 +13,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from .views import ViewRegistry
+
 HelpSection = tuple[str, Sequence[BindingType]]
 
 
@@ -71,14 +73,18 @@ HELP_EXTRA = (
     "Ctrl+P opens the command palette: every action above is there too.",
 )
 
-COMMANDS = (  # (title, help, action): the command palette's entries beyond Textual's
+def commands(registry: ViewRegistry) -> list[tuple[str, str, str]]:
+    """(title, help, action): the command palette's entries beyond Textual's, with one
+    entry per registered view."""
+    return [*_LEAD, *registry.commands(), *_TAIL]
+
+
+_LEAD = (
     ("Pause / resume", "Freeze the view (data keeps being collected)", "toggle_pause"),
     ("Faster refresh", "Redraw more often", "change_refresh(-1)"),
     ("Slower refresh", "Redraw less often", "change_refresh(1)"),
-    ("Show regions", "The regions table", "show_view('regions')"),
-    ("Show heatmap", "Access heatmap over time", "show_view('heatmap')"),
-    ("Show histograms", "Cold memory, temperature, working set", "show_view('histograms')"),
-    ("Show/hide schemes", "DAMOS schemes editor and stats", "toggle_schemes"),
+)
+_TAIL = (
     ("Filter regions", "Address range, size, temperature, hot/cold", "filter"),
     ("Sort by next column", "Regions table", "sort(1)"),
     ("Sort by previous column", "Regions table", "sort(-1)"),

@@ -26,213 +26,28 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from ..model import (
     AccessPattern,
-    Action,
     Filter,
     FilterType,
-    GoalMetric,
     MonitoringAttrs,
     QuotaGoal,
-    Quotas,
-    QuotaWeights,
-    Range,
     Scheme,
     ValidationError,
-    WatermarkMetric,
-    Watermarks,
 )
-from ..model.serialize import (
-    exact_duration,
-    exact_size,
-    read_accesses,
-    read_age,
-    read_bool,
-    read_bp,
-    read_choice,
-    read_count,
-    read_duration_ms,
-    read_duration_us,
-    read_permil,
-    read_signed,
-    read_size,
-)
-from ..model.units import U32_MAX, format_permil
+from ..model.units import format_permil
 from .messages import PreviewPattern
+from .scheme_fields import (
+    ENUM_TYPES,
+    FILTER_READERS,
+    GOAL_READERS,
+    READERS,
+    Reader,
+    assemble,
+    count_text,
+    scheme_values,
+    value_text,
+)
 
-Reader = Callable[[Any, str, MonitoringAttrs], Any]
 PREVIEW_DELAY_S = 0.15
-_ENUMS = (Action, WatermarkMetric, GoalMetric, FilterType)  # fields shown as a Select
-
-
-def _plain(read: Callable[[object, str], Any]) -> Reader:
-    return lambda raw, path, attrs: read(raw, path)
-
-
-def _text(raw: Any, path: str, attrs: MonitoringAttrs) -> str:
-    return str(raw).strip()
-
-
-def _goal_value(raw: Any, path: str, attrs: MonitoringAttrs) -> int:
-    """Basis points ('45%' or 4500), or for PSI a time ('10ms' or us)."""
-    if isinstance(raw, str) and re.search("[a-zµ]", raw.strip().lower()):
-        return read_duration_us(raw, path)
-    return read_bp(raw, path)
-
-
-READERS: dict[str, Reader] = {
-    "name": _text,
-    "action": _plain(read_choice(Action)),
-    "access_pattern.sz.min": _plain(read_size),
-    "access_pattern.sz.max": _plain(read_size),
-    "access_pattern.nr_accesses.min": read_accesses,
-    "access_pattern.nr_accesses.max": read_accesses,
-    "access_pattern.age.min": read_age,
-    "access_pattern.age.max": read_age,
-    "quotas.ms": _plain(read_duration_ms),
-    "quotas.bytes": _plain(read_size),
-    "quotas.reset_interval_ms": _plain(read_duration_ms),
-    "quotas.weights.sz_permil": _plain(read_permil),
-    "quotas.weights.nr_accesses_permil": _plain(read_permil),
-    "quotas.weights.age_permil": _plain(read_permil),
-    "watermarks.metric": _plain(read_choice(WatermarkMetric)),
-    "watermarks.interval_us": _plain(read_duration_us),
-    "watermarks.high": _plain(read_permil),
-    "watermarks.mid": _plain(read_permil),
-    "watermarks.low": _plain(read_permil),
-    "apply_interval_us": _plain(read_duration_us),
-    "target_nid": _plain(read_signed),
-}
-GOAL_READERS: dict[str, Reader] = {
-    "metric": _plain(read_choice(GoalMetric)),
-    "target_value": _goal_value,
-    "current_value": _goal_value,
-    "nid": _plain(read_signed),
-    "path": _text,
-}
-FILTER_READERS: dict[str, Reader] = {
-    "type": _plain(read_choice(FilterType)),
-    "matching": _plain(read_bool),
-    "allow": _plain(read_bool),
-    "memcg_path": _text,
-    "addr_start": _plain(read_size),
-    "addr_end": _plain(read_size),
-    "target_idx": _plain(read_count),
-    "min": _plain(read_size),
-    "max": _plain(read_size),
-}
-
-
-# --- scheme <-> field texts (pure) -------------------------------------------------------
-
-
-def _size_text(value: int) -> str:
-    return str(exact_size(value))
-
-
-def _time_text(us: int) -> str:
-    return "0" if us == 0 else str(exact_duration(us))
-
-
-def _count_text(value: int) -> str:
-    return "max" if value >= U32_MAX else str(value)
-
-
-def _age_text(aggrs: int, attrs: MonitoringAttrs) -> str:
-    return _count_text(aggrs) if aggrs in (0, U32_MAX) else _time_text(aggrs * attrs.aggr_us)
-
-
-def scheme_values(scheme: Scheme) -> dict[str, Any]:
-    """The model values behind each top-level field key."""
-    p, q, w = scheme.access_pattern, scheme.quotas, scheme.watermarks
-    return {
-        "name": scheme.name, "action": Action(scheme.action),
-        "access_pattern.sz.min": p.sz.min, "access_pattern.sz.max": p.sz.max,
-        "access_pattern.nr_accesses.min": p.nr_accesses.min,
-        "access_pattern.nr_accesses.max": p.nr_accesses.max,
-        "access_pattern.age.min": p.age.min, "access_pattern.age.max": p.age.max,
-        "quotas.ms": q.ms, "quotas.bytes": q.bytes, "quotas.reset_interval_ms": q.reset_interval_ms,
-        "quotas.weights.sz_permil": q.weights.sz_permil,
-        "quotas.weights.nr_accesses_permil": q.weights.nr_accesses_permil,
-        "quotas.weights.age_permil": q.weights.age_permil,
-        "watermarks.metric": WatermarkMetric(w.metric), "watermarks.interval_us": w.interval_us,
-        "watermarks.high": w.high, "watermarks.mid": w.mid, "watermarks.low": w.low,
-        "apply_interval_us": scheme.apply_interval_us, "target_nid": scheme.target_nid,
-    }
-
-
-def value_text(key: str, value: Any, attrs: MonitoringAttrs) -> str:
-    """How a field shows `value`; parsing the text gives `value` back."""
-    field = key.rsplit(".", 1)[-1]
-    if isinstance(value, _ENUMS):
-        return value.value
-    if isinstance(value, bool):
-        return "Y" if value else "N"
-    if ".age." in key:
-        return _age_text(value, attrs)
-    if ".nr_accesses." in key:
-        return _count_text(value)
-    if field in ("ms", "reset_interval_ms"):
-        return _time_text(value * 1000)
-    if field in ("interval_us", "apply_interval_us"):
-        return _time_text(value)
-    if ".sz." in key or field in ("bytes", "min", "max"):
-        return _size_text(value)
-    if field in ("addr_start", "addr_end"):
-        return hex(value) if value else "0"
-    return str(value)
-
-
-def assemble(
-    simple: Mapping[str, Any], goals: list[dict[str, Any]], filters: list[dict[str, Any]]
-) -> tuple[Scheme | None, AccessPattern | None, dict[str, str]]:
-    """Build and validate a Scheme from parsed values (None = failed to parse).
-
-    Returns the scheme (None unless everything is valid), the access pattern
-    (None unless it is valid) and model errors by field key.
-    """
-    errors: dict[str, str] = {}
-
-    def valid(check: Callable[[], object]) -> bool:
-        try:
-            check()
-        except ValidationError as exc:
-            errors.setdefault(exc.field, str(exc))
-            return False
-        return True
-
-    def complete(values: Mapping[str, Any], keys: Iterable[str]) -> bool:
-        return all(values.get(k) is not None for k in keys)
-
-    pattern = None
-    if complete(simple, [k for k in READERS if k.startswith("access_pattern.")]):
-        candidate = AccessPattern(*(
-            Range(simple[f"access_pattern.{n}.min"], simple[f"access_pattern.{n}.max"])
-            for n in ("sz", "nr_accesses", "age")))
-        pattern = candidate if valid(candidate.validate) else None
-    goal_objs = [QuotaGoal(**g) for g in goals if complete(g, GOAL_READERS)]
-    goals_ok = len(goal_objs) == len(goals) and all(
-        [valid(lambda g=g, i=i: g.validate(i)) for i, g in enumerate(goal_objs)])
-    quotas = None
-    if goals_ok and complete(simple, [k for k in READERS if k.startswith("quotas.")]):
-        candidate_q = Quotas(
-            simple["quotas.ms"], simple["quotas.bytes"], simple["quotas.reset_interval_ms"],
-            QuotaWeights(*(simple[f"quotas.weights.{n}_permil"]
-                           for n in ("sz", "nr_accesses", "age"))),
-            tuple(goal_objs))
-        quotas = candidate_q if valid(candidate_q.validate) else None
-    marks = None
-    if complete(simple, [k for k in READERS if k.startswith("watermarks.")]):
-        candidate_w = Watermarks(*(simple[f"watermarks.{n}"]
-                                   for n in ("metric", "interval_us", "high", "mid", "low")))
-        marks = candidate_w if valid(candidate_w.validate) else None
-    filter_objs = [Filter(**f) for f in filters if complete(f, FILTER_READERS)]
-    filters_ok = len(filter_objs) == len(filters) and all(
-        [valid(lambda f=f, i=i: f.validate(i)) for i, f in enumerate(filter_objs)])
-    rest = complete(simple, ("name", "action", "apply_interval_us", "target_nid"))
-    if not (pattern and quotas and marks and filters_ok and rest) or errors:
-        return None, pattern, errors
-    scheme = Scheme(simple["action"], pattern, quotas, marks, tuple(filter_objs),
-                    simple["apply_interval_us"], simple["target_nid"], simple["name"])
-    return (scheme if valid(scheme.validate) else None), pattern, errors
 
 
 # --- widgets ----------------------------------------------------------------------------------
@@ -290,7 +105,7 @@ class _Slot:
 
 def _raw(value: Any, text: str) -> Any:
     """What a control holds for `value`: enum value, bool, or the text."""
-    if isinstance(value, _ENUMS):
+    if isinstance(value, ENUM_TYPES):
         return value.value
     return value if isinstance(value, bool) else text
 
@@ -405,7 +220,7 @@ class SchemeEditor(Vertical):
         wid = field_id(key) if not group else f"f-{group[:-1]}{uid}-{key.rsplit('.', 1)[-1]}"
         raw = _raw(value, value_text(key, value, self.attrs))
         control: Widget
-        if isinstance(value, _ENUMS):
+        if isinstance(value, ENUM_TYPES):
             control = Select([(m.value, m.value) for m in type(value)], value=raw,
                              allow_blank=False, compact=True, id=wid)
         elif isinstance(value, bool):
@@ -602,7 +417,7 @@ class SchemeEditor(Vertical):
                       for e in ("min", "max"))
             return f"= {100 * lo / max_nr:.0f}%..{100 * hi / max_nr:.0f}% of {max_nr} samples"
         if "access_pattern.age.min" in values:
-            lo, hi = (_count_text(values[f"access_pattern.age.{e}"]) for e in ("min", "max"))
+            lo, hi = (count_text(values[f"access_pattern.age.{e}"]) for e in ("min", "max"))
             return f"= {lo}..{hi} aggregations"
         if "watermarks.high" in values:
             return "/".join(format_permil(values[f"watermarks.{n}"])

@@ -20,6 +20,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, Static
 
+from ..analysis import HistoryFrame, SnapshotAnalysis
 from ..config import default_schemes_file, key_line
 from ..model import (
     AccessPattern,
@@ -32,7 +33,6 @@ from ..model import ValidationError as ModelError
 from ..model.serialize import schemes_from_toml, schemes_to_toml
 from ..model.units import format_size
 from .messages import ApplySchemes
-from .regions_view import preview_totals
 from .scheme_editor import SchemeEditor
 
 if sys.version_info >= (3, 11):
@@ -44,12 +44,6 @@ else:  # pragma: no cover - exercised on 3.10 only
 PENDING_SNAPSHOTS = 5
 COLUMNS = (("#", 2), ("scheme", 14), ("state", 9), ("tried", 12), ("applied", 12), ("qt!", 3),
            ("quota", 9))
-
-
-def count_matches(snapshot: Snapshot, pattern: AccessPattern) -> tuple[int, int]:
-    """How many regions, and bytes, of `snapshot` the pattern matches now (shared with
-    the regions table and the status line: computed once per snapshot and pattern)."""
-    return preview_totals(snapshot, pattern)
 
 
 class PathPrompt(ModalScreen[Path | None]):
@@ -130,6 +124,7 @@ class SchemesPanel(Widget):
         self._rows = [_Row(s, i) for i, s in enumerate(schemes)]
         self._selected = 0
         self._snapshot: Snapshot | None = None
+        self._analysis: SnapshotAnalysis | None = None
         self._pending: tuple[Scheme, ...] | None = None
         self._pending_snapshots = 0
         self._edit_errors: dict[str, str] = {}
@@ -149,9 +144,17 @@ class SchemesPanel(Widget):
     def selected(self) -> int:
         return self._selected
 
-    def update_snapshot(self, snapshot: Snapshot) -> None:
-        """New data: refresh stats and the match preview; follow the backend's schemes."""
+    def show(
+        self, snapshot: Snapshot | None, analysis: SnapshotAnalysis | None, history: HistoryFrame
+    ) -> None:
+        """The view protocol (tui/views.py). New data: refresh stats and the match
+        preview; follow the backend's schemes. The same snapshot again (a new preview
+        elsewhere) changes nothing here."""
+        if snapshot is None or snapshot is self._snapshot:
+            return
         self._snapshot = snapshot
+        self._analysis = analysis if analysis is not None and analysis.snapshot is snapshot \
+            else SnapshotAnalysis(snapshot)
         if snapshot.attrs != self.attrs:
             self.set_attrs(snapshot.attrs)
         self._follow_backend(snapshot.schemes)
@@ -253,7 +256,9 @@ class SchemesPanel(Widget):
         elif self._snapshot is None:
             label.update("would match: waiting for data")
         else:
-            count, nbytes = count_matches(self._snapshot, self._pattern)
+            assert self._analysis is not None  # set with the snapshot
+            # shared with the regions table and the status line: computed once
+            count, nbytes = self._analysis.preview_totals(self._pattern)
             label.update(f"would match {count} of {self._snapshot.nr_regions} regions, "
                          f"{format_size(nbytes)} now")
 

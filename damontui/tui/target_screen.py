@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label
 
-from ..model import Target, TargetKind
+from ..model import SYNTHETIC_PATTERNS, Target, TargetKind
 from ..model.units import format_size
 
 
@@ -56,11 +56,7 @@ def process_alive(process: ProcessInfo) -> bool:
 
 
 def _synthetic_patterns() -> list[str]:
-    try:
-        from ..backends.engine.sources.synthetic import PATTERNS
-    except ImportError:  # pragma: no cover - the engine ships with the package
-        return []
-    return list(PATTERNS)
+    return list(SYNTHETIC_PATTERNS)
 
 
 @dataclass(frozen=True, slots=True)

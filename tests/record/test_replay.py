@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from damontui.analysis import SnapshotAnalysis
 from damontui.backends.base import BackendError
 from damontui.model import AccessPattern, BackendInfo, Range
 from damontui.record import RecordReader, RecordWriter
 from damontui.record.replay import RecordSnapshots, ReplayApp, ReplayBackend, ReplayBar
 from damontui.tui.messages import PreviewPattern
-from damontui.tui.regions_view import preview_totals
 
 from .helpers import COLD, engine_snapshots
 
@@ -111,7 +111,7 @@ async def test_preview_counts_on_recorded_regions():
         await pilot.press("G")
         app.post_message(PreviewPattern(idle))
         await pilot.pause()
-        count, nbytes = preview_totals(SNAPS[-1], idle)
+        count, nbytes = SnapshotAnalysis.of(SNAPS[-1]).preview_totals(idle)
         assert count > 0
         status = app.query_one("#status").render()
         assert f"{count} regions" in str(status)

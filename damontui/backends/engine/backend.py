@@ -14,9 +14,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ... import kernels
 from ...model import BackendInfo, MonitoringAttrs, Scheme, Snapshot, Target, TargetKind
 from ..base import BackendError, ErrorCallback, SnapshotCallback
-from . import kernels
 from .damos import validate_for_engine
 from .engine import Engine
 from .sources import SOURCES, AccessSource, make_source

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import compress
 
+from ... import kernels
 from ...model import (
     Action,
     FilterType,
@@ -33,7 +34,6 @@ from ...model import (
     WatermarkMetric,
 )
 from ..base import BackendError
-from . import kernels
 from .actions import KERNEL_ONLY, SUPPORTED_ACTIONS, SUPPORTED_OPS_FILTERS, Piece, TargetActions
 from .regionset import Regions
 from .sources.base import TargetGone

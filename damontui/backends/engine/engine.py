@@ -24,8 +24,8 @@ from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from ... import kernels
 from ...model import MonitoringAttrs, Scheme, Snapshot, Target, TargetKind, TargetSnapshot
-from . import kernels
 from .actions import TargetActions, make_actions
 from .damos import Damos, TargetView, validate_for_engine
 from .regionset import Regions, make_rng

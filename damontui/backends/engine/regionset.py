@@ -29,10 +29,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-MASK64 = (1 << 64) - 1
-SPLITMIX_GAMMA = 0x9E3779B97F4A7C15
-SPLITMIX_MUL1 = 0xBF58476D1CE4E5B9
-SPLITMIX_MUL2 = 0x94D049BB133111EB
+from damontui.kernels.splitmix import MASK64, SPLITMIX_GAMMA, SPLITMIX_MUL1, SPLITMIX_MUL2
 
 Range = tuple[int, int]
 

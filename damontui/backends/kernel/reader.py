@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from array import array
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -24,6 +23,7 @@ from ...model import (
     Quotas,
     QuotaWeights,
     Range,
+    RegionArrays,
     Scheme,
     SchemeStats,
     Target,
@@ -243,21 +243,6 @@ def read_stats(sysfs: Sysfs, sdir: str, names: tuple[str, ...] | None = None,
 
 
 # --------------------------------------------------------------------------- regions
-
-
-@dataclass
-class RegionArrays:
-    starts: array
-    ends: array
-    nr_accesses: array
-    ages: array
-
-    def __len__(self) -> int:
-        return len(self.starts)
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(self.ends) - sum(self.starts)
 
 
 def read_tried_regions(sysfs: Sysfs, sdir: str) -> RegionArrays:

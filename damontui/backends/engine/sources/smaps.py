@@ -16,8 +16,8 @@ from array import array
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from .... import kernels
 from ....procfs import pid_alive, proc_comm
-from .. import kernels
 from ..layout import read_three_regions
 from ..regionset import make_rng
 from .base import (

@@ -11,8 +11,8 @@ import sys
 from array import array
 from typing import Any, ClassVar
 
+from .... import kernels
 from ....procfs import pid_alive, proc_comm
-from .. import kernels
 from ..layout import read_three_regions
 from .base import (
     AccessSource,

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, ClassVar
 
-from .. import kernels
+from .... import kernels
+from ....model.snapshot import SYNTHETIC_PATTERNS
 from ..regionset import make_rng
 from .base import AccessSource, ProbeResult
 
@@ -28,12 +29,7 @@ Block = tuple[int, int, float]  # (start, end exclusive, per-sample access proba
 DEFAULT_BASE = 0x7F0000000000
 DEFAULT_SIZE = 1 << 30
 
-PATTERNS: dict[str, str] = {
-    "hotcold": "a few static hot blocks, the rest cold",
-    "stairs": "a hot window stepping up through the space, wrapping around",
-    "zigzag": "a hot window stepping up then down through the space",
-    "phases": "a few hot blocks that move abruptly at each phase change",
-}
+PATTERNS = SYNTHETIC_PATTERNS  # the names live in the model (the UI lists them)
 
 
 @dataclass(frozen=True)

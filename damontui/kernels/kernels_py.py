@@ -14,18 +14,15 @@ import bisect
 import os
 import sys
 from array import array
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-from damontui.backends.engine.regionset import (
-    MASK64,
-    SPLITMIX_GAMMA,
-    SPLITMIX_MUL1,
-    SPLITMIX_MUL2,
-    Regions,
-)
+from damontui.kernels.splitmix import MASK64, SPLITMIX_GAMMA, SPLITMIX_MUL1, SPLITMIX_MUL2
+
+if TYPE_CHECKING:  # the engine's mutable container; the kernels only walk its arrays
+    from damontui.backends.engine.regionset import Regions
 
 # Bumped whenever the kernel API or semantics change; the loader refuses a stale build.
-KERNELS_API_VERSION = 1
+KERNELS_API_VERSION = 2
 
 BytesLike: TypeAlias = bytes | bytearray | memoryview
 U32_MAX = 0xFFFFFFFF
@@ -206,7 +203,7 @@ def split(r: Regions, nr_subs: int, min_region_sz: int, rng: array) -> None:
     n = _check_lengths(r)
     if nr_subs <= 1 or n == 0:
         return
-    out = Regions()
+    out = type(r)()  # an empty container of the caller's kind (the engine's Regions)
     state = rng[0]
     for i in range(n):
         start, end, addr = r.starts[i], r.ends[i], r.sample_addrs[i]
@@ -239,34 +236,61 @@ def _append_piece(
 # --- snapshot views ----------------------------------------------------------------
 
 
+def region_temperature(
+    size: int,
+    nr_accesses: int,
+    age: int,
+    max_samples: float,
+    aggr_us: float,
+    sz_weight: float,
+    ar_weight: float,
+    age_weight: float,
+) -> float:
+    """damo's temperature of one region: THE definition (both kernels compute it).
+
+    As ``damo report access`` computes it: the access rate in whole percent of the
+    sampling intervals of one aggregation (truncated, like damo), the age in
+    microseconds, ``size*sz_weight + percent*ar_weight + age_us*age_weight``, and the
+    whole score negated when the rate is 0 %, so idle regions get colder the longer
+    they stay idle. ``max_samples`` is ``aggr_us / sample_us`` (a float, as in damo).
+    """
+    percent = float(int(float(nr_accesses) * 100.0 / max_samples))
+    score = sz_weight * float(size) + ar_weight * percent + age_weight * (float(age) * aggr_us)
+    return score if percent > 0.0 else -score
+
+
+def _max_samples(sample_us: int, aggr_us: int) -> float:
+    if sample_us <= 0 or aggr_us <= 0:
+        raise ValueError(f"intervals must be positive, got sample {sample_us} aggr {aggr_us} us")
+    return float(aggr_us) / float(sample_us)
+
+
 def temperatures(
-    r: Regions, max_nr_accesses: int, sz_weight: float, ar_weight: float, age_weight: float
+    r: Regions,
+    sample_us: int,
+    aggr_us: int,
+    sz_weight: float,
+    ar_weight: float,
+    age_weight: float,
 ) -> array:
-    """damo's region temperature; cold regions (no access) get colder as they age."""
-    if max_nr_accesses <= 0:
-        raise ValueError(f"max_nr_accesses must be positive, got {max_nr_accesses}")
+    """region_temperature of every region (intervals in force when they were aggregated)."""
+    mx = _max_samples(sample_us, aggr_us)
     n = len(r.starts)
     if len(r.ends) != n or len(r.nr_accesses) != n or len(r.age) != n:
         raise ValueError("region arrays differ in length")
-    # Float steps spelled out so C (with -ffp-contract=off) rounds identically.
-    sz_w, ar_w, age_w, mx = (
-        float(sz_weight),
-        float(ar_weight),
-        float(age_weight),
-        float(max_nr_accesses),
-    )
+    sz_w, ar_w, age_w, aggr = float(sz_weight), float(ar_weight), float(age_weight), float(aggr_us)
     out = array("d", bytes(8 * n))
+    starts, ends, nr, age = r.starts, r.ends, r.nr_accesses, r.age
     for i in range(n):
-        nr = r.nr_accesses[i]
-        rate = 100.0 * float(nr) / mx
-        w_age = age_w if nr > 0 else -age_w
-        out[i] = sz_w * float(r.ends[i] - r.starts[i]) + ar_w * rate + w_age * float(r.age[i])
+        size = ends[i] - starts[i]
+        out[i] = region_temperature(size, nr[i], age[i], mx, aggr, sz_w, ar_w, age_w)
     return out
 
 
 def temperature_order(
     r: Regions,
-    max_nr_accesses: int,
+    sample_us: int,
+    aggr_us: int,
     sz_weight: float,
     ar_weight: float,
     age_weight: float,
@@ -276,7 +300,7 @@ def temperature_order(
 
     Ties go to the lower start address, then the lower index.
     """
-    temps = temperatures(r, max_nr_accesses, sz_weight, ar_weight, age_weight)
+    temps = temperatures(r, sample_us, aggr_us, sz_weight, ar_weight, age_weight)
     sign = -1.0 if descending else 1.0
     starts = r.starts
     order = sorted(range(len(temps)), key=lambda i: (sign * temps[i], starts[i]))

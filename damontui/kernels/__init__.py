@@ -1,6 +1,6 @@
 """The engine's hot-path kernels: the compiled Cython module, or its pure-Python twin.
 
-Callers do ``from damontui.backends.engine import kernels; kernels.merge(...)``.
+Callers do ``from damontui import kernels; kernels.merge(...)``.
 ``IMPL_NAME`` says which implementation is live ("cython" or "python") and
 ``IMPORT_ERROR`` why the compiled one is not (None if it is, or if the twin was forced
 with ``DAMONTUI_PURE_PYTHON=1``). Both implementations give identical results.
@@ -14,7 +14,7 @@ import warnings
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from damontui.backends.engine import kernels_py
+from damontui.kernels import kernels_py
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def _choose() -> tuple[ModuleType, str, str | None]:
 impl, IMPL_NAME, IMPORT_ERROR = _choose()
 
 if TYPE_CHECKING:
-    from damontui.backends.engine.kernels_py import (
+    from damontui.kernels.kernels_py import (
         apply_checks,
         coalesce,
         idle_bitmap_get,
