@@ -226,6 +226,9 @@ class ReplayApp(DamonApp):
             self.notify(str(e), title="Corrupt snapshot", severity="error", markup=False)
             self.playing, self.paused = False, True
             return
+        if index == self.replay.position and self.latest is not None:
+            self.show_bar()
+            return  # already there (a step past either end)
         step = index == self.replay.position + 1 and self.latest is not None
         self.replay.position = index
         if not step:
@@ -333,7 +336,7 @@ def run_replay(args: argparse.Namespace) -> int:
         os.environ["NO_COLOR"] = "1"
     reader = None
     if is_record(args.file):
-        reader = RecordReader(args.file)
+        reader = RecordReader(args.file, cache=2 * HISTORY_WINDOW)  # seeks re-use decodes
         snaps: Sequence[Snapshot] = RecordSnapshots(reader)
         info = reader.meta(0).info if len(reader) else BackendInfo("?", "")
         warnings = list(reader.warnings)
