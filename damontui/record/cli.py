@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_record(args: argparse.Namespace) -> int:
     from .. import cli as main_cli
-    from .recorder import Recorder, progress_stream, stdout_binary
+    from .recorder import Recorder, SnapshotSink, progress_stream, stdout_binary
     from .writer import RecordWriter
 
     to_stdout = args.output == "-"
@@ -177,6 +177,7 @@ def run_record(args: argparse.Namespace) -> int:
     backend = main_cli._open_backend(args, config)
     extra = {"host": os.uname().nodename, "argv": sys.argv[1:]}
     try:
+        writer: SnapshotSink
         if damo_write is not None:
             writer = DamoRecordSink(args.output, damo_write)
         elif to_stdout:
@@ -192,7 +193,7 @@ def run_record(args: argparse.Namespace) -> int:
                         progress=progress_stream())  # fmt: skip
     old_handlers = recorder.install_signals()
     control = None
-    if args.stream:
+    if args.stream and isinstance(writer, RecordWriter):
         from ..remote.serve import StreamControl
 
         control = StreamControl(backend, writer, recorder, allow_tuning=args.allow_tuning)

@@ -19,6 +19,9 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
+from mmap import mmap
+
+Buffer = bytes | bytearray | memoryview | mmap  # what frame headers are read from
 
 MAGIC = b"\x89DTREC\r\n"
 VERSION = 1
@@ -101,7 +104,7 @@ def encode_frame(
     return head + struct.pack("<I", zlib.crc32(head)) + payload
 
 
-def parse_header(data: bytes | memoryview, offset: int, source: str) -> FrameHeader:
+def parse_header(data: Buffer, offset: int, source: str) -> FrameHeader:
     """The frame header at `offset`; `data` must hold FRAME_HEADER_SIZE bytes there."""
     marker, kind, codec, length, seq, elapsed, stamp, crc, hcrc = FRAME_HEADER.unpack_from(
         data, offset

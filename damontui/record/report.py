@@ -10,6 +10,7 @@ cold-memory-tail) plus damo's `report wss` (wss) and `report heatmap`
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections.abc import Sequence
@@ -228,7 +229,7 @@ def write_heatmap_svg(path: Path, snaps: Sequence[Snapshot], width: int, height:
     from rich.text import Text
 
     lines = text.format_heatmap(snaps, width=width, height=height).splitlines()
-    console = Console(record=True, width=max(len(x) for x in lines) + 2, file=_Null(),
+    console = Console(record=True, width=max(len(x) for x in lines) + 2, file=io.StringIO(),
                       color_system="truecolor", force_terminal=True)  # fmt: skip
     for line in lines:
         out = Text()
@@ -246,14 +247,6 @@ def write_heatmap_svg(path: Path, snaps: Sequence[Snapshot], width: int, height:
         console.save_svg(str(path), title=title)
     except OSError as e:
         raise RecordError(str(path), None, f"can't write the heatmap: {e.strerror or e}") from None
-
-
-class _Null:
-    def write(self, _text: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        pass
 
 
 # --- command ---------------------------------------------------------------------------
