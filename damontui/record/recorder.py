@@ -101,8 +101,8 @@ class Recorder:
     def run(self) -> RecordResult:
         start = time.monotonic()
         deadline = start + self.duration_s if self.duration_s else None
-        self.backend.start(self._snapshot, self._error)
         try:
+            self.backend.start(self._snapshot, self._error)
             while not self._stop.is_set():
                 timeout = (
                     0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
