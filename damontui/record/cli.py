@@ -126,6 +126,8 @@ def add_parsers(
     rp.add_argument("--no-color", action="store_true", help="no colours (as NO_COLOR)")
     rp.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
     rp.add_argument("--speed", type=float, default=1.0, metavar="X", help="playback speed (1)")
+    rp.add_argument("--follow", action="store_true",
+                    help="a record still being written: playing on at its end waits for more")
 
 
 def run(args: argparse.Namespace) -> int:

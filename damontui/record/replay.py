@@ -34,6 +34,7 @@ from ..tui.views import ViewSpec
 from .frames import RecordError
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+FOLLOW_POLL_S = 0.5
 HISTORY_WINDOW = 512  # snapshots handed to the heatmap/histograms at a seek
 READONLY = "replay is read-only: nothing can be written to a kernel or a process"
 
@@ -122,6 +123,13 @@ class RecordSnapshots(Sequence[Snapshot]):
             return [self.reader.snapshot(i) for i in range(*index.indices(len(self)))]  # type: ignore[attr-defined]
         return self.reader.snapshot(index)  # type: ignore[attr-defined]
 
+    def refresh(self) -> int:
+        """Frames a recorder appended since (a record still being written)."""
+        try:
+            return int(self.reader.refresh())  # type: ignore[attr-defined]
+        except RecordError:
+            return 0
+
 
 class ReplayBar(Widget):
     """Play state, position, time and speed over a slider; click to seek."""
@@ -196,7 +204,8 @@ class ReplayApp(DamonApp):
         ),  # fmt: skip
     ]
 
-    def __init__(self, backend: ReplayBackend, *, speed: float = 1.0, **kwargs: object) -> None:
+    def __init__(self, backend: ReplayBackend, *, speed: float = 1.0, follow: bool = False,
+                 **kwargs: object) -> None:  # fmt: skip
         registry = REGISTRY.copy()
         registry.register(ViewSpec("replay_bar", "Replay", "Time slider and play state",
                                    lambda app: ReplayBar(), kind="bar",
@@ -204,6 +213,7 @@ class ReplayApp(DamonApp):
         super().__init__(backend, readonly=True, registry=registry, **kwargs)  # type: ignore[arg-type]
         self.replay = backend
         self.speed = speed
+        self.follow = follow  # at the end, wait for a live recorder's next snapshots
         self.playing = False
         self.paused = True  # the header's play state: replay starts stopped
         self._play_timer: Timer | None = None
@@ -271,11 +281,23 @@ class ReplayApp(DamonApp):
     def _arm(self) -> None:
         r = self.replay
         if r.position >= len(r) - 1:
-            self.playing, self.paused = False, True
-            self.show_bar()
-            return
+            refresh = getattr(r.snapshots, "refresh", None)
+            if refresh is not None and refresh():  # the record grew: play on
+                self.show_bar()
+            elif refresh is not None and self.follow:  # a live record: wait for more
+                self._play_timer = self.set_timer(FOLLOW_POLL_S, self._follow)
+                return
+            else:
+                self.playing, self.paused = False, True
+                self.show_bar()
+                return
         gap_us = r.relative_us(r.position + 1) - r.relative_us(r.position)
         self._play_timer = self.set_timer(max(0.02, gap_us / 1e6 / self.speed), self._tick)
+
+    def _follow(self) -> None:
+        self._play_timer = None
+        if self.playing:
+            self._arm()
 
     def _tick(self) -> None:
         self._play_timer = None
@@ -346,7 +368,8 @@ def run_replay(args: argparse.Namespace) -> int:
         backend = ReplayBackend(snaps, info, str(args.file))
         if args.speed not in SPEEDS:
             args.speed = min(SPEEDS, key=lambda s: abs(s - args.speed))
-        app = ReplayApp(backend, speed=args.speed, theme=args.theme, startup_messages=warnings)
+        app = ReplayApp(backend, speed=args.speed, theme=args.theme, startup_messages=warnings,
+                        follow=args.follow)  # fmt: skip
         app.run(mouse=not args.no_mouse)
         return app.return_code or 0
     except BackendError as e:

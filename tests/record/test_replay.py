@@ -213,3 +213,29 @@ async def test_corrupt_frame_is_reported_not_fatal(tmp_path):
         await pilot.press("G")
         assert app.replay.position == 4 and len(app.history) == 4  # the bad one skipped
     reader.close()
+
+
+async def test_follow_a_record_still_being_written(tmp_path):
+    path = tmp_path / "live.dtrec"
+    writer = RecordWriter(path)
+    for s in SNAPS[:5]:
+        writer.write(s, INFO)
+    reader = RecordReader(path)
+    backend = ReplayBackend(RecordSnapshots(reader), INFO, str(path))
+    app = ReplayApp(backend, theme="damon-dark", speed=64.0, follow=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("space")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if app.replay.position == 4:
+                break
+        assert app.replay.position == 4 and app.playing  # at the end, still following
+        for s in SNAPS[5:8]:
+            writer.write(s, INFO)
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if app.replay.position == 7:
+                break
+        assert app.replay.position == 7 and app.displayed.seq == SNAPS[7].seq
+    writer.close()
+    reader.close()
