@@ -216,3 +216,13 @@ def test_replay_bad_file(tmp_path, capsys):
     assert main(["replay", str(junk)]) == 1
     err = capsys.readouterr().err
     assert f"{junk}: byte 0: not a damontui record" in err and "Traceback" not in err
+
+
+def test_append_through_the_cli(tmp_path):
+    path = tmp_path / "a.dtrec"
+    assert main(["record", "-o", str(path), "--count", "3", *SYN]) == 0
+    assert main(["record", "-o", str(path), "--count", "2", "--append", *SYN]) == 0
+    with RecordReader(path) as r:
+        assert len(r) == 5 and r.warnings == []
+        times = r.elapsed_us
+    assert times[:3] == sorted(times[:3])  # the second run starts its own clock
