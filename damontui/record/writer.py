@@ -62,6 +62,8 @@ class RecordWriter:
         self._targets: dict[Target, int] = {}
         self._closed = False
         self._part_first = 0
+        self._elapsed_offset = 0  # added to the snapshots' monitoring time (--append)
+        self._append_after: int | None = None
         self._lock = threading.Lock()  # whole frames only, from the recorder and control
         if self.path is not None:
             self._open_part(append)
@@ -92,6 +94,8 @@ class RecordWriter:
             end = reader.end_offset
             meta = reader.last_meta()
             self.snapshots = self._part_first = len(reader)
+            if len(reader):  # where the record's clock stands (see _snapshot_frame)
+                self._append_after = reader.elapsed_us[-1] + (meta.attrs.aggr_us if meta else 0)
         self._fd = os.open(path, os.O_WRONLY)
         os.ftruncate(self._fd, end)
         os.lseek(self._fd, end, os.SEEK_SET)
@@ -158,8 +162,15 @@ class RecordWriter:
             self._emit(encode_frame(KIND_NOTE, json.dumps(doc).encode(), compress=False))
 
     def _snapshot_frame(self, snap: Snapshot) -> bytes:
+        if self._append_after is not None:
+            # A new run appended to a record starts its clock at 0: shift it so the
+            # record keeps one increasing clock (a continuing run needs no shift).
+            if snap.elapsed_us < self._append_after:
+                self._elapsed_offset = self._append_after - snap.elapsed_us
+            self._append_after = None
         body = encode_snapshot(snap, self._index_targets(snap))
-        return encode_frame(KIND_SNAPSHOT, body, seq=self.snapshots, elapsed_us=snap.elapsed_us,
+        return encode_frame(KIND_SNAPSHOT, body, seq=self.snapshots,
+                            elapsed_us=snap.elapsed_us + self._elapsed_offset,
                             timestamp=snap.timestamp)  # fmt: skip
 
     def _rotation_due(self, upcoming: int) -> bool:

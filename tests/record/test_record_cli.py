@@ -225,4 +225,4 @@ def test_append_through_the_cli(tmp_path):
     with RecordReader(path) as r:
         assert len(r) == 5 and r.warnings == []
         times = r.elapsed_us
-    assert times[:3] == sorted(times[:3])  # the second run starts its own clock
+    assert all(a < b for a, b in zip(times, times[1:], strict=False))  # one clock
