@@ -92,7 +92,8 @@ def add_parsers(
         help="print a text report of a record",
         description="Text reports of a damontui or damo record.",
     )
-    rep.add_argument("file", type=Path, metavar="FILE")
+    rep.add_argument("files", type=Path, nargs="+", metavar="FILE",
+                     help="a record (with its rotation parts FILE.1, ...), or several")
     from .report import SORTS, STYLES
 
     rep.add_argument(
@@ -121,7 +122,8 @@ def add_parsers(
     rp = sub.add_parser("replay", help="open the app on a record",
                         description="Browse a recorded session with every view: time slider, "
                         "play/pause, speed, step, jump. Read-only.")  # fmt: skip
-    rp.add_argument("file", type=Path, metavar="FILE")
+    rp.add_argument("files", type=Path, nargs="+", metavar="FILE",
+                    help="a record (with its rotation parts FILE.1, ...), or several")
     rp.add_argument("--theme", metavar="NAME", help="colour theme")
     rp.add_argument("--no-color", action="store_true", help="no colours (as NO_COLOR)")
     rp.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")

@@ -223,3 +223,79 @@ def is_record(path: str | Path) -> bool:
             return f.read(len(MAGIC)) == MAGIC
     except OSError:
         return False
+
+
+class RecordSet:
+    """Several record files (the parts of a rotated record, or files given together)
+    read as one: the RecordReader interface over their concatenated snapshots."""
+
+    def __init__(self, paths: list[Path], cache: int = 64) -> None:
+        self.readers: list[RecordReader] = []
+        try:
+            for path in paths:
+                self.readers.append(RecordReader(path, cache=cache))
+        except BaseException:
+            self.close()
+            raise
+        self.name = ", ".join(str(p) for p in paths)
+        self._reindex()
+
+    def _reindex(self) -> None:
+        self._starts = [0]
+        for r in self.readers:
+            self._starts.append(self._starts[-1] + len(r))
+
+    @property
+    def warnings(self) -> list[str]:
+        return [w for r in self.readers for w in r.warnings]
+
+    @property
+    def elapsed_us(self) -> list[int]:
+        return [t for r in self.readers for t in r.elapsed_us]
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def _locate(self, index: int) -> tuple[RecordReader, int]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"snapshot {index} of {len(self)}")
+        index %= len(self)
+        part = bisect_right(self._starts, index) - 1
+        return self.readers[part], index - self._starts[part]
+
+    def snapshot(self, index: int) -> Snapshot:
+        reader, i = self._locate(index)
+        return reader.snapshot(i)
+
+    def meta(self, index: int) -> Meta:
+        reader, i = self._locate(index)
+        return reader.meta(i)
+
+    def refresh(self) -> int:
+        """New frames in the last part (the one a recorder may still write)."""
+        grown = self.readers[-1].refresh() if self.readers else 0
+        self._reindex()
+        return grown
+
+    def close(self) -> None:
+        for r in self.readers:
+            r.close()
+
+    def __enter__(self) -> RecordSet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def record_parts(paths: list[Path]) -> list[Path]:
+    """The files to read: as given, and for a single FILE its rotation parts FILE.1,
+    FILE.2, ... when they exist."""
+    if len(paths) != 1:
+        return paths
+    from .writer import part_path
+
+    out = [paths[0]]
+    while part_path(paths[0], len(out)).exists():
+        out.append(part_path(paths[0], len(out)))
+    return out

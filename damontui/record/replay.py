@@ -351,21 +351,26 @@ class ReplayApp(DamonApp):
 def run_replay(args: argparse.Namespace) -> int:
     """Open the app on FILE: damontui records are decoded lazily (seeking an hour-long
     record costs one header scan), damo records through the damo reader."""
-    from .reader import RecordReader, is_record
+    from .reader import RecordSet, is_record, record_parts
     from .report import load
 
     if args.no_color:
         os.environ["NO_COLOR"] = "1"
     reader = None
-    if is_record(args.file):
-        reader = RecordReader(args.file, cache=2 * HISTORY_WINDOW)  # seeks re-use decodes
+    name = str(args.files[0])
+    if all(is_record(p) for p in args.files):
+        reader = RecordSet(record_parts(args.files), cache=2 * HISTORY_WINDOW)
         snaps: Sequence[Snapshot] = RecordSnapshots(reader)
         info = reader.meta(0).info if len(reader) else BackendInfo("?", "")
         warnings = list(reader.warnings)
+        if len(reader.readers) > 1:
+            name = f"{name} (+{len(reader.readers) - 1} parts)"
     else:
-        snaps, info, warnings = load(args.file)
+        if len(args.files) > 1:
+            raise RecordError(str(args.files[1]), None, "replay takes one damo record at a time")
+        snaps, info, warnings = load(args.files[0])
     try:
-        backend = ReplayBackend(snaps, info, str(args.file))
+        backend = ReplayBackend(snaps, info, name)
         if args.speed not in SPEEDS:
             args.speed = min(SPEEDS, key=lambda s: abs(s - args.speed))
         app = ReplayApp(backend, speed=args.speed, theme=args.theme, startup_messages=warnings,

@@ -288,14 +288,17 @@ def _record_window(reader: Any, since: str | None, until: str | None) -> _Window
 
 
 def run_report(args: argparse.Namespace, out: TextIO) -> int:
-    from .reader import RecordReader, is_record
+    from .reader import RecordSet, is_record, record_parts
 
+    args.file = args.files[0]
     try:
-        if is_record(args.file):
-            with RecordReader(args.file) as reader:
-                selected = _record_window(reader, args.since, args.until)
-                info = reader.meta(0).info if len(reader) else BackendInfo("?", "")
-                return _report(args, out, selected, info, reader.warnings)
+        if all(is_record(p) for p in args.files):
+            with RecordSet(record_parts(args.files)) as records:
+                selected = _record_window(records, args.since, args.until)
+                info = records.meta(0).info if len(records) else BackendInfo("?", "")
+                return _report(args, out, selected, info, records.warnings)
+        if len(args.files) > 1:
+            raise ValidationError("FILE", args.files[1], "one damo record at a time")
         snaps, info, warnings = load(args.file)
         return _report(args, out, window(snaps, args.since, args.until), info, warnings)
     except ValidationError as e:

@@ -202,6 +202,27 @@ def test_max_size_rotates(tmp_path):
     assert total == 40
 
 
+def test_report_and_replay_read_all_rotation_parts(tmp_path, capsys):
+    from damontui.record.reader import RecordSet, record_parts
+
+    path = tmp_path / "rot.dtrec"
+    assert main(["record", "-o", str(path), "--count", "30", "--max-size", "4KiB", *SYN]) == 0
+    parts = record_parts([path])
+    assert len(parts) >= 2
+    capsys.readouterr()
+    assert main(["report", str(path), "--json"]) == 0  # FILE brings its parts along
+    doc = json.loads(capsys.readouterr().out)
+    times = [s["elapsed_us"] for s in doc["snapshots"]]
+    assert len(times) == 30 and times == sorted(times)
+    assert main(["report", str(parts[0]), str(parts[1]), "--json"]) == 0  # or name them
+    with RecordSet(parts) as records:
+        assert len(records) == 30
+        assert records.snapshot(-1).elapsed_us == times[-1]
+        assert (
+            records.snapshot(len(records.readers[0])).elapsed_us == times[len(records.readers[0])]
+        )
+
+
 def test_record_bad_options(tmp_path, capsys):
     assert main(["record", "-o", str(tmp_path / "x"), "--count", "0", *SYN]) == 2
     assert "--count" in capsys.readouterr().err
