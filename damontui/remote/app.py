@@ -49,6 +49,12 @@ class RemoteApp(DamonApp):
             return
         super().on_backend_notice(message)
 
+    def action_pick_target(self) -> None:
+        # The picker lists this machine's processes, not the remote's.
+        self.notify(f"The target picker lists local processes; to watch another target on "
+                    f"{self.remote.spec.label}, restart with --pid N (its pid there) or "
+                    "--paddr.", severity="warning", markup=False, timeout=10)  # fmt: skip
+
     def action_reconnect(self) -> None:
         if self.remote.connected:
             self.notify(f"Already connected to {self.remote.spec.label}.", markup=False)

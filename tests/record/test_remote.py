@@ -119,6 +119,8 @@ async def test_pilot_drop_keep_and_reconnect(sshd):
         await until(lambda: len(app.history) >= 3)
         assert app.info.backend == "remote engine" and app.info.readonly
         assert app.apply_schemes([COLD]) is False  # read-only without --allow-tuning
+        await pilot.press("t")  # the picker would list local processes: refused, said why
+        assert any("lists local processes" in n for n in notes)
         await pilot.press("2")  # every view works on the stream: the heatmap
         await pilot.pause()
         sshd.drop_connections()
