@@ -145,6 +145,9 @@ def format_style(style: str, snaps: Sequence[Snapshot], info: BackendInfo,
     if not snaps:
         return "(no snapshots in the selected time window)"
     last = snaps[-1]
+    stat = getattr(last, "damon_stat", None)
+    if stat is not None and not last.nr_regions:  # a DAMON_STAT record: no regions
+        return _damon_stat_text(snaps, stat)
     when = (f"snapshot {last.seq} at {format_duration_us(last.elapsed_us - snaps[0].elapsed_us)}"
             f" (of {len(snaps)})")  # fmt: skip
     if style == "table":
@@ -186,6 +189,24 @@ def format_style(style: str, snaps: Sequence[Snapshot], info: BackendInfo,
             ]
         )
     raise ValidationError("--style", style, f"one of {', '.join(STYLES)}")
+
+
+def _damon_stat_text(snaps: Sequence[Snapshot], stat: Any) -> str:
+    """DAMON_STAT's own outputs (whatever the style: they are all it has)."""
+    lines = [f"DAMON_STAT (kernel's whole-memory monitor), {len(snaps)} samples"]
+    samples = [getattr(s, "damon_stat", None) for s in snaps]
+    bandwidths = [b for x in samples if (b := getattr(x, "bandwidth_bps", None))]
+    if bandwidths:
+        lines.append(f"estimated memory bandwidth: last {format_size(bandwidths[-1])}/s, "
+                     f"max {format_size(max(bandwidths))}/s")  # fmt: skip
+    idle = tuple(getattr(stat, "idle_ms_percentiles", ()))
+    if len(idle) == 101:
+        rows = [[f"p{p}", _signed_duration(idle[p] * 1000)] for p in stats.PERCENTILES]
+        lines.append("idle time percentiles of the last sample (kernel's; negative: accessed)")
+        lines.append(text._table(["percentile", "value"], rows, {0, 1}))
+    else:
+        lines.append("no idle-time percentiles in this record (kernel < 6.18?)")
+    return "\n".join(lines)
 
 
 def _rows_table(snap: Snapshot, rows: list) -> str:  # type: ignore[type-arg]

@@ -247,3 +247,27 @@ def test_append_through_the_cli(tmp_path):
         assert len(r) == 5 and r.warnings == []
         times = r.elapsed_us
     assert all(a < b for a, b in zip(times, times[1:], strict=False))  # one clock
+
+
+def test_report_of_a_damon_stat_record(tmp_path, capsys):
+    """DAMON_STAT samples (no regions) report the kernel's own percentiles."""
+    from dataclasses import fields, replace
+
+    from damontui.model import BackendInfo, MonitoringAttrs, Snapshot
+    from damontui.record import RecordWriter
+
+    if "damon_stat" not in {f.name for f in fields(Snapshot)}:
+        pytest.skip("this build's Snapshot has no damon_stat (the DAMON_STAT backend)")
+    from damontui.model.damon_stat import DamonStatSample
+
+    path = tmp_path / "stat.dtrec"
+    info = BackendInfo("damon_stat", "DAMON_STAT")
+    with RecordWriter(path) as w:
+        for i in range(3):
+            sample = DamonStatSample(1.0 + i, True, 99, 100_000, (i + 1) << 20,
+                                     tuple(range(-50, 51)))  # fmt: skip
+            w.write(replace(Snapshot(i, 1.0 + i, i * 100_000, MonitoringAttrs()),
+                            damon_stat=sample), info)  # fmt: skip
+    assert main(["report", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "DAMON_STAT" in out and "max 3.0 MiB/s" in out and "p100" in out
