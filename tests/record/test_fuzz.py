@@ -120,3 +120,53 @@ def test_stream_parser_and_remote_decoder(flips, chunk):
                 backend._frame("<stream>", offset, head, payload)
     except RecordError as e:
         assert "<stream>" in str(e)
+
+
+@st.composite
+def _snapshots(draw):  # type: ignore[no-untyped-def]
+    from array import array
+
+    from damontui.model import MonitoringAttrs, Snapshot, Target, TargetKind, TargetSnapshot
+
+    targets = []
+    for t in range(draw(st.integers(0, 3))):
+        n = draw(st.integers(0, 40))
+        pos = draw(st.integers(0, 2**63))
+        starts, ends = array("Q"), array("Q")
+        for _ in range(n):
+            gap = draw(st.sampled_from([0, 0, 4096, draw(st.integers(0, 2**40))]))
+            size = draw(st.sampled_from([4096, 2 << 20, draw(st.integers(1, 2**40))]))
+            if pos + gap + size > 2**64 - 1:
+                break
+            starts.append(pos + gap)
+            ends.append(pos + gap + size)
+            pos += gap + size
+        k = len(starts)
+        targets.append(TargetSnapshot(
+            Target(TargetKind.PID, pid=1000 + t, name=draw(st.text(max_size=5))), starts, ends,
+            array("I", draw(st.lists(st.integers(0, 2**32 - 1), min_size=k, max_size=k))),
+            array("I", draw(st.lists(st.integers(0, 2**32 - 1), min_size=k, max_size=k))),
+        ))  # fmt: skip
+    return Snapshot(
+        seq=draw(st.integers(0, 2**64 - 1)), timestamp=draw(st.floats(0, 2e9)),
+        elapsed_us=draw(st.integers(0, 2**63)), attrs=MonitoringAttrs(),
+        targets=tuple(targets), messages=tuple(draw(st.lists(st.text(max_size=8), max_size=3))),
+    )  # fmt: skip
+
+
+@SETTINGS
+@given(st.lists(_snapshots(), min_size=1, max_size=4))
+def test_any_snapshot_round_trips(snaps):
+    path = _TMP / "rt.dtrec"
+    with RecordWriter(path) as w:
+        for s in snaps:
+            w.write(s, BACKEND.info)
+    with RecordReader(path) as r:
+        assert len(r) == len(snaps)
+        for a, b in zip(snaps, r, strict=True):
+            assert (b.seq, b.elapsed_us, b.timestamp, b.messages) == (
+                a.seq, a.elapsed_us, a.timestamp, a.messages)  # fmt: skip
+            assert [t.target for t in b.targets] == [t.target for t in a.targets]
+            for x, y in zip(a.targets, b.targets, strict=True):
+                assert (list(x.starts), list(x.ends)) == (list(y.starts), list(y.ends))
+                assert (list(x.nr_accesses), list(x.ages)) == (list(y.nr_accesses), list(y.ages))
