@@ -39,3 +39,37 @@ def test_record_then_report_paddr(tmp_path, capsys):
                for s in doc["snapshots"] for x in s["regions"])  # fmt: skip
     # no kdamond left behind by the record
     assert all(vmkit.read(kd / "state") == "off" for kd in vmkit.kdamond_dirs())
+
+
+def test_sigterm_ends_a_kernel_record_and_its_kdamond(tmp_path):
+    """The recorder's kdamond is stopped when SIGTERM ends the record; the file is whole."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from damontui.record import RecordReader
+
+    path = tmp_path / "term.dtrec"
+    proc = subprocess.Popen([sys.executable, "-m", "damontui", "record", "-o", str(path),
+                             "--backend", "kernel", "--paddr", "--aggr", "100ms"],
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+    def snapshots() -> int:
+        try:
+            with RecordReader(path) as r:
+                return len(r)
+        except Exception:  # noqa: BLE001 - not created yet
+            return 0
+
+    assert vmkit.wait_until(lambda: snapshots() >= 3, 60), "no snapshots recorded"
+    assert any(vmkit.read(kd / "state") == "on" for kd in vmkit.kdamond_dirs())
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "(SIGTERM)" in err
+    time.sleep(0.5)
+    assert all(vmkit.read(kd / "state") == "off" for kd in vmkit.kdamond_dirs())
+    with RecordReader(path) as r:
+        assert r.warnings == [] and len(r) >= 3
+        list(r)
