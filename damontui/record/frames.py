@@ -113,8 +113,8 @@ def parse_header(data: Buffer, offset: int, source: str) -> FrameHeader:
         raise RecordError(source, offset, "corrupt frame: no frame marker here")
     if zlib.crc32(data[offset : offset + FRAME_HEADER_SIZE - 4]) != hcrc:
         raise RecordError(source, offset, "corrupt frame header (checksum mismatch)")
-    if kind not in KINDS:
-        raise RecordError(source, offset, f"unknown frame kind {kind} (newer damontui?)")
+    # An unknown kind is left to the caller: frames are self-delimiting, so a reader
+    # skips what a newer damontui added (forward compatibility).
     if codec not in CODECS:
         raise RecordError(source, offset, f"unknown frame codec {codec} (newer damontui?)")
     if length > MAX_PAYLOAD:

@@ -24,6 +24,7 @@ from .frames import (
     HEADER_SIZE,
     KIND_META,
     KIND_SNAPSHOT,
+    KINDS,
     FrameHeader,
     RecordError,
     check_file_header,
@@ -58,6 +59,7 @@ class RecordReader:
         self._cache: OrderedDict[int, Snapshot] = OrderedDict()
         self._cache_size = cache
         self._scan_end = HEADER_SIZE
+        self._skipped_kinds: set[int] = set()
         try:
             self._file = open(self.path, "rb")  # noqa: SIM115 - closed in close()
         except OSError as e:
@@ -111,6 +113,10 @@ class RecordReader:
                 self._heads.append(head)
                 self._elapsed.append(head.elapsed_us)
                 self._meta_of.append(len(self._metas) - 1)
+            elif head.kind not in KINDS and head.kind not in self._skipped_kinds:
+                self._skipped_kinds.add(head.kind)
+                self.warnings.append(f"{self.name}: byte {pos}: skipped frames of unknown kind "
+                                     f"{head.kind} (written by a newer damontui?)")  # fmt: skip
             pos = end
         self._scan_end = pos
         return len(self._offsets) - before

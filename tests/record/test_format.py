@@ -270,3 +270,19 @@ def test_messages_and_optional_fields_round_trip(tmp_path, engine_run):
         back = r.snapshot(0)
     for key, value in extra.items():
         assert getattr(back, key) == value
+
+
+def test_unknown_frame_kinds_are_skipped(tmp_path, engine_run):
+    from damontui.record.frames import encode_frame
+
+    snaps, backend = engine_run
+    path = tmp_path / "future.dtrec"
+    write(path, snaps[:2], backend.info)
+    with open(path, "ab") as f:
+        f.write(encode_frame(42, b'{"from": "the future"}'))
+    with RecordWriter(path, append=True) as w:
+        w.write(snaps[2], backend.info)
+    with RecordReader(path) as r:
+        assert len(r) == 3
+        same(r.snapshot(2), snaps[2])
+        assert any("unknown kind 42" in w for w in r.warnings)
