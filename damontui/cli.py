@@ -98,8 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
         "TERM=dumb. NO_COLOR is honoured.",
     )
     _target_options(parser)
-    parser.add_argument("--backend", choices=("auto", "engine", "kernel"),
-                        help="where data comes from (default: auto)")  # fmt: skip
+    parser.add_argument("--backend", choices=("auto", "engine", "kernel", "damon_stat"),
+                        help="where data comes from (default: auto; damon_stat: DAMON_STAT's "
+                             "own results, read-only)")  # fmt: skip
     parser.add_argument("--refresh", type=_seconds, metavar="SECONDS",
                         help="screen refresh interval (1)")  # fmt: skip
     parser.add_argument("--theme", metavar="NAME", help="colour theme")
@@ -118,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reset-stopped", metavar="NAME", action="append", default=[],
                         help="allow starting a kdamond although it resets the staged "
                              "configuration of stopped kdamond NAME (kdamond.N; repeatable)")
+    parser.add_argument("--turn-off", metavar="MODULE", action="append", default=[],
+                        help="turn the in-kernel DAMON user MODULE (damon_stat, damon_reclaim, "
+                             "damon_lru_sort) off for this run and back on at exit; it holds "
+                             "DAMON exclusively (repeatable)")
     from .remote import cli as remote_cli
 
     remote_cli.add_options(parser)
@@ -209,6 +214,7 @@ def _request(args: argparse.Namespace, config: object | None) -> BackendRequest:
         take_over=getattr(args, "take_over", None),
         reset_stopped=tuple(getattr(args, "reset_stopped", ()) or ()),
         keep_running=bool(getattr(args, "keep_running", False)),
+        turn_off=tuple(getattr(args, "turn_off", ()) or ()),
     )
 
 
@@ -266,6 +272,14 @@ def _temperature_weights(args: argparse.Namespace, config: object | None) -> Tem
 def print_report(out: TextIO, snap: Snapshot, history: Sequence[Snapshot], backend: Backend,
                  args: argparse.Namespace) -> None:  # fmt: skip
     width = max(40, min(200, _terminal_width()))
+    if snap.damon_stat is not None:  # DAMON_STAT's outputs: no regions
+        from .damon_stat_text import format_report
+
+        notes = "".join(f"note: {n}\n" for n in backend.info.notes)
+        out.write(f"damontui {backend.info.kernel_version}\n{notes}\n"
+                  + format_report(snap.damon_stat, width) + "\n")
+        out.flush()
+        return
     weights = getattr(args, "weights", DEFAULT_WEIGHTS)
     out.write(report.format_header(snap, backend.info) + "\n\n")
     out.write(report.format_heatmap(history, width=width - 20, height=16) + "\n\n")
@@ -404,11 +418,18 @@ def _run(args: argparse.Namespace) -> int:
         return run_batch(args, backend, refresh_s, sys.stdout)
     from .tui.app import DamonApp
 
+    on_damon_stat = backend.info.backend == "damon_stat"
+    registry = None
+    if on_damon_stat:  # DAMON_STAT's results: its view first (registry), read-only
+        from .tui.damon_stat_view import damon_stat_registry
+
+        registry = damon_stat_registry()
     app = DamonApp(
         backend,
         refresh_s=refresh_s,
         theme=str(_setting(args, config, "theme", "theme", "")) or None,
-        readonly=args.readonly,
+        readonly=args.readonly or on_damon_stat,
+        registry=registry,
         weights=args.weights,
         startup_messages=config_errors,
         keymap=getattr(config, "keymap", None),

@@ -53,7 +53,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-BACKENDS = ("auto", "engine", "kernel")
+BACKENDS = ("auto", "engine", "kernel", "damon_stat")
 DEFAULT_THEME = "damon-dark"
 
 

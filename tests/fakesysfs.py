@@ -65,6 +65,8 @@ CONTEXT_FILES = [
     ("operations", "vaddr", (5, 18), True),
     ("avail_operations", None, (5, 19), False),
     ("addr_unit", "1", (6, 18), True),
+    ("pause", "N", (7, 2), True),
+    ("monitoring_attrs/probes/nr_probes", "0", (7, 2), True),
     ("monitoring_attrs/intervals/sample_us", "5000", (5, 18), True),
     ("monitoring_attrs/intervals/aggr_us", "100000", (5, 18), True),
     ("monitoring_attrs/intervals/update_us", "60000000", (5, 18), True),
@@ -94,6 +96,8 @@ SCHEME_FILES = [
     ("quotas/reset_interval_ms", "0", (5, 18), True),
     ("quotas/effective_bytes", "0", (6, 9), False),
     ("quotas/goal_tuner", "consist", (7, 1), True),
+    ("quotas/fail_charge_num", "0", (7, 2), True),
+    ("quotas/fail_charge_denom", "0", (7, 2), True),
     ("quotas/weights/sz_permil", "0", (5, 18), True),
     ("quotas/weights/nr_accesses_permil", "0", (5, 18), True),
     ("quotas/weights/age_permil", "0", (5, 18), True),
@@ -213,6 +217,7 @@ class FakeSysfs(RealSysfs):
         self.iomem = str(base / "iomem")
         self.runtime_dir = str(base / "run")
         self.cgroup_root = str(base / "cgroup")
+        self.module_root = str(base / "module")  # /sys/module: exclusive DAMON modules
         self.avail_operations = tuple(avail_operations)
         self.memcgs = set(memcgs)
         self.live_pids = set(live_pids) if live_pids is not None else None
@@ -256,7 +261,34 @@ class FakeSysfs(RealSysfs):
         """Keyword arguments pointing a KernelBackend at this fake machine."""
         return dict(root=self.admin, sysfs=self, runtime_dir=self.runtime_dir,
                     proc_root=self.proc_root, iomem_path=self.iomem,
-                    kernel_release=self.release, cgroup_root=self.cgroup_root)
+                    kernel_release=self.release, cgroup_root=self.cgroup_root,
+                    module_root=self.module_root)
+
+    def add_module(self, name: str, enabled: bool = True, pid: int | None = 50,
+                   with_pid_file: bool = True) -> None:
+        """An exclusive in-kernel DAMON module (damon_stat, ...) under module_root.
+        While enabled, every sysfs `state on` fails with EBUSY (as the kernel does)."""
+        params = Path(self.module_root) / name / "parameters"
+        params.mkdir(parents=True, exist_ok=True)
+        (params / "enabled").write_text("Y\n" if enabled else "N\n")
+        if with_pid_file:
+            (params / "kdamond_pid").write_text(f"{pid if enabled and pid else -1}\n")
+        if name == "damon_stat":
+            (params / "aggr_interval_us").write_text("1500000\n")
+            (params / "estimated_memory_bandwidth").write_text("123456789\n")
+            (params / "memory_idle_ms_percentiles").write_text(
+                ",".join(str(i * 100) for i in range(101)) + "\n")
+        if enabled and pid:
+            self._write_proc_stat(pid, "kdamond.0", 0)
+
+    def module_enabled(self, name: str) -> bool:
+        return (Path(self.module_root) / name / "parameters/enabled").read_text().strip() == "Y"
+
+    def _exclusive_running(self) -> bool:
+        root = Path(self.module_root)
+        return root.is_dir() and any(
+            (d / "parameters/enabled").read_text().strip() == "Y" for d in root.iterdir()
+            if (d / "parameters/enabled").exists())
 
     def features(self):
         return detect_features(self, self.admin, self.release)
@@ -481,6 +513,8 @@ class FakeSysfs(RealSysfs):
             raise _KernelError(errno.EACCES)
         name = os.path.basename(path)
         value = text.strip()
+        if path.startswith(self.module_root + "/"):
+            return self._module_param(path, name, value)
         if name == "state":
             return self._state_command(rel, value)
         if name in NR_FILES and not (name == "nr_regions" and "monitoring_attrs" in rel):
@@ -588,6 +622,20 @@ class FakeSysfs(RealSysfs):
     def _kd_index(self, rel: str) -> int:
         return int(rel.split("/")[1])
 
+    def _module_param(self, path: str, name: str, value: str) -> str:
+        if name != "enabled":
+            return value
+        if value.upper() not in ("Y", "N", "1", "0"):
+            raise _KernelError(errno.EINVAL)
+        on = value.upper() in ("Y", "1")
+        if on and any(st.running for st in self.kd.values()):
+            raise _KernelError(errno.EBUSY)  # exclusive start refused while others run
+        pid_file = Path(path).parent / "kdamond_pid"
+        if pid_file.exists():
+            pid_file.write_text(f"{self.next_pid if on else -1}\n")
+            self.next_pid += 1
+        return "Y" if on else "N"
+
     def _state_command(self, rel: str, cmd: str) -> str:
         index = self._kd_index(rel)
         st = self.kd.setdefault(index, KState())
@@ -596,7 +644,7 @@ class FakeSysfs(RealSysfs):
             raise _KernelError(errno.EINVAL)
         kd = self.path(f"kdamonds/{index}")
         if cmd == "on":
-            if st.running:
+            if st.running or self._exclusive_running():
                 raise _KernelError(errno.EBUSY)
             self._validate_and_commit(index, st)
             st.running = True

@@ -1,5 +1,12 @@
-"""The VM tier, host side: boot ONE QEMU guest with a DAMON kernel and run the
-kernel integration tests (tests/kernel/) inside it as root.
+"""The VM tier, host side: for every kernel in tests/vm/kernels/*.conf, boot ONE
+QEMU guest and run the kernel integration tests (tests/kernel/) inside it as root.
+
+Each kernel prints exactly one summary line (also written to
+``<results>/<kernel>/summary-line.txt``)::
+
+    vm-tier <uname -r>: N passed, M failed, K skipped (page_idle yes|no, damon_stat on|off)
+
+damon_stat is DAMON_STAT's state at boot, read in the guest before any test ran.
 
 Skipped - with the reason printed - when this machine cannot run the guest (no
 qemu/busybox/virtiofsd, no cached kernel: see tests/vm/setup.sh), when not root,
@@ -7,8 +14,10 @@ or when DAMONTUI_VM_TIER=0.  Fails when a test in the guest fails, when the
 guest dies or hangs mid-run, or when nothing in the guest actually passed.
 
 Tunables (env): DAMONTUI_VM_TIER=0 (skip), DAMONTUI_VM_TIMEOUT (s, default 900),
-DAMONTUI_VM_RESULTS (copy junit.xml/summary.json there), DAMONTUI_VM_PYTEST_ARGS
-(extra args for the guest pytest, e.g. "-k raw"), and those of tests/vm/damontui_vm.py.
+DAMONTUI_VM_RESULTS (copy junit.xml/summary.json there, one directory per kernel),
+DAMONTUI_VM_PYTEST_ARGS (extra args for the guest pytest, e.g. "-k raw"),
+DAMONTUI_VM_KERNELS (comma-separated descriptor names to boot), and those of
+tests/vm/damontui_vm.py.
 """
 
 from __future__ import annotations
@@ -104,14 +113,40 @@ def _junit(path: Path) -> list[dict]:
     return cases
 
 
-def test_kernel_tier_in_vm(tmp_path, capsys):
+def _specs() -> list:
+    try:
+        return _harness().kernel_specs()
+    except ValueError as e:  # a broken descriptor is a failure, not a skip
+        pytest.fail(str(e), pytrace=False)
+
+
+def summary_line(boot: dict, counts: dict[str, int]) -> str:
+    """The per-kernel line, exactly as issue 8 asks for it."""
+    stat = boot.get("modules", {}).get("damon_stat", {})
+    idle = "yes" if boot.get("page_idle") else "no"
+    return (f"vm-tier {boot.get('release', '?')}: {counts.get('passed', 0)} passed, "
+            f"{counts.get('failed', 0) + counts.get('error', 0)} failed, "
+            f"{counts.get('skipped', 0)} skipped (page_idle {idle}, "
+            f"damon_stat {'on' if stat.get('enabled') else 'off'})")
+
+
+def _write_line(name: str, line: str) -> None:
+    if os.environ.get("DAMONTUI_VM_RESULTS"):
+        dest = Path(os.environ["DAMONTUI_VM_RESULTS"]) / name
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / "summary-line.txt").write_text(line + "\n")
+
+
+@pytest.mark.parametrize("kernel", [s.name for s in _specs()])
+def test_kernel_tier_in_vm(kernel: str, tmp_path, capsys):
     if os.environ.get("DAMONTUI_VM_TIER") == "0":
         _skip(capsys, "VM tier disabled by DAMONTUI_VM_TIER=0")
     vm_mod = _harness()
     try:
-        vm = vm_mod.VM()
+        vm = vm_mod.VM(kernel_name=kernel)
     except vm_mod.VMUnavailable as e:
-        _skip(capsys, f"this machine cannot run the DAMON VM: {e}")
+        _write_line(kernel, f"vm-tier {kernel}: SKIPPED ({e})")
+        _skip(capsys, f"{kernel}: this machine cannot run the DAMON VM: {e}")
     for what, path in (("the checkout", str(REPO)), ("the Python interpreter", sys.executable)):
         mount = vm_mod.hidden_from_guest(path)
         if mount:
@@ -124,14 +159,17 @@ def test_kernel_tier_in_vm(tmp_path, capsys):
     results = tmp_path / "results"
     results.mkdir()
     junit = results / "junit.xml"
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", "-rA",
+    cmd = [sys.executable, str(REPO / "tests/vm/guest_tier.py"), str(results), "--",
+           "-p", "no:cacheprovider", "-q", "-s", "-rA",
            "--color=no", f"--junitxml={junit}", "-o", "junit_family=xunit2",
            *shlex.split(os.environ.get("DAMONTUI_VM_PYTEST_ARGS", "")), "tests/kernel"]
     timeout = float(os.environ.get("DAMONTUI_VM_TIMEOUT", "900"))
-    _say(capsys, f"\n[vm-tier] booting {vm.describe()}; guest runs: {shlex.join(cmd)}")
+    _say(capsys, f"\n[vm-tier] {kernel}: booting {vm.describe()}; guest runs: {shlex.join(cmd)}")
     t0 = time.monotonic()
     out, err = _Lines(capsys), _Lines(capsys)
-    res = vm.run(cmd, env=_guest_env(vm_mod), cwd=str(REPO), rw_dirs=[str(results)],
+    env = _guest_env(vm_mod)
+    env["DAMONTUI_VM_KERNEL_NAME"] = kernel
+    res = vm.run(cmd, env=env, cwd=str(REPO), rw_dirs=[str(results)],
                  timeout=timeout, on_stdout=out, on_stderr=err)
     out.flush()
     err.flush()
@@ -140,23 +178,29 @@ def test_kernel_tier_in_vm(tmp_path, capsys):
     cases = _junit(junit)
     counts = {k: sum(c["outcome"] == k for c in cases)
               for k in ("passed", "failed", "error", "skipped")}
-    summary = {"kernel": vm.release, "accel": vm.accel, "smp": vm.smp, "mem": vm.mem,
-               "wall_s": round(wall, 1), "boots": res.attempts, "returncode": res.returncode,
-               "problem": res.problem, "counts": counts, "tests": cases}
+    boot_file = results / "boot.json"
+    boot = json.loads(boot_file.read_text()) if boot_file.exists() else {"release": vm.release}
+    line = summary_line(boot, counts)
+    summary = {"kernel": vm.release, "name": kernel, "accel": vm.accel, "smp": vm.smp,
+               "mem": vm.mem, "wall_s": round(wall, 1), "boots": res.attempts,
+               "returncode": res.returncode, "problem": res.problem, "boot": boot,
+               "counts": counts, "summary_line": line, "tests": cases}
     (results / "summary.json").write_text(json.dumps(summary, indent=2))
     (results / "guest-output.log").write_text(
         f"--- stdout\n{res.stdout}\n--- stderr\n{res.stderr}\n--- console tail\n"
         f"{res.console_tail}\n")
     if os.environ.get("DAMONTUI_VM_RESULTS"):
-        dest = Path(os.environ["DAMONTUI_VM_RESULTS"])
+        dest = Path(os.environ["DAMONTUI_VM_RESULTS"]) / kernel
         dest.mkdir(parents=True, exist_ok=True)
         for f in results.iterdir():
             shutil.copy(f, dest / f.name)
-    lines = [f"[vm-tier] {wall:.1f}s wall, {res.attempts} boot(s), guest exit {res.returncode}; "
-             + ", ".join(f"{v} {k}" for k, v in counts.items() if v)]
+    _write_line(kernel, line)
+    lines = [f"[vm-tier] {kernel}: {wall:.1f}s wall, {res.attempts} boot(s), "
+             f"guest exit {res.returncode}"]
     lines += [f"[vm-tier]   {c['outcome']:7} {c['time_s']:6.1f}s  {c['test']}"
               + (f"  ({c['message'][:120]})" if c["outcome"] != "passed" and c["message"] else "")
               for c in cases]
+    lines.append(line)
     _say(capsys, "\n".join(lines))
 
     if res.returncode is None:

@@ -34,6 +34,8 @@ class BackendRequest:
     reset_stopped: tuple[str, ...] = ()  # consent to reset these stopped kdamonds' configs
     keep_running: bool = False
     sysfs_root: str = DEFAULT_ROOT
+    turn_off: tuple[str, ...] = ()  # consent to turn these exclusive DAMON modules off
+    module_root: str = "/sys/module"  # where DAMON_STAT & co. publish their parameters
 
 
 class NotedBackend:
@@ -140,7 +142,20 @@ def _kernel(request: BackendRequest, target: Target) -> Backend:
         root=request.sysfs_root,
         keep_running=request.keep_running,
         reset_stopped_foreign=request.reset_stopped,
+        turn_off_modules=request.turn_off,
+        module_root=request.module_root,
     )
+
+
+def _damon_stat(request: BackendRequest, notes: Sequence[str] = ()) -> Backend:
+    from .damon_stat import DamonStatBackend
+
+    return DamonStatBackend(module_root=request.module_root, notes=notes)
+
+
+DAMON_STAT_NOTE = ("DAMON_STAT runs and holds DAMON exclusively: showing its results "
+                   "read-only (--pid N or --paddr to monitor with the engine, or "
+                   "--turn-off damon_stat to use kernel DAMON)")
 
 
 def _existing_kdamond(request: BackendRequest) -> Backend:
@@ -199,6 +214,11 @@ def open_backend(
         return _existing_kdamond(request)
     if request.backend == "engine":
         return engine_factory(request, request.target or _synthetic(request))
+    if request.backend == "damon_stat":
+        if request.target is not None:
+            raise BackendError("--backend damon_stat shows DAMON_STAT's own results (the whole "
+                               "physical memory): it takes no --pid, --paddr or --synthetic")
+        return _damon_stat(request)
     if request.backend == "kernel":
         if request.target is None or request.target.kind is TargetKind.SYNTHETIC:
             target = request.target or Target(TargetKind.PADDR)
@@ -209,13 +229,17 @@ def open_backend(
             target = request.target
         return kernel_factory(request, target)
     if request.backend != "auto":
-        raise BackendError(f"--backend: {request.backend!r} is invalid; use auto, engine or kernel")
+        raise BackendError(f"--backend: {request.backend!r} is invalid; use auto, engine, "
+                           "kernel or damon_stat")
     return _auto(request, engine_factory, kernel_factory)
 
 
 def _kernel_note(request: BackendRequest, exc: Exception) -> str:
     """One line on why kernel DAMON was not used: name a running kdamond that
     blocks it (and how to view it), else the error's first sentence."""
+    short_note = getattr(exc, "short_note", None)  # an exclusive in-kernel DAMON user
+    if callable(short_note):
+        return str(short_note())
     try:
         from .kernel import RealSysfs, kdamond_states
 
@@ -249,6 +273,11 @@ def _auto(
     target = request.target
     if target is not None and target.kind is TargetKind.SYNTHETIC:
         return engine_factory(request, target)
+    if target is None and not request.turn_off:
+        from .damon_stat import damon_stat_running
+
+        if damon_stat_running(request.module_root):  # read only: the default view there
+            return _damon_stat(request, [DAMON_STAT_NOTE])
     # Real targets (or none: physical memory is the sensible default) try the
     # kernel first, then the engine's page-granular sources.
     candidates = [target] if target is not None else [Target(TargetKind.PADDR)]

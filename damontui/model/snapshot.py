@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from .attrs import MonitoringAttrs
+from .damon_stat import DamonStatSample
 from .region import Region, RegionArrays
 from .scheme import Scheme, SchemeStats
 
@@ -95,6 +96,8 @@ class Snapshot:
     scheme_stats: tuple[SchemeStats, ...] = ()
     cpu_percent: float = 0.0  # the monitor's own CPU use (engine thread or kdamond)
     messages: tuple[str, ...] = ()  # warnings worth showing (target exited, ...)
+    damon_stat: DamonStatSample | None = None  # DAMON_STAT's outputs (its own backend)
+    tuned: tuple[str, ...] = ()  # attrs fields whose value in force the kernel tuned
 
     @property
     def max_nr_accesses(self) -> int:

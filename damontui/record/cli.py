@@ -28,7 +28,8 @@ def _backend_options(parser: argparse.ArgumentParser) -> None:
     # No choices here: the backend selection (select.py) names the valid ones, so a
     # backend added there (e.g. damon_stat) can be recorded without editing this list.
     parser.add_argument("--backend", metavar="NAME",
-                        help="where data comes from: auto (default), engine, kernel, ...")
+                        help="where data comes from: auto (default), engine, kernel, "
+                             "damon_stat")  # fmt: skip
     parser.add_argument(
         "--kdamond",
         type=int,
@@ -43,6 +44,9 @@ def _backend_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="leave kernel DAMON monitoring running after the record",
     )
+    parser.add_argument("--turn-off", metavar="MODULE", action="append", default=[],
+                        help="turn the in-kernel DAMON user MODULE (damon_stat, ...) off for "
+                             "the record and back on after it")  # fmt: skip
 
 
 def add_parsers(

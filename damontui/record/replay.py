@@ -47,6 +47,7 @@ class ReplayBackend:
             raise BackendError(f"{name}: the record holds no complete snapshot")
         self.snapshots = snapshots
         self.name = name
+        self.recorded_backend = info.backend
         recorded = f"{info.backend}: {info.source}" if info.source else info.backend
         self._info = replace(info, backend="replay", source=f"{name} (recorded {recorded})",
                              readonly=True)  # fmt: skip
@@ -207,6 +208,10 @@ class ReplayApp(DamonApp):
     def __init__(self, backend: ReplayBackend, *, speed: float = 1.0, follow: bool = False,
                  **kwargs: object) -> None:  # fmt: skip
         registry = REGISTRY.copy()
+        if backend.recorded_backend == "damon_stat":  # its own view first, as live
+            from ..tui.damon_stat_view import damon_stat_registry
+
+            registry = damon_stat_registry()
         registry.register(ViewSpec("replay_bar", "Replay", "Time slider and play state",
                                    lambda app: ReplayBar(), kind="bar",
                                    help=lambda: (("Replay", ReplayApp.BINDINGS),)))  # fmt: skip

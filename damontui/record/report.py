@@ -191,22 +191,18 @@ def format_style(style: str, snaps: Sequence[Snapshot], info: BackendInfo,
     raise ValidationError("--style", style, f"one of {', '.join(STYLES)}")
 
 
-def _damon_stat_text(snaps: Sequence[Snapshot], stat: Any) -> str:
-    """DAMON_STAT's own outputs (whatever the style: they are all it has)."""
-    lines = [f"DAMON_STAT (kernel's whole-memory monitor), {len(snaps)} samples"]
+def _damon_stat_text(snaps: Sequence[Snapshot], stat: Any, width: int = 100) -> str:
+    """DAMON_STAT's own outputs (whatever the style: they are all it has), in the
+    same text as batch mode's, with the bandwidth over the whole window."""
+    from ..damon_stat_text import format_bandwidth, format_report
+
     samples = [getattr(s, "damon_stat", None) for s in snaps]
     bandwidths = [b for x in samples if (b := getattr(x, "bandwidth_bps", None))]
+    head = f"DAMON_STAT, {len(snaps)} samples"
     if bandwidths:
-        lines.append(f"estimated memory bandwidth: last {format_size(bandwidths[-1])}/s, "
-                     f"max {format_size(max(bandwidths))}/s")  # fmt: skip
-    idle = tuple(getattr(stat, "idle_ms_percentiles", ()))
-    if len(idle) == 101:
-        rows = [[f"p{p}", _signed_duration(idle[p] * 1000)] for p in stats.PERCENTILES]
-        lines.append("idle time percentiles of the last sample (kernel's; negative: accessed)")
-        lines.append(text._table(["percentile", "value"], rows, {0, 1}))
-    else:
-        lines.append("no idle-time percentiles in this record (kernel < 6.18?)")
-    return "\n".join(lines)
+        head += (f"; estimated memory bandwidth max {format_bandwidth(max(bandwidths))}, "
+                 f"last {format_bandwidth(bandwidths[-1])}")  # fmt: skip
+    return head + "\n" + format_report(stat, width)
 
 
 def _rows_table(snap: Snapshot, rows: list) -> str:  # type: ignore[type-arg]

@@ -54,8 +54,12 @@ def header_lines(state: HeaderState, snapshot: Snapshot | None) -> list[Text]:
             f" · t={format_duration_us(snapshot.elapsed_us)} seq {snapshot.seq}"
         )
         tuned = " (auto-tuned)" if a.intervals_goal.enabled else ""
+        mark = {f: "*" if f in snapshot.tuned else "" for f in ("sample_us", "aggr_us")}
+        if snapshot.tuned:
+            tuned = " (* tuned by the kernel)"
         third.append(
-            f" · sample {format_duration_us(a.sample_us)} aggr {format_duration_us(a.aggr_us)}"
+            f" · sample {format_duration_us(a.sample_us)}{mark['sample_us']}"
+            f" aggr {format_duration_us(a.aggr_us)}{mark['aggr_us']}"
             f" update {format_duration_us(a.update_us)}{tuned}"
             f" · {format_size(sum(t.total_size for t in snapshot.targets))}"
         )

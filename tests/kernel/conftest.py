@@ -13,14 +13,35 @@ import pytest
 from . import vmkit
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "damon_stat: runs while DAMON_STAT is on, as the kernel shipped it")
+
+
+def pytest_collection_modifyitems(config, items):
+    """DAMON_STAT tests first: they see the module as it was at boot (the others
+    turn it off, as a user would, and nothing turns it back on for them)."""
+    items.sort(key=lambda it: it.get_closest_marker("damon_stat") is None)
+
+
 @pytest.fixture(autouse=True)
 def _only_in_guest(request):
     """Skip (never run) outside the guest, whatever marks a test module forgot.
 
-    In the guest: every test starts and ends with no kdamond at all."""
+    In the guest: every test starts and ends with no sysfs kdamond at all.  Tests
+    marked damon_stat run with DAMON_STAT on (skipped where the kernel has no
+    DAMON_STAT); every other test first turns the exclusive in-kernel DAMON
+    modules off, as a user would, since they refuse sysfs kdamonds (EBUSY)."""
     problem = vmkit.guest_problem()
     if problem:
         pytest.skip(problem)
+    if request.node.get_closest_marker("damon_stat"):
+        if vmkit.module_param("damon_stat", "enabled") is None:
+            pytest.skip(f"{vmkit.kernel_name() or 'this kernel'} has no DAMON_STAT")
+        if not vmkit.module_enabled("damon_stat"):
+            vmkit.set_module("damon_stat", True)
+    else:
+        vmkit.exclusive_modules_off()
     vmkit.reset_all()
     t0 = time.monotonic()
     yield

@@ -191,10 +191,15 @@ def tried_regions(scheme_dir: Path, timeout: float = 20) -> list[RawRegion]:
     out = []
     tr = scheme_dir / "tried_regions"
     deadline = time.monotonic() + timeout
+    names: list[Path] = []
     while True:
-        names = sorted((p for p in tr.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-        if names or time.monotonic() > deadline:
+        # the kernel can still be adding region directories after the command
+        # returned: wait until the list is there and stable
+        now = sorted((p for p in tr.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+        if (now and len(now) == len(names)) or time.monotonic() > deadline:
+            names = now
             break
+        names = now
         time.sleep(0.1)
     for d in names:
         out.append(RawRegion(int(read(d / "start")), int(read(d / "end")),
@@ -295,3 +300,101 @@ def wait_until(pred, timeout: float, step: float = 0.1):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(step)
+
+
+# ------------------------------------------------------------------------- kernels
+
+
+def kernel_name() -> str:
+    """The tier's descriptor name for this guest's kernel (tests/vm/kernels)."""
+    return os.environ.get("DAMONTUI_VM_KERNEL_NAME", "")
+
+
+def kernel_version() -> tuple[int, int]:
+    m = re.match(r"(\d+)\.(\d+)", os.uname().release)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+EXCLUSIVE_MODULES = ("damon_stat", "damon_reclaim", "damon_lru_sort")
+
+
+def module_param(mod: str, name: str) -> str | None:
+    try:
+        return read(f"/sys/module/{mod}/parameters/{name}")
+    except OSError:
+        return None
+
+
+def module_enabled(mod: str) -> bool:
+    return module_param(mod, "enabled") == "Y"
+
+
+def set_module(mod: str, on: bool, timeout: float = 30) -> None:
+    """Turn an in-kernel DAMON module on or off, as a user would
+    (echo Y|N > /sys/module/MOD/parameters/enabled), and wait for its kdamond."""
+    _guard()
+    write(f"/sys/module/{mod}/parameters/enabled", "Y" if on else "N")
+
+    def settled() -> bool:
+        if module_enabled(mod) != on:
+            return False
+        pid = module_param(mod, "kdamond_pid")
+        return pid is None or (pid not in ("-1", "0")) == on
+
+    if not wait_until(settled, timeout):
+        raise RuntimeError(f"{mod} did not turn {'on' if on else 'off'} within {timeout}s")
+
+
+def exclusive_modules_off() -> list[str]:
+    """Turn off every enabled exclusive DAMON module (what a user does before using
+    DAMON sysfs); returns the ones that were on."""
+    was_on = [m for m in EXCLUSIVE_MODULES if module_enabled(m)]
+    for m in was_on:
+        set_module(m, False)
+    return was_on
+
+
+# ------------------------------------------------------------------------- issue 8's workload
+
+
+@dataclass
+class AreasWorkload:
+    proc: subprocess.Popen
+    pid: int
+    areas: list[tuple[int, int]]
+    hot: list[int]
+    counter: Path
+
+    @property
+    def cold(self) -> list[int]:
+        return [i for i in range(len(self.areas)) if i not in self.hot]
+
+    def sweeps(self) -> int:
+        import struct
+
+        return struct.unpack("<Q", self.counter.read_bytes()[:8])[0]
+
+    def touch_rate(self, seconds: float) -> float:
+        """Sweeps per second over the next `seconds` (each sweep touches every hot page)."""
+        a, t0 = self.sweeps(), time.monotonic()
+        time.sleep(seconds)
+        return (self.sweeps() - a) / (time.monotonic() - t0)
+
+
+@contextmanager
+def areas_workload(tmpdir: Path, nr: int = 6, mib: int = 8,
+                   hot: Iterable[int] = (1, 4)) -> Iterator[AreasWorkload]:
+    """Six separate 8 MiB areas, two (1 and 4) touched constantly (workload_areas.py)."""
+    counter = Path(tmpdir) / "sweeps"
+    proc = subprocess.Popen([sys.executable, str(HERE / "workload_areas.py"), str(counter),
+                             str(nr), str(mib), ",".join(str(i) for i in hot)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        yield AreasWorkload(proc, info["pid"], [tuple(a) for a in info["areas"]],
+                            list(info["hot"]), counter)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()

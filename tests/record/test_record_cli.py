@@ -270,4 +270,4 @@ def test_report_of_a_damon_stat_record(tmp_path, capsys):
                             damon_stat=sample), info)  # fmt: skip
     assert main(["report", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "DAMON_STAT" in out and "max 3.0 MiB/s" in out and "p100" in out
+    assert "DAMON_STAT, 3 samples" in out and "max 3" in out and "Traceback" not in out

@@ -239,3 +239,25 @@ async def test_follow_a_record_still_being_written(tmp_path):
         assert app.replay.position == 7 and app.displayed.seq == SNAPS[7].seq
     writer.close()
     reader.close()
+
+
+async def test_replay_of_a_damon_stat_record_opens_its_view(tmp_path):
+    from damontui.model import MonitoringAttrs, Snapshot
+    from damontui.model.damon_stat import DamonStatSample
+
+    info = BackendInfo("damon_stat", "DAMON_STAT", readonly=True)
+    path = tmp_path / "stat.dtrec"
+    with RecordWriter(path) as w:
+        for i in range(4):
+            sample = DamonStatSample(1.0 + i, True, 99, 100_000, (i + 1) << 20,
+                                     tuple(range(-50, 51)))  # fmt: skip
+            w.write(replace(Snapshot(i, 1.0 + i, i * 100_000, MonitoringAttrs()),
+                            damon_stat=sample), info)  # fmt: skip
+    reader = RecordReader(path)
+    app = ReplayApp(ReplayBackend(RecordSnapshots(reader), info, str(path)), theme="damon-dark")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.main_view == "damon_stat"
+        await pilot.press("G")
+        assert app.displayed.damon_stat.bandwidth_bps == 4 << 20
+    reader.close()

@@ -117,20 +117,87 @@ def find_tools() -> Tools:
     return Tools(qemu, busybox, virtiofsd, rust, qboot if os.path.exists(qboot) else None)
 
 
-def find_kernel(cache: Path | None = None) -> Path:
+HERE = Path(__file__).resolve().parent
+KERNELS_DIR = HERE / "kernels"
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """One kernel the tier boots, from a descriptor tests/vm/kernels/NN-NAME.conf
+    (plain KEY=VALUE lines; see tests/vm/README.md)."""
+
+    name: str
+    description: str
+    source: str
+    image_glob: str  # relative to the cache unless absolute; @KVER@ already expanded
+    conf: Path
+    fields: dict[str, str]
+
+    def image(self, cache: Path | None = None) -> Path | None:
+        """The newest cached image matching the descriptor, or None."""
+        g = self.image_glob
+        base = Path("/") if g.startswith("/") else (cache or cache_dir())
+        hits = sorted(base.glob(g.lstrip("/")), key=lambda p: _natural(str(p)))
+        return hits[-1] if hits else None
+
+
+def _natural(s: str) -> list:
+    return [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", s)]
+
+
+def parse_descriptor(path: Path) -> KernelSpec:
+    fields: dict[str, str] = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.fullmatch(r"([A-Z_][A-Z0-9_]*)=(.*)", line)
+        if not m:
+            raise ValueError(f"{path}:{n}: expected KEY=VALUE, got {line!r}")
+        words = shlex.split(m.group(2), comments=True)
+        fields[m.group(1)] = " ".join(words)
+    for key in ("NAME", "SOURCE", "IMAGE"):
+        if not fields.get(key):
+            raise ValueError(f"{path}: {key}= is required")
+    image = fields["IMAGE"].replace("@KVER@", fields.get("KVER_GLOB", "*"))
+    return KernelSpec(fields["NAME"], fields.get("DESCRIPTION", fields["NAME"]),
+                      fields["SOURCE"], image, path, fields)
+
+
+def kernel_specs(directory: Path | None = None) -> list[KernelSpec]:
+    """Every kernel descriptor, in file-name order.  DAMONTUI_VM_KERNELS (names,
+    comma-separated) narrows the list."""
+    specs = [parse_descriptor(p) for p in sorted((directory or KERNELS_DIR).glob("*.conf"))]
+    want = [w for w in os.environ.get("DAMONTUI_VM_KERNELS", "").split(",") if w]
+    if want:
+        unknown = set(want) - {s.name for s in specs}
+        if unknown:
+            raise ValueError(f"DAMONTUI_VM_KERNELS: unknown kernel(s) {sorted(unknown)}; "
+                             f"known: {[s.name for s in specs]}")
+        specs = [s for s in specs if s.name in want]
+    return specs
+
+
+def find_kernel(cache: Path | None = None, name: str | None = None) -> Path:
+    """$DAMONTUI_VM_KERNEL, else the named descriptor's cached image, else the
+    first descriptor with a cached image."""
     env = os.environ.get("DAMONTUI_VM_KERNEL")
-    if env:
+    if env and not name:
         if not os.access(env, os.R_OK):
             raise VMUnavailable(f"DAMONTUI_VM_KERNEL={env} is not readable")
         return Path(env).resolve()
     cache = cache or cache_dir()
-    found = sorted(cache.glob("kernel/*/boot/vmlinuz-*-cloud-amd64"),
-                   key=lambda p: [int(x) if x.isdigit() else x
-                                  for x in re.split(r"(\d+)", p.name)])
-    if not found:
-        raise VMUnavailable(f"no DAMON kernel cached under {cache}/kernel "
-                            "- run tests/vm/setup.sh (downloads Debian trixie's 6.12 cloud kernel)")
-    return found[-1]
+    specs = kernel_specs()
+    if name:
+        specs = [s for s in specs if s.name == name]
+        if not specs:
+            raise VMUnavailable(f"no kernel descriptor named {name} in {KERNELS_DIR}")
+    for spec in specs:
+        img = spec.image(cache)
+        if img:
+            return img
+    raise VMUnavailable(f"no kernel cached under {cache}/kernel for "
+                        f"{', '.join(s.name for s in specs)} - run tests/vm/setup.sh")
 
 
 def kvm_usable() -> bool:
@@ -330,8 +397,12 @@ def _module_files(kernel: Path, release: str) -> list[tuple[str, bytes]]:
     cloud kernel has virtio/virtiofs built in but overlay as a module)."""
     root = kernel.parent.parent
     moddir = None
-    for d in (root / "usr/lib/modules" / release, root / "lib/modules" / release,
-              Path("/lib/modules") / release):
+    # the image sits in <root>/boot (Debian <= 7.1) or in the modules dir itself
+    # (<root>/usr/lib/modules/<release>/vmlinuz, Debian's split packages from 7.2)
+    for d in (kernel.parent, root / "usr/lib/modules" / release,
+              root / "lib/modules" / release, Path("/lib/modules") / release):
+        if d.name != release:
+            continue
         if d.is_dir():
             moddir = d
             break
@@ -494,12 +565,13 @@ class VM:
     retries: int = 2
     cache: Path = field(default_factory=cache_dir)
     verbose: bool = False
+    kernel_name: str | None = None  # a descriptor NAME (tests/vm/kernels); None: the default
 
     def __post_init__(self) -> None:
         self.tools = find_tools()
         if os.geteuid() != 0:
             raise VMUnavailable("the VM tier must run as root (virtiofsd needs it)")
-        self.kernel = find_kernel(self.cache)
+        self.kernel = find_kernel(self.cache, self.kernel_name)
         if self.accel == "auto":
             self.accel = "kvm" if kvm_usable() else "tcg"
         self.release = kernel_release(self.kernel)
@@ -694,10 +766,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--smp", type=int)
     ap.add_argument("--verbose", action="store_true", help="print the guest console afterwards")
     ap.add_argument("--keep", action="store_true", help="keep the run directory")
+    ap.add_argument("--kernel", metavar="NAME",
+                    help="a kernel descriptor name from tests/vm/kernels "
+                         "(default: the first cached)")
     ap.add_argument("cmd", nargs="+")
     a = ap.parse_args(argv)
     try:
-        vm = VM(verbose=a.verbose, **({"mem": a.mem} if a.mem else {}),
+        vm = VM(verbose=a.verbose, kernel_name=a.kernel, **({"mem": a.mem} if a.mem else {}),
                 **({"smp": a.smp} if a.smp else {}))
     except VMUnavailable as e:
         print(f"damontui-vm: cannot run a VM here: {e}", file=sys.stderr)

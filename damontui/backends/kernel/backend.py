@@ -43,14 +43,30 @@ from ...model import MonitoringAttrs, Scheme, Target
 from ...procfs import memcg_mounts
 from ..base import BackendError, ErrorCallback, SnapshotCallback
 from .common import KernelBase, default_paddr_range, read_system_ram
+from .exclusive import (
+    MODULE_ROOT,
+    ExclusiveModule,
+    ExclusiveModuleBusy,
+    ModuleSwitch,
+    check_consent_names,
+    running_modules,
+)
 from .inventory import KdamondInfo, read_kdamond, read_state
 from .observer import KernelObserver
+from .own_features import detect_in_own
 from .owned import OwnedSnapshots
 from .ownership import Ownership, OwnershipRecord, confirmation_matches
-from .reader import RegionArrays, read_total_bytes, read_tried_regions
+from .reader import (
+    RegionArrays,
+    fingerprint,
+    read_config_tree,
+    read_total_bytes,
+    read_tried_regions,
+)
 from .slots import Slots, reason_kernel_unusable
-from .sysfs import DEFAULT_ROOT, Sysfs, SysfsError, join, read_int
+from .sysfs import DEFAULT_ROOT, Sysfs, SysfsError, SysfsReadError, join, read_int
 from .tuning import LiveTuning, refresh_ms_for
+from .unknown_files import note_unknown_files
 from .writer import Writer, check_support, ops_for_targets, snapshot_schemes
 
 
@@ -75,9 +91,17 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
         refresh_ms: int | None = None,
         regions: bool = True,
         reset_stopped_foreign: Sequence[str] = (),
+        module_root: str = MODULE_ROOT,
+        turn_off_modules: Sequence[str] = (),
     ) -> None:
         self._init_common(root, sysfs, runtime_dir, proc_root, iomem_path, cgroup_root,
                           kernel_release, keep_running, refresh_ms, regions)
+        self._init_modules(module_root)
+        if isinstance(turn_off_modules, str):
+            turn_off_modules = (turn_off_modules,)
+        # explicit consent, by module name, to turn an exclusive in-kernel DAMON user
+        # off for this run (and back on at exit); see exclusive.py
+        self._module_consent = check_consent_names(turn_off_modules)
         if isinstance(reset_stopped_foreign, str):
             reset_stopped_foreign = (reset_stopped_foreign,)
         # explicit consent, by exact name, to reset (and restore) these stopped
@@ -89,9 +113,24 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
         self._schemes = tuple(schemes)
         self._notes.extend(check_support(self._features, self._ops, self._attrs,
                                          self._targets, self._schemes))
+        self._exclusive_blockers()  # read before any write, as the slot plan below
         self._slots.plan()  # raises now if the kernel can't take a new kdamond
 
     # --- construction helpers --------------------------------------------------------
+
+    def _init_modules(self, module_root: str = MODULE_ROOT) -> None:
+        self._module_root = module_root
+        self._module_consent: frozenset[str] = frozenset()
+        self._modules = ModuleSwitch(self._sysfs, module_root)
+
+    def _exclusive_blockers(self) -> list[ExclusiveModule]:
+        """Exclusive in-kernel DAMON users that are on (DAMON_STAT, ...), read before
+        any write: the kernel refuses every sysfs start while one runs.  Raises
+        unless the user consented to turning each one off; returns those."""
+        running = running_modules(self._sysfs, self._module_root)
+        if any(m.name not in self._module_consent for m in running):
+            raise ExclusiveModuleBusy(running)
+        return running
 
     def _init_owned(self, consent: frozenset[str] = frozenset()) -> None:
         self._record: OwnershipRecord | None = None
@@ -108,10 +147,12 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
                runtime_dir: str | None = None, proc_root: str = "/proc",
                iomem_path: str = "/proc/iomem", cgroup_root: str | None = None,
                kernel_release: str | None = None, keep_running: bool = False,
-               refresh_ms: int | None = None, regions: bool = True) -> KernelBackend:
+               refresh_ms: int | None = None, regions: bool = True,
+               module_root: str = MODULE_ROOT) -> KernelBackend:
         self = cls.__new__(cls)
         self._init_common(root, sysfs, runtime_dir, proc_root, iomem_path, cgroup_root,
                           kernel_release, keep_running, refresh_ms, regions)
+        self._init_modules(module_root)
         self._init_owned()
         return self
 
@@ -159,6 +200,7 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
         self._adopt(refreshed, record)
         self._notes.append(f"{info.name} taken over (confirmed as {confirm_name!r}); it is now "
                            "damontui's")
+        note_unknown_files(self._sysfs, self._kd(), info.name, self._notes)
         if self._features.has("tried_regions"):
             with self._lock:
                 self._set_snapshot_schemes(
@@ -196,47 +238,106 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
         with self._lock:
             if self._launched:
                 return
-            slot = self._slots.plan()
-            index = slot if slot is not None else self._slots.grow()
-            self._index = index
-            kd = self._kd()
-            writer = Writer(self._sysfs, self._features)
-            self._snap = (snapshot_schemes(self._attrs, len(self._targets), self._features)
-                          if self._features.has("tried_regions") else [])
-            if not self._snap:
-                self._notes.append(f"no region snapshots: tried regions need "
-                                   f"{self._features.needs('tried_regions')} (this kernel: "
-                                   f"{self._features.version_text}); only scheme stats are shown")
-            try:
-                writer.w(join(kd, "contexts/nr_contexts"), 1)
-                writer.stage_context(self._ctx(), self._ops, self._attrs, self._targets,
-                                     list(self._schemes) + self._snap)
-                if self._features.has("refresh_ms") and self._sysfs.exists(
-                        join(kd, "refresh_ms")):
-                    value = self._refresh_value()
-                    writer.w(join(kd, "refresh_ms"), value)
-                    self._refresh_active = value > 0
-                self._notes.extend(writer.notes)
-                self._write_state("on")
-            except BackendError:
-                self._slots.park(self._index)  # our stopped dir: reused by the next start
-                raise
-            try:
-                pid = read_int(self._sysfs, join(kd, "pid"))
-            except SysfsError:
-                pid = -1  # not readable right now: the first snapshot records it
-            n = len(self._schemes)
-            self._record = self._store.new_record(
-                self._root, index, pid, user_schemes=n,
-                snapshot_schemes=list(range(n, n + len(self._snap))))
-            self._store.put(self._record)
-            self._launched = True
-            self._t0 = time.monotonic()
-            if self._snap:
+            blockers = self._exclusive_blockers()  # before any write
+            if blockers:  # consented: turned off now, back on when we stop
+                self._modules.turn_off(blockers)
                 self._notes.append(
-                    f"damontui's snapshot scheme{'s' if len(self._snap) > 1 else ''} (stat, "
-                    f"hidden from the scheme list): kdamond.{index} scheme "
-                    + ", ".join(str(i) for i in range(n, n + len(self._snap))))
+                    ", ".join(m.title for m in blockers) + " turned off for this run (you "
+                    "asked with --turn-off); damontui turns it back on when it stops")
+            try:
+                self._launch_locked()
+            except BackendError:
+                self._restore_modules()
+                raise
+
+    def _detect_in_own(self, kd: str) -> None:
+        """Replace version-table guesses by what damontui's own kdamond directory
+        shows (own_features.py); re-check the request against what it found."""
+        try:
+            self._sysfs.write(join(kd, "contexts/nr_contexts"), 1)
+            for rel in ("contexts/0/targets/nr_targets", "contexts/0/schemes/nr_schemes"):
+                if read_int(self._sysfs, join(kd, rel)) == 0:
+                    self._sysfs.write(join(kd, rel), 1)
+            found = detect_in_own(self._sysfs, self._root, kd, self._features.kernel_release)
+        except SysfsReadError as e:
+            self._notes.append(f"features stay inferred from the kernel version: reading "
+                               f"damontui's own kdamond.{self._index} failed ({e})")
+            return
+        except BackendError:
+            self._slots.park(self._index)
+            raise
+        guessed = sorted(self._features.inferred - found.inferred)
+        self._features = found
+        self._notes[:] = [n for n in self._notes if not n.startswith(
+            ("inferred from kernel", "available operations"))]
+        self._notes.extend(found.notes)
+        if guessed:
+            self._notes.append(f"features detected in damontui's own kdamond.{self._index} "
+                               f"(were inferred): {', '.join(guessed)}")
+        try:
+            check_support(self._features, self._ops, self._attrs, self._targets,
+                          self._schemes)
+        except BackendError:
+            self._slots.park(self._index)
+            raise
+
+    def _restore_modules(self) -> None:
+        """Turn the exclusive modules we turned off (with consent) back on."""
+        for problem in self._modules.restore():
+            self._error(problem)
+
+    def _launch_locked(self) -> None:
+        """launch() under the lock, once the exclusive modules were dealt with."""
+        slot = self._slots.plan()
+        index = slot if slot is not None else self._slots.grow()
+        self._index = index
+        kd = self._kd()
+        if self._features.inferred:
+            self._detect_in_own(kd)  # our own directory: every level can be read
+        writer = Writer(self._sysfs, self._features)
+        self._snap = (snapshot_schemes(self._attrs, len(self._targets), self._features)
+                      if self._features.has("tried_regions") else [])
+        if not self._snap:
+            self._notes.append(f"no region snapshots: tried regions need "
+                               f"{self._features.needs('tried_regions')} (this kernel: "
+                               f"{self._features.version_text}); only scheme stats are shown")
+        try:
+            writer.w(join(kd, "contexts/nr_contexts"), 1)
+            writer.stage_context(self._ctx(), self._ops, self._attrs, self._targets,
+                                 list(self._schemes) + self._snap)
+            if self._features.has("refresh_ms") and self._sysfs.exists(
+                    join(kd, "refresh_ms")):
+                value = self._refresh_value()
+                writer.w(join(kd, "refresh_ms"), value)
+                self._refresh_active = value > 0
+            self._notes.extend(writer.notes)
+            self._write_state("on")
+        except BackendError as e:
+            self._slots.park(self._index)  # our stopped dir: reused by the next start
+            running = running_modules(self._sysfs, self._module_root)
+            if running:  # turned on between our check and `on`
+                raise ExclusiveModuleBusy(running) from e
+            raise
+        try:
+            pid = read_int(self._sysfs, join(kd, "pid"))
+        except SysfsError:
+            pid = -1  # not readable right now: the first snapshot records it
+        n = len(self._schemes)
+        try:  # lets a later run reuse this dir once the user turned it off
+            fp: str | None = fingerprint(read_config_tree(self._sysfs, kd))
+        except SysfsError:
+            fp = None
+        self._record = self._store.new_record(
+            self._root, index, pid, user_schemes=n,
+            snapshot_schemes=list(range(n, n + len(self._snap))), fingerprint=fp)
+        self._store.put(self._record)
+        self._launched = True
+        self._t0 = time.monotonic()
+        if self._snap:
+            self._notes.append(
+                f"damontui's snapshot scheme{'s' if len(self._snap) > 1 else ''} (stat, "
+                f"hidden from the scheme list): kdamond.{index} scheme "
+                + ", ".join(str(i) for i in range(n, n + len(self._snap))))
 
     # --- Backend protocol ------------------------------------------------------------
 
@@ -272,12 +373,23 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
             if state == "on" and self._record is not None and pid == self._record.kdamond_pid:
                 self._sysfs.write(join(self._kd(), "state"), "off")
             self._store.remove(self._root, self._index)
+            for m in self._modules.turned_off:
+                self._sysfs.write(m.enabled_path, "Y")
+            self._modules.turned_off.clear()
         except (BackendError, OSError):
             pass
 
     def _release(self) -> None:
         if self._index is None:
             return
+        if self._keep_running and self._modules.turned_off:
+            names = ", ".join(m.title for m in self._modules.turned_off)
+            self._error(f"{names} stays off while kdamond.{self._index} keeps running (the "
+                        "kernel refuses an exclusive start while any kdamond runs); turn it "
+                        "back on after stopping it: "
+                        + "; ".join(f"echo Y | sudo tee {m.enabled_path}"
+                                    for m in self._modules.turned_off))
+            self._modules.turned_off.clear()
         if self._keep_running:
             if self._taken_over and self._snap and not self._lost and self._record is not None:
                 try:
@@ -300,6 +412,7 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
         self._store.remove(self._root, self._index)
         self._launched = False
         self._slots.park(self._index)
+        self._restore_modules()
 
     # --- scheme views ----------------------------------------------------------------
 
@@ -314,9 +427,15 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
     def tried_bytes(self, scheme: int) -> int | None:
         """Total size of a scheme's tried regions (total_bytes, 6.6+)."""
         with self._lock:
-            if not self._lost and self._features.supports_command("update_schemes_tried_bytes"):
+            if self._lost or not self._features.supports_command("update_schemes_tried_bytes"):
+                return read_total_bytes(self._sysfs, self._sdir(scheme))
+            self._command("update_schemes_tried_bytes")
+            total = read_total_bytes(self._sysfs, self._sdir(scheme))
+            if total == 0:  # 6.12 can answer before it counted: ask once more
+                self._stop.wait(min(1.0, 2 * self._attrs.aggr_us / 1e6))
                 self._command("update_schemes_tried_bytes")
-            return read_total_bytes(self._sysfs, self._sdir(scheme))
+                total = read_total_bytes(self._sysfs, self._sdir(scheme))
+            return total
 
 
 __all__ = [

@@ -30,7 +30,8 @@ from .sysfs import RealSysfs, Sysfs, join
 
 # Keyword arguments of the owning backend that mean nothing to a read-only observer
 # (accepted by it, so one set of paths opens either).
-OWNED_ONLY_PARAMS = ("iomem_path", "cgroup_root", "keep_running", "refresh_ms", "regions")
+OWNED_ONLY_PARAMS = ("iomem_path", "cgroup_root", "keep_running", "refresh_ms", "regions",
+                     "module_root")
 
 
 def read_system_ram(iomem_path: str = "/proc/iomem") -> list[tuple[int, int]]:

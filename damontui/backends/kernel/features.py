@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import platform
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .reader import numbered_dirs
@@ -66,7 +67,17 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("nr_snapshots", (7, 0), (("scheme", "stats/nr_snapshots"),),
                 "DAMOS snapshot counters"),
     FeatureSpec("goal_tuner", (7, 1), (("scheme", "quotas/goal_tuner"),), "quota goal tuner"),
+    # First seen in Debian's 7.2 (the VM tier); the earliest kernel is not verified,
+    # so "needs 7.2+" is the safe statement.  Detection by file decides anyway.
+    FeatureSpec("pause", (7, 2), (("context", "pause"),), "pausing a context (pause)"),
+    FeatureSpec("fail_charge", (7, 2), (("scheme", "quotas/fail_charge_num"),),
+                "quota charge for failed actions (fail_charge_num/denom)"),
+    FeatureSpec("probes", (7, 2), (("context", "monitoring_attrs/probes"),),
+                "data-attribute probes (monitoring_attrs/probes, tried region probe hits)"),
 )
+# Per tried region sz_filter_passed arrived with allow filters (6.14): the files
+# appear only in tried regions, so "filter allow" is their witness.
+REGION_FILTER_PASSED = "filter allow"
 SPECS = {spec.name: spec for spec in FEATURES}
 
 OPS_VERSIONS: dict[str, Version] = {"vaddr": (5, 18), "paddr": (5, 18), "fvaddr": (5, 19)}
@@ -86,6 +97,7 @@ GOAL_METRIC_VERSIONS: dict[str, Version] = {
     "user_input": (6, 8), "some_mem_psi_us": (6, 9), "node_mem_used_bp": (6, 16),
     "node_mem_free_bp": (6, 16), "node_memcg_used_bp": (6, 19),
     "node_memcg_free_bp": (6, 19), "active_mem_bp": (7, 0), "inactive_mem_bp": (7, 0),
+    "node_eligible_mem_bp": (7, 2),  # first seen in 7.2 (earliest not verified)
 }
 
 STATE_COMMAND_VERSIONS: dict[str, Version] = {
@@ -231,10 +243,13 @@ def _first_numbered(sysfs: Sysfs, path: str) -> list[str]:
     return [join(path, n) for n in numbered_dirs(sysfs, path)]
 
 
-def _sample_dirs(sysfs: Sysfs, root: str, limit: int = 16) -> dict[str, str]:
+def _sample_dirs(sysfs: Sysfs, root: str, limit: int = 16,
+                 kdamond_dirs: Sequence[str] | None = None) -> dict[str, str]:
     """One existing directory per level to look into (reading only)."""
     found: dict[str, str] = {}
-    for kd in _first_numbered(sysfs, join(root, "kdamonds"))[:limit]:
+    kds = (list(kdamond_dirs) if kdamond_dirs is not None
+           else _first_numbered(sysfs, join(root, "kdamonds")))
+    for kd in kds[:limit]:
         found.setdefault("kdamond", kd)
         for ctx in _first_numbered(sysfs, join(kd, "contexts"))[:1]:
             found.setdefault("context", ctx)
@@ -257,9 +272,11 @@ def detect_features(
     root: str = DEFAULT_ROOT,
     kernel_release_text: str | None = None,
     proc_version: str | None = "/proc/version",
+    kdamond_dirs: Sequence[str] | None = None,
 ) -> Features:
     """Detect features by reading `root` (never writing); infer the rest from the
-    kernel version (`kernel_release_text`, default: the running kernel's)."""
+    kernel version (`kernel_release_text`, default: the running kernel's).
+    `kdamond_dirs` limits where to look (damontui's own kdamond: own_features.py)."""
     sysfs = sysfs or RealSysfs()
     release = kernel_release_text if kernel_release_text is not None else kernel_release(
         proc_version)
@@ -271,7 +288,7 @@ def detect_features(
         return Features(root, release, version, False, notes=tuple(notes))
     if version is not None and version < MIN_VERSION:
         notes.append(f"kernel {vstr(version)} predates DAMON sysfs (5.18)")
-    dirs = _sample_dirs(sysfs, root)
+    dirs = _sample_dirs(sysfs, root, kdamond_dirs=kdamond_dirs)
     present: set[str] = set()
     detected: set[str] = set()
     for spec in FEATURES:

@@ -20,6 +20,7 @@ from .reader import (
     split_by_address_order,
 )
 from .sysfs import DEFAULT_ROOT, Sysfs, SysfsReadError, errno_name, join
+from .unknown_files import note_unknown_files
 
 CONFIG_REREAD_S = 5.0  # how often a foreign kdamond's config is re-read
 
@@ -50,6 +51,7 @@ class KernelObserver(KernelBase):
             self._targets = ctx.targets
             self._schemes = tuple(s.scheme for s in ctx.user_schemes)
         self._notes.append(f"view-only: {info.summary()}; damontui writes nothing to it")
+        note_unknown_files(self._sysfs, self._kd(), info.name, self._notes)
 
     # --- Backend protocol: reads only --------------------------------------------------
 

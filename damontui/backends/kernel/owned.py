@@ -6,6 +6,7 @@ read that fails (EBUSY) does not."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from ... import procfs
@@ -17,6 +18,7 @@ from .inventory import read_state
 from .ownership import OwnershipRecord, OwnershipStore
 from .reader import (
     RegionArrays,
+    count_tried_regions,
     read_total_bytes,
     read_tried_regions,
     read_tuned_intervals,
@@ -79,8 +81,7 @@ class OwnedSnapshots(KernelBase):
             base = len(self._schemes)
             if self._want_regions:
                 self._command("update_schemes_tried_regions")
-                parts = [read_tried_regions(self._sysfs, self._sdir(base + k))
-                         for k in range(len(self._snap))]
+                parts = self._read_snapshot_regions(base)
                 if len(parts) == len(self._targets):
                     regions_by_target = parts
                 else:
@@ -106,13 +107,57 @@ class OwnedSnapshots(KernelBase):
                 self._command("update_tuned_intervals")
         effective = has_goals and f.has("effective_quota")
         stats = tuple(self._stats_for(i, effective) for i in range(len(self._schemes)))
-        attrs = self._attrs
-        if tuning:
-            sample, aggr = read_tuned_intervals(self._sysfs, self._ctx())
+        attrs, tuned = self._attrs, ()
+        if f.has("intervals_goal"):
+            # the intervals in force, read back (refresh_ms or update_tuned_intervals
+            # above keep them current): the kernel may tune them
+            try:
+                sample, aggr = read_tuned_intervals(self._sysfs, self._ctx())
+            except SysfsReadError:
+                sample = aggr = 0
             if sample > 0 and aggr >= sample:
                 attrs = replace(attrs, sample_us=sample, aggr_us=aggr)
+                tuned = tuple(n for n, v, want in (("sample_us", sample, self._attrs.sample_us),
+                                                   ("aggr_us", aggr, self._attrs.aggr_us))
+                              if v != want)
         targets = self._target_snapshots(self._targets, regions_by_target)
-        return self._make_snapshot(targets, stats, messages, pid, attrs=attrs)
+        snap = self._make_snapshot(targets, stats, messages, pid, attrs=attrs)
+        return replace(snap, tuned=tuned) if tuned else snap
+
+    def _read_snapshot_regions(self, base: int) -> list[RegionArrays]:
+        """Our snapshot schemes' tried regions.  The command can return before the
+        kernel has filled tried_regions/ (seen on 6.12: now and then a snapshot read
+        empty, or short): if every part is empty, look again for up to two
+        aggregation intervals (at most 1 s), then ask the kernel once more; if the
+        count changed while reading, read once more."""
+        def read() -> list[RegionArrays]:
+            return [read_tried_regions(self._sysfs, self._sdir(base + k))
+                    for k in range(len(self._snap))]
+
+        def counts() -> list[int]:
+            return [count_tried_regions(self._sysfs, self._sdir(base + k))
+                    for k in range(len(self._snap))]
+
+        parts = read()
+        for attempt in range(2):  # then ask once more: the first answer was empty
+            if any(len(p) for p in parts):
+                break
+            if attempt:
+                try:  # best effort: the first command's answer stands if this fails
+                    self._command("update_schemes_tried_regions")
+                except BackendError:
+                    return parts
+                parts = read()
+            deadline = time.monotonic() + min(1.0, 2 * self._attrs.aggr_us / 1e6)
+            while not any(len(p) for p in parts) and time.monotonic() < deadline:
+                if self._stop.wait(0.02):
+                    return parts
+                if any(counts()):
+                    parts = read()
+        if any(parts) and counts() != [len(p) for p in parts]:
+            self._stop.wait(0.02)
+            parts = read()
+        return parts
 
     def _record_pid(self, pid: int) -> None:
         assert self._record is not None

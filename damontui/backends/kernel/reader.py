@@ -88,6 +88,8 @@ def read_attrs(sysfs: Sysfs, ctx: str) -> MonitoringAttrs:
         min_sample_us=_int(goal.get("min_sample_us"), 5_000),
         max_sample_us=_int(goal.get("max_sample_us"), 10_000_000),
     ) if goal else IntervalsGoal()
+    if igoal.access_bp == 0 and igoal.aggrs == 0:
+        igoal = IntervalsGoal()  # all zero (as sysfs creates it): no tuning, the model's default
     return MonitoringAttrs(
         sample_us=_int(iv.get("sample_us"), 5_000),
         aggr_us=_int(iv.get("aggr_us"), 100_000),

@@ -50,7 +50,9 @@ def reusable_parked(sysfs: Sysfs, root: str, store: OwnershipStore, states: Stat
     someone else changed (they are not ours any more)."""
     by_index = {i: s for i, s, _ in states}
     for rec in store.records(root):
-        if not rec.parked:
+        if not rec.parked and not (rec.fingerprint and by_index.get(rec.index) == "off"):
+            # a kdamond damontui left running (--keep-running) stays ours to reuse
+            # once it is off with the configuration damontui staged
             continue
         if by_index.get(rec.index) == "off":
             try:

@@ -115,8 +115,13 @@ def likely_cause(path: str, value: str | None, err: int | None) -> str:
             return ("a kdamond is running (the kernel refuses to add or remove kdamonds while "
                     "any runs), or another process is using DAMON sysfs at the same moment")
         if name == "state" and value == "on":
-            return ("the kdamond is already running, or another process kept DAMON sysfs "
-                    "busy (the kernel refuses concurrent access)")
+            return ("the kdamond is already running, an in-kernel DAMON user holds DAMON "
+                    "exclusively (DAMON_STAT, DAMON_RECLAIM or DAMON_LRU_SORT enabled: see "
+                    "/sys/module/damon_*/parameters/enabled), or another process kept DAMON "
+                    "sysfs busy (the kernel refuses concurrent access)")
+        if name == "enabled" and "/damon_" in path:
+            return ("the module's exclusive kdamond can't start while any other kdamond "
+                    "runs (stop the sysfs kdamonds first)")
         return BUSY_CAUSE
     if err == errno.ENOMEM:
         if name == "state" and value in ("on", "commit"):

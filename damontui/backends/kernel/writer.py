@@ -200,11 +200,15 @@ class Writer:
         self.w(join(nr, "max"), attrs.max_nr_regions)
         goal_dir = join(iv, "intervals_goal")
         if self.sysfs.isdir(goal_dir):
+            # The kernel tunes whenever aggrs != 0, whatever access_bp says (and
+            # 6.15+ kernels before the divide-by-zero fix can crash on a zero
+            # goal): no goal asked for means all four files 0, as sysfs creates them.
             g = attrs.intervals_goal
-            self.w(join(goal_dir, "access_bp"), g.access_bp)
-            self.w(join(goal_dir, "aggrs"), g.aggrs)
-            self.w(join(goal_dir, "min_sample_us"), g.min_sample_us)
-            self.w(join(goal_dir, "max_sample_us"), g.max_sample_us)
+            on = g.enabled
+            self.w(join(goal_dir, "access_bp"), g.access_bp if on else 0)
+            self.w(join(goal_dir, "aggrs"), g.aggrs if on else 0)
+            self.w(join(goal_dir, "min_sample_us"), g.min_sample_us if on else 0)
+            self.w(join(goal_dir, "max_sample_us"), g.max_sample_us if on else 0)
 
     # --- targets ----------------------------------------------------------------
 
