@@ -73,3 +73,28 @@ def test_sigterm_ends_a_kernel_record_and_its_kdamond(tmp_path):
     with RecordReader(path) as r:
         assert r.warnings == [] and len(r) >= 3
         list(r)
+
+
+@pytest.mark.damon_stat
+def test_record_damon_stat_then_report(tmp_path, capsys):
+    """On a kernel that runs DAMON_STAT (Debian 7.2): its samples are recorded and
+    reported, and nothing is written to DAMON or the module."""
+    from damontui.cli import main
+    from damontui.record import RecordReader
+
+    before = (vmkit.read(vmkit.KDAMONDS / "nr_kdamonds"), vmkit.module_enabled("damon_stat"),
+              vmkit.tree(vmkit.ADMIN))  # fmt: skip
+    path = tmp_path / "stat.dtrec"
+    assert main(["record", "-o", str(path), "--backend", "damon_stat", "--count", "3"]) == 0
+    with RecordReader(path) as r:
+        assert len(r) == 3 and r.meta(0).info.backend == "damon_stat"
+        samples = [s.damon_stat for s in r]
+    assert all(s is not None and s.enabled for s in samples)
+    capsys.readouterr()
+    assert main(["report", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "DAMON_STAT, 3 samples" in out
+    assert "memory idle time percentiles" in out or "not readable" in out
+    after = (vmkit.read(vmkit.KDAMONDS / "nr_kdamonds"), vmkit.module_enabled("damon_stat"),
+             vmkit.tree(vmkit.ADMIN))  # fmt: skip
+    assert after == before
