@@ -319,9 +319,12 @@ def _attrs_from(d: object) -> MonitoringAttrs:
         goal = d.get("intervals_goal", {})
         goal = IntervalsGoal(**goal) if isinstance(goal, dict) else IntervalsGoal()
         fields = {k: v for k, v in d.items() if k != "intervals_goal"}
-        if not all(type(v) is int for v in fields.values()):
-            raise PayloadError("meta.attrs: a value is not an integer")
-        return MonitoringAttrs(**fields, intervals_goal=goal).validate()
+        if not all(type(v) is int and v >= 0 for v in fields.values()):
+            raise PayloadError("meta.attrs: a value is not a non-negative integer")
+        # Not validate(): a record keeps the intervals in force as the backend reported
+        # them, e.g. DAMON_STAT's tuned aggregation interval that is no multiple of
+        # the sampling interval, which the model would refuse as a setting.
+        return MonitoringAttrs(**fields, intervals_goal=goal)
     except (TypeError, ValueError) as e:
         raise PayloadError(f"meta.attrs: {e}") from None
 

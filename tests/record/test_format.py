@@ -286,3 +286,16 @@ def test_unknown_frame_kinds_are_skipped(tmp_path, engine_run):
         assert len(r) == 3
         same(r.snapshot(2), snaps[2])
         assert any("unknown kind 42" in w for w in r.warnings)
+
+
+def test_recorded_attrs_are_kept_as_reported(tmp_path, engine_run):
+    """Intervals in force that the model would refuse as a setting (DAMON_STAT's tuned
+    aggregation interval, found on Debian's 7.2) are recorded and read back as is."""
+    from dataclasses import replace
+
+    snaps, backend = engine_run
+    odd = replace(snaps[0], attrs=replace(snaps[0].attrs, sample_us=5_000, aggr_us=4_898_700))
+    path = tmp_path / "odd.dtrec"
+    write(path, [odd], backend.info)
+    with RecordReader(path) as r:
+        assert r.snapshot(0).attrs.aggr_us == 4_898_700
