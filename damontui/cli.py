@@ -85,6 +85,8 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-regions", type=_count, metavar="N", help="maximum regions (1000)")
     parser.add_argument("--config", type=Path, metavar="PATH",
                         help="config file (default: $XDG_CONFIG_HOME/damontui/config.toml)")
+    parser.add_argument("--damo-config", type=Path, metavar="FILE",
+                        help="start monitoring and schemes from a damo kdamonds JSON file")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="damontui",
         description="htop for memory data-access patterns: live hot/cold memory regions "
         "(Linux DAMON or a user-space DAMON engine), heatmaps and DAMOS scheme tuning.",
-        epilog="Subcommand: 'damontui engine --once [--pid N | --synthetic P] "
+        epilog="Subcommands: 'damontui damo-json IN.json -o OUT.json [--raw]' checks and "
+        "rewrites damo's kdamonds JSON; 'damontui engine --once [--pid N | --synthetic P] "
         "[--sim-seconds S]' runs the user-space engine without the TUI and prints the "
         "region table. Batch mode is used automatically when stdout is not a terminal or "
         "TERM=dumb. NO_COLOR is honoured.",
@@ -201,6 +204,12 @@ def _target(args: argparse.Namespace) -> Target | None:
 
 def _request(args: argparse.Namespace, config: object | None) -> BackendRequest:
     config_source = getattr(config, "source", "auto")
+    if getattr(args, "damo_config", None):
+        from .damo_cli import damo_config
+
+        target, attrs, schemes = damo_config(args.damo_config)
+        return replace(_request(replace_ns(args, damo_config=None), config), target=target,
+                       attrs=attrs, schemes=schemes)  # fmt: skip
     return BackendRequest(
         backend=str(_setting(args, config, "backend", "backend", "auto")),
         target=_target(args),
@@ -216,6 +225,10 @@ def _request(args: argparse.Namespace, config: object | None) -> BackendRequest:
         keep_running=bool(getattr(args, "keep_running", False)),
         turn_off=tuple(getattr(args, "turn_off", ()) or ()),
     )
+
+
+def replace_ns(args: argparse.Namespace, **changes: object) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), **changes})
 
 
 def _open_backend(args: argparse.Namespace, config: object | None) -> Backend:
@@ -380,6 +393,11 @@ def _want_batch(args: argparse.Namespace) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["damo-json"]:
+        from .damo_cli import main as damo_json_main
+
+        return damo_json_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "engine":

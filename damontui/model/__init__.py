@@ -1,14 +1,17 @@
 """Plain data: regions, snapshots, schemes, monitoring attributes. No I/O here."""
 
-from .attrs import IntervalsGoal, MonitoringAttrs
+from .attrs import IntervalsGoal, MonitoringAttrs, Probe, ProbeFilter, ProbeFilterType, ProbePrep
+from .context import Context
 from .errors import ValidationError
 from .region import DEFAULT_WEIGHTS, Region, RegionArrays, TemperatureWeights
 from .scheme import (
     AccessPattern,
     Action,
+    Dest,
     Filter,
     FilterType,
     GoalMetric,
+    GoalTuner,
     QuotaGoal,
     Quotas,
     QuotaWeights,
@@ -28,6 +31,13 @@ from .snapshot import (
 )
 
 __all__ = [
+    "Context",
+    "Dest",
+    "GoalTuner",
+    "Probe",
+    "ProbeFilter",
+    "ProbeFilterType",
+    "ProbePrep",
     "DEFAULT_WEIGHTS",
     "SYNTHETIC_PATTERNS",
     "AccessPattern",

@@ -3,8 +3,68 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from enum import Enum
 
 from .errors import ValidationError
+
+
+class ProbeFilterType(str, Enum):
+    """What a data-attributes probe counts (monitoring_attrs/probes/P/filters/F/type)."""
+
+    ANON = "anon"
+    MEMCG = "memcg"
+    PGIDLE_UNSET = "pgidle_unset"
+    PGIDLE_SET = "pgidle_set"
+    HUGEPAGE_SIZE = "hugepage_size"
+
+
+class ProbePrep(str, Enum):
+    """What a probe does to a page before it checks the filters (preps/N/prep_action)."""
+
+    SET_PGIDLE = "set_pgidle"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeFilter:
+    type: ProbeFilterType
+    matching: bool = True
+    allow: bool = False
+    path: str = ""  # memcg
+    min: int = 0  # hugepage_size range, bytes
+    max: int = 0
+
+    def validate(self, prefix: str) -> None:
+        names = ", ".join(t.value for t in ProbeFilterType)
+        try:
+            kind = ProbeFilterType(self.type)
+        except ValueError:
+            raise ValidationError(f"{prefix}.type", self.type, f"one of {names}") from None
+        if kind is ProbeFilterType.MEMCG and not self.path:
+            raise ValidationError(f"{prefix}.path", self.path, "a memcg path for memcg")
+        if kind is ProbeFilterType.HUGEPAGE_SIZE and self.min > self.max:
+            raise ValidationError(f"{prefix}.min", self.min, f"<= max ({self.max})")
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """A data-attributes probe: regions count pages passing `filters` as probe hits."""
+
+    filters: tuple[ProbeFilter, ...] = ()
+    weight: int = 0
+    preps: tuple[ProbePrep, ...] = ()
+
+    def validate(self, index: int) -> None:
+        prefix = f"probes[{index}]"
+        if self.weight < 0:
+            raise ValidationError(f"{prefix}.weight", self.weight, ">= 0")
+        names = ", ".join(p.value for p in ProbePrep)
+        for i, prep in enumerate(self.preps):
+            try:
+                ProbePrep(prep)
+            except ValueError:
+                raise ValidationError(f"{prefix}.preps[{i}]", prep, f"one of {names}") from None
+        for i, flt in enumerate(self.filters):
+            flt.validate(f"{prefix}.filters[{i}]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +111,7 @@ class MonitoringAttrs:
     min_nr_regions: int = 10
     max_nr_regions: int = 1_000
     intervals_goal: IntervalsGoal = field(default_factory=IntervalsGoal)
+    probes: tuple[Probe, ...] = ()  # data-attributes probes (monitoring_attrs/probes)
 
     @property
     def max_nr_accesses(self) -> int:
@@ -76,6 +137,8 @@ class MonitoringAttrs:
                 "max_nr_regions", self.max_nr_regions, f">= min_nr_regions ({self.min_nr_regions})"
             )
         self.intervals_goal.validate()
+        for index, probe in enumerate(self.probes):
+            probe.validate(index)
         return self
 
     def with_sample_us(self, sample_us: int) -> MonitoringAttrs:

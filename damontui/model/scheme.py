@@ -40,11 +40,12 @@ class FilterType(str, Enum):
     UNMAPPED = "unmapped"
     ADDR = "addr"
     TARGET = "target"
+    PROBE_HITS_WSUM = "probe_hits_wsum"  # data-attributes probes (damo 3.4 kernels)
 
     @property
     def is_core(self) -> bool:
         """Core filters apply before a region counts as tried; others in the ops layer."""
-        return self in (FilterType.ADDR, FilterType.TARGET)
+        return self in (FilterType.ADDR, FilterType.TARGET, FilterType.PROBE_HITS_WSUM)
 
 
 class WatermarkMetric(str, Enum):
@@ -61,6 +62,22 @@ class GoalMetric(str, Enum):
     NODE_MEMCG_FREE_BP = "node_memcg_free_bp"
     ACTIVE_MEM_BP = "active_mem_bp"
     INACTIVE_MEM_BP = "inactive_mem_bp"
+    NODE_ELIGIBLE_MEM_BP = "node_eligible_mem_bp"
+
+    @property
+    def needs_nid(self) -> bool:
+        return self.value.startswith("node_")
+
+    @property
+    def needs_path(self) -> bool:
+        return self in (GoalMetric.NODE_MEMCG_USED_BP, GoalMetric.NODE_MEMCG_FREE_BP)
+
+
+class GoalTuner(str, Enum):
+    """How DAMOS turns quota goals into an effective quota (7.1 quotas/goal_tuner)."""
+
+    CONSIST = "consist"  # feedback loop, the kernel's default
+    TEMPORAL = "temporal"
 
 
 def parse_enum(enum_type: type[_E], value: object, field_name: str) -> _E:
@@ -142,8 +159,9 @@ class QuotaGoal:
     metric: GoalMetric = GoalMetric.USER_INPUT
     target_value: int = 0
     current_value: int = 0
-    nid: int = 0
-    path: str = ""
+    nid: int = 0  # node_* metrics
+    path: str = ""  # memcg path of node_memcg_* metrics (sysfs goals/G/path)
+    complement: bool = False  # 7.x: aim at the complement (10000 - value) of the metric
 
     def validate(self, index: int) -> None:
         prefix = f"quotas.goals[{index}]"
@@ -153,9 +171,14 @@ class QuotaGoal:
         metric = GoalMetric(self.metric)
         if metric.value.endswith("_bp") and self.target_value > 10_000:
             raise ValidationError(f"{prefix}.target_value", self.target_value, "0..10000 bp")
-        if metric in (GoalMetric.NODE_MEMCG_USED_BP, GoalMetric.NODE_MEMCG_FREE_BP):
-            if not self.path:
-                raise ValidationError(f"{prefix}.path", self.path, "a memcg path is required")
+        if metric.needs_nid and self.nid < 0:
+            raise ValidationError(
+                f"{prefix}.nid", self.nid, f"a NUMA node id (>= 0) for {metric.value}"
+            )
+        if metric.needs_path and not self.path:
+            raise ValidationError(
+                f"{prefix}.path", self.path, f"a memcg path is required for {metric.value}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +197,10 @@ class Quotas:
     reset_interval_ms: int = 0
     weights: QuotaWeights = field(default_factory=QuotaWeights)
     goals: tuple[QuotaGoal, ...] = ()
+    goal_tuner: GoalTuner = GoalTuner.CONSIST  # 7.1
+    # 7.x: regions the action failed on are charged num/denom of their size (0/0: off)
+    fail_charge_num: int = 0
+    fail_charge_denom: int = 0
 
     @property
     def enabled(self) -> bool:
@@ -183,6 +210,17 @@ class Quotas:
         if self.enabled and self.reset_interval_ms < 1:
             raise ValidationError(
                 "quotas.reset_interval_ms", self.reset_interval_ms, ">= 1 ms when a quota is set"
+            )
+        parse_enum(GoalTuner, self.goal_tuner, "quotas.goal_tuner")
+        if self.fail_charge_num < 0:
+            raise ValidationError("quotas.fail_charge_num", self.fail_charge_num, ">= 0")
+        if self.fail_charge_denom < 0:
+            raise ValidationError("quotas.fail_charge_denom", self.fail_charge_denom, ">= 0")
+        if self.fail_charge_num and not self.fail_charge_denom:
+            raise ValidationError(
+                "quotas.fail_charge_denom",
+                self.fail_charge_denom,
+                ">= 1 when fail_charge_num is set",
             )
         for name in ("sz_permil", "nr_accesses_permil", "age_permil"):
             value = getattr(self.weights, name)
@@ -238,7 +276,7 @@ class Filter:
             raise ValidationError(
                 f"{prefix}.addr_start", self.addr_start, f"< addr_end ({self.addr_end})"
             )
-        if kind is FilterType.HUGEPAGE_SIZE and self.min > self.max:
+        if kind in (FilterType.HUGEPAGE_SIZE, FilterType.PROBE_HITS_WSUM) and self.min > self.max:
             raise ValidationError(f"{prefix}.min", self.min, f"<= max ({self.max})")
         if self.target_idx < 0:
             raise ValidationError(f"{prefix}.target_idx", self.target_idx, ">= 0")
@@ -246,6 +284,20 @@ class Filter:
     def covers(self, start: int, end: int) -> bool:
         """For an addr filter: does [start, end) lie in the filter's range."""
         return self.addr_start <= start and end <= self.addr_end
+
+
+@dataclass(frozen=True, slots=True)
+class Dest:
+    """A migrate_* destination node and its share of the migrated memory (6.17 dests/)."""
+
+    id: int
+    weight: int = 0
+
+    def validate(self, index: int) -> None:
+        if self.id < 0:
+            raise ValidationError(f"dests[{index}].id", self.id, "a NUMA node id (>= 0)")
+        if self.weight < 0:
+            raise ValidationError(f"dests[{index}].weight", self.weight, ">= 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +310,8 @@ class Scheme:
     apply_interval_us: int = 0  # 0: every aggregation interval
     target_nid: int = -1  # migrate_* destination node
     name: str = ""  # damontui's label; not a kernel field
+    dests: tuple[Dest, ...] = ()  # migrate_* to several nodes by weight (instead of target_nid)
+    max_nr_snapshots: int = 0  # 7.0: deactivate after this many snapshots, 0 = never
 
     def validate(self) -> Scheme:
         """Raise ValidationError naming the first bad field; return self for chaining."""
@@ -269,13 +323,41 @@ class Scheme:
             flt.validate(index)
         if self.apply_interval_us < 0:
             raise ValidationError("apply_interval_us", self.apply_interval_us, ">= 0")
-        if Action(self.action) in (Action.MIGRATE_HOT, Action.MIGRATE_COLD) and self.target_nid < 0:
-            raise ValidationError("target_nid", self.target_nid, "a NUMA node id for migrate_*")
+        for index, dest in enumerate(self.dests):
+            dest.validate(index)
+        migrate = Action(self.action) in (Action.MIGRATE_HOT, Action.MIGRATE_COLD)
+        if migrate and self.target_nid < 0 and not self.dests:
+            raise ValidationError(
+                "target_nid", self.target_nid, "a NUMA node id (>= 0) or dests for migrate_*"
+            )
+        if self.max_nr_snapshots < 0:
+            raise ValidationError("max_nr_snapshots", self.max_nr_snapshots, ">= 0 (0: no limit)")
         return self
 
     @property
     def label(self) -> str:
         return self.name or Action(self.action).value
+
+    def newer_settings(self) -> list[str]:
+        """The 6.17+/7.x settings this scheme uses (non-default), described for messages:
+        dests, max_nr_snapshots, goal_tuner, fail_charge, goal complement and the
+        node_eligible_mem_bp metric."""
+        out = []
+        if self.dests:
+            out.append("dests (migration to several nodes)")
+        if self.max_nr_snapshots:
+            out.append(f"max_nr_snapshots {self.max_nr_snapshots}")
+        q = self.quotas
+        if GoalTuner(q.goal_tuner) is not GoalTuner.CONSIST:
+            out.append(f"quotas.goal_tuner {GoalTuner(q.goal_tuner).value}")
+        if q.fail_charge_num or q.fail_charge_denom:
+            out.append(f"quotas.fail_charge {q.fail_charge_num}/{q.fail_charge_denom}")
+        for i, goal in enumerate(q.goals):
+            if goal.complement:
+                out.append(f"quotas.goals[{i}].complement")
+            if GoalMetric(goal.metric) is GoalMetric.NODE_ELIGIBLE_MEM_BP:
+                out.append(f"quotas.goals[{i}] metric node_eligible_mem_bp")
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,3 +370,4 @@ class SchemeStats:
     sz_ops_filter_passed: int = 0
     effective_bytes: int = 0  # effective size quota after goal tuning, 0 = none
     active: bool = True  # watermarks allow the scheme now
+    nr_snapshots: int = 0  # 7.0: snapshots the scheme was tried on

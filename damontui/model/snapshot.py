@@ -33,6 +33,7 @@ class Target:
     pid: int | None = None
     name: str = ""  # process name or synthetic pattern name
     ranges: tuple[tuple[int, int], ...] = ()  # fixed ranges (fvaddr/paddr), empty = automatic
+    obsolete: bool = False  # 6.19 obsolete_target: drop this target at the next commit
 
     @property
     def label(self) -> str:

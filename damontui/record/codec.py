@@ -304,7 +304,7 @@ def encode_meta(meta: Meta) -> bytes:
     doc = {
         "format": "damontui-record",
         "info": asdict(meta.info),
-        "attrs": asdict(meta.attrs),
+        "attrs": _attrs_to(meta.attrs),
         "schemes": [scheme_to_dict(s) for s in meta.schemes],
         "targets": [target_to_dict(t) for t in meta.targets],
         "extra": meta.extra,
@@ -312,21 +312,34 @@ def encode_meta(meta: Meta) -> bytes:
     return json.dumps(doc, separators=(",", ":"), default=str).encode()
 
 
+ATTR_FIELDS = ("sample_us", "aggr_us", "update_us", "min_nr_regions", "max_nr_regions")
+
+
+def _attrs_to(attrs: MonitoringAttrs) -> dict[str, Any]:
+    """The intervals and region bounds in force (what a snapshot's numbers mean).
+    Probes and other settings are configuration, not results: not recorded."""
+    out: dict[str, Any] = {name: getattr(attrs, name) for name in ATTR_FIELDS}
+    out["intervals_goal"] = asdict(attrs.intervals_goal)
+    return out
+
+
 def _attrs_from(d: object) -> MonitoringAttrs:
     if not isinstance(d, dict):
         raise PayloadError("meta.attrs is not a table")
+    values = {name: d.get(name, getattr(MonitoringAttrs(), name)) for name in ATTR_FIELDS}
+    if not all(type(v) is int and v >= 0 for v in values.values()):
+        raise PayloadError("meta.attrs: a value is not a non-negative integer")
+    goal_raw = d.get("intervals_goal", {})
+    if not isinstance(goal_raw, dict):
+        raise PayloadError("meta.attrs.intervals_goal is not a table")
     try:
-        goal = d.get("intervals_goal", {})
-        goal = IntervalsGoal(**goal) if isinstance(goal, dict) else IntervalsGoal()
-        fields = {k: v for k, v in d.items() if k != "intervals_goal"}
-        if not all(type(v) is int and v >= 0 for v in fields.values()):
-            raise PayloadError("meta.attrs: a value is not a non-negative integer")
-        # Not validate(): a record keeps the intervals in force as the backend reported
-        # them, e.g. DAMON_STAT's tuned aggregation interval that is no multiple of
-        # the sampling interval, which the model would refuse as a setting.
-        return MonitoringAttrs(**fields, intervals_goal=goal)
-    except (TypeError, ValueError) as e:
-        raise PayloadError(f"meta.attrs: {e}") from None
+        goal = IntervalsGoal(**goal_raw)
+    except TypeError as e:
+        raise PayloadError(f"meta.attrs.intervals_goal: {e}") from None
+    # Not validate(): a record keeps the intervals in force as the backend reported
+    # them, e.g. DAMON_STAT's tuned aggregation interval that is no multiple of the
+    # sampling interval, which the model would refuse as a setting.
+    return MonitoringAttrs(**values, intervals_goal=goal)
 
 
 def _info_from(d: object) -> BackendInfo:

@@ -58,7 +58,8 @@ def _load_damo(path: Path) -> tuple[list[Snapshot], BackendInfo, list[str]] | No
     try:
         snaps = list(read_damo_record(path))
     except ValueError as e:  # DamoRecordError: names the file and the key path
-        raise RecordError(str(path), None, f"not a damontui record, nor a damo one: {e}") from None
+        raise RecordError(str(path), 0, "not a damontui record (no record magic), nor a "
+                          f"damo record ({e})") from None
     return snaps, BackendInfo("damo record", str(path), readonly=True), []
 
 

@@ -42,7 +42,10 @@ class RemoteApp(DamonApp):
     def on_backend_notice(self, message: BackendNotice) -> None:
         if LOST.match(message.text):
             self.info = self.remote.info
-            self._show_chrome()
+            try:
+                self._show_chrome()
+            except NoMatches:  # the drop was noticed while the app shuts down
+                return
             self.notify(f"{message.text}. They stay on screen; press R to reconnect.",
                         title="Connection lost", severity="error", markup=False,
                         timeout=30)  # fmt: skip

@@ -112,6 +112,8 @@ class SchemesPanel(Widget):
         Binding("ctrl+r", "revert", "Revert", id="schemes.revert"),
         Binding("f2", "save", "Save", id="schemes.save"),
         Binding("f3", "load", "Load", id="schemes.load"),
+        Binding("f6", "export_damo", "damo export", id="schemes.damo_export", show=False),
+        Binding("f7", "import_damo", "damo import", id="schemes.damo_import", show=False),
     ]
 
     def __init__(self, schemes: Sequence[Scheme] = (), attrs: MonitoringAttrs | None = None,
@@ -393,6 +395,59 @@ class SchemesPanel(Widget):
             return
         self.schemes_file = path
         self.notify(f"saved {len(self._rows)} scheme(s) to {path}")
+        if list(self.schemes) != schemes_from_toml(schemes_to_toml(self.schemes, self.attrs),
+                                                   self.attrs):  # fmt: skip
+            self.notify("the TOML file can't hold every setting of these schemes (7.x fields "
+                        "such as dests or goal_tuner); F6 exports them all as damo JSON",
+                        severity="warning")  # fmt: skip
+
+    # --- damo kdamonds JSON (damontui.formats.damo_schemes does the work)
+    def action_export_damo(self) -> None:
+        path = self.schemes_file.with_suffix(".damo.json")
+        self.app.push_screen(PathPrompt("Export schemes as damo JSON to:", path),
+                             self._export_damo_to)  # fmt: skip
+
+    def action_import_damo(self) -> None:
+        path = self.schemes_file.with_suffix(".damo.json")
+        self.app.push_screen(PathPrompt("Import schemes from damo JSON:", path),
+                             self._import_damo_from)  # fmt: skip
+
+    def _export_damo_to(self, path: Path | None) -> None:
+        from ..formats.damo_schemes import schemes_to_damo
+
+        if path is None or self._edit_errors:
+            if path is not None:
+                self.notify(f"scheme {self._selected} is invalid; fix it first", severity="error")
+            return
+        snap = getattr(self, "_snapshot", None)
+        targets = [t.target for t in snap.targets] if snap is not None else []
+        base = getattr(self, "_damo_base", None)
+        try:
+            path.write_text(schemes_to_damo(self.schemes, self.attrs, base, targets) + "\n")
+        except OSError as exc:
+            self.notify(f"{path}: cannot write ({exc.strerror or exc})", severity="error")
+            return
+        self.notify(f"exported {len(self._rows)} scheme(s) as damo JSON to {path}")
+
+    async def _import_damo_from(self, path: Path | None) -> None:
+        from ..formats.damo_json import DamoJsonError
+        from ..formats.damo_schemes import schemes_from_damo
+
+        if path is None:
+            return
+        try:
+            imported = schemes_from_damo(path.read_bytes(), self.attrs, str(path))
+        except OSError as exc:
+            self.notify(f"{path}: cannot read ({exc.strerror or exc})", severity="error")
+            return
+        except DamoJsonError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self._damo_base = imported
+        await self._replace_rows([_Row(s, None) for s in imported.schemes], 0)
+        notes = "".join(f"; {n}" for n in imported.notes)
+        self.notify(f"imported {len(imported.schemes)} scheme(s) from {path}{notes}; "
+                    "ctrl+s applies them")  # fmt: skip
 
     async def _load_from(self, path: Path | None) -> None:
         if path is None:

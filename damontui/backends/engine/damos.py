@@ -58,6 +58,8 @@ def validate_for_engine(schemes: Sequence[Scheme], kinds: Sequence[TargetKind] =
             scheme.validate()
         except ValidationError as e:
             raise ValidationError(f"scheme {si}: {e.field}", e.value, e.allowed) from None
+        for setting in scheme.newer_settings():  # not in the engine: never ignore silently
+            raise BackendError(f"scheme {si}: {setting} needs kernel DAMON")
         action = Action(scheme.action)
         for kind in dict.fromkeys(kinds):
             if action in SUPPORTED_ACTIONS[kind]:
