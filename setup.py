@@ -1,4 +1,4 @@
-"""Build the Cython access-check kernels from ext/ into damontui._kernels."""
+"""Build the Cython kernels from ext/: damontui._kernels and damontui._sampler."""
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -7,6 +7,11 @@ extensions = [
     Extension(
         "damontui._kernels",
         ["ext/_kernels.pyx"],
+        extra_compile_args=["-O3"],
+    ),
+    Extension(
+        "damontui._sampler",
+        ["ext/_sampler.pyx"],
         extra_compile_args=["-O3"],
     ),
 ]

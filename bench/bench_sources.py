@@ -1,141 +1,243 @@
-"""Access checks per second of the engine's access sources (one prepare+check per address).
+"""Access checks per second of the engine's sources, next to a C floor from the same run.
 
-Run: python bench/bench_sources.py [--seconds S]. Measures with the kernels the loader
-picks (Cython when built), then re-runs itself with DAMONTUI_PURE_PYTHON=1 for the
-pure-Python twin. Real-process sources run against a child with ~50 VMAs that keeps
-touching its memory.
+Run: python bench/bench_sources.py [--seconds S] [--regions N] [--vm]
+
+The target is tests/vm/pageidle/workload.py (six 8 MiB areas, two touched all the
+time), split into N regions (default 100). For each page-granular source the engine's
+own sampling path (damontui._sampler, or its Python twin with DAMONTUI_PURE_PYTHON=1)
+runs sampling intervals back to back; checks/s = regions x intervals / seconds, best of
+3 runs alternating with the floor's (the machine may be shared). The C
+floor is compiled here with gcc and does the same syscalls in a tight loop:
+
+* pageidle: per check, pread 8 bytes of pagemap, pwrite 8 bytes of the idle bitmap,
+  pread them back, on pages whose PFN starts a bitmap word (the pages the sampler
+  prefers, so both pay one rmap walk per read);
+* softdirty: per interval one clear_refs "4" write, per check one 8-byte pagemap pread;
+* smaps: per interval one clear_refs "1" write and one full smaps read (every check of
+  the interval comes out of that read).
+
+Without /sys/kernel/mm/page_idle (this host) pageidle runs against a sparse file in its
+place (cost of the file, not of the kernel's bitmap: marked "emulated"); --vm boots the
+page-idle guest (tests/vm/pageidle/build.sh) and runs the whole bench there. Target:
+the engine at >= 80 % of the floor.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import random
+import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
-import warnings
-from array import array
-from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+ROUNDS = 3
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests/vm/pageidle"))
 
-warnings.simplefilter("ignore", RuntimeWarning)  # the loader warns when Cython is missing
+FLOOR_C = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
+                          return t.tv_sec + t.tv_nsec * 1e-9; }
+/* floor MODE PID BITMAP SECONDS NREGIONS START END [START END ...] */
+int main(int argc, char **argv) {
+    const char *mode = argv[1]; int pid = atoi(argv[2]); const char *bitmap = argv[3];
+    double secs = atof(argv[4]); int nreg = atoi(argv[5]);
+    char path[128]; snprintf(path, sizeof path, "/proc/%d/pagemap", pid);
+    int pm = open(path, O_RDONLY);
+    snprintf(path, sizeof path, "/proc/%d/clear_refs", pid);
+    int cr = open(path, O_WRONLY);
+    snprintf(path, sizeof path, "/proc/%d/smaps", pid);
+    int nareas = (argc - 6) / 2; uint64_t pages[65536]; int np = 0;
+    for (int a = 0; a < nareas && np < 65536; a++) {
+        uint64_t s = strtoull(argv[6 + 2 * a], 0, 0), e = strtoull(argv[7 + 2 * a], 0, 0);
+        for (uint64_t v = s / 4096; v < e / 4096 && np < 65536; v++) {
+            uint64_t ent; pread(pm, &ent, 8, v * 8);
+            uint64_t pfn = ent & ((1ULL << 55) - 1);
+            if (strcmp(mode, "pageidle") || ((ent >> 63) && pfn && pfn % 64 == 0)) pages[np++] = v;
+        }
+    }
+    if (np == 0) { printf("0\n"); return 0; }
+    int bm = strcmp(mode, "pageidle") ? -1 : open(bitmap, O_RDWR);
+    static char buf[1 << 20];
+    uint64_t checks = 0, ent, w; unsigned seed = 1; double t0 = now(), t;
+    do {
+        if (!strcmp(mode, "softdirty")) write(cr, "4", 1);
+        if (!strcmp(mode, "smaps")) {
+            write(cr, "1", 1);
+            int fd = open(path, O_RDONLY); while (read(fd, buf, sizeof buf) > 0) {} close(fd);
+            checks += nreg;
+        } else {
+            for (int i = 0; i < nreg; i++) {
+                uint64_t v = pages[rand_r(&seed) % np];
+                pread(pm, &ent, 8, v * 8);
+                if (bm >= 0) {
+                    uint64_t pfn = ent & ((1ULL << 55) - 1);
+                    w = 1ULL << (pfn & 63); pwrite(bm, &w, 8, pfn / 64 * 8);
+                    pread(bm, &w, 8, pfn / 64 * 8);
+                }
+                checks++;
+            }
+        }
+        t = now();
+    } while (t - t0 < secs);
+    printf("%.0f\n", checks / (t - t0));
+    return 0;
+}
+"""
 
-from damontui import kernels  # noqa: E402
-from damontui.backends.engine.sources import (  # noqa: E402
-    AccessSource,
-    PageIdleSource,
-    SmapsSource,
-    SoftDirtySource,
-    SyntheticSource,
-)
 
-NR_VMAS = 50
-VMA_SIZE = 1 << 20
-CHILD = textwrap.dedent(
-    """
-    import ctypes, mmap, sys
-    n, size = int(sys.argv[1]), int(sys.argv[2])
-    # Shared anonymous mappings never merge, so each is its own VMA.
-    maps = [mmap.mmap(-1, size) for _ in range(n)]
-    print(" ".join(str(ctypes.addressof(ctypes.c_char.from_buffer(m))) for m in maps),
-          flush=True)
-    while True:
-        for i, m in enumerate(maps):
-            if i % 2 == 0 or i % 7 == 0:  # some hot, some cold
-                for off in range(0, size, 4096):
-                    m[off] = 1
-    """
-)
+def compile_floor(tmp: Path) -> Path | None:
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        return None
+    src, exe = tmp / "floor.c", tmp / "floor"
+    src.write_text(FLOOR_C)
+    subprocess.run([gcc, "-O2", "-o", str(exe), str(src)], check=True)
+    return exe
 
 
-def rate(src: AccessSource, addrs: array, seconds: float, advance_us: int = 0) -> float:
-    """prepare+check rounds over ``addrs`` for ``seconds``; returns addresses per second."""
-    rounds = 0
-    start = time.perf_counter()
-    deadline = start + seconds
-    while True:
-        src.prepare(addrs)
-        if advance_us:
-            src.advance(advance_us)
-        src.check(addrs)
-        rounds += 1
-        now = time.perf_counter()
-        if now >= deadline:
-            return rounds * len(addrs) / (now - start)
+def floor_rate(exe: Path, mode: str, pid: int, bitmap: str, secs: float, nreg: int, areas) -> float:  # noqa: ANN001
+    args = [str(exe), mode, str(pid), bitmap, str(secs), str(nreg)]
+    args += [str(x) for a in areas for x in a]
+    return float(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
 
 
-def report(label: str, fn: Callable[[], float]) -> None:
-    try:
-        value = fn()
-    except Exception as e:  # noqa: BLE001 - a bench line must not stop the others
-        print(f"  {label:<52} skipped: {e}")
-        return
-    print(f"  {label:<52} {value / 1e3:10.1f} k checks/s", flush=True)
+def engine_rate(source, nreg: int, areas, secs: float) -> float:  # noqa: ANN001
+    """The engine's sampling path: intervals of 20 back to back (one aggregation each)."""
+    from damontui.backends.engine import sampler
+    from damontui.backends.engine.regionset import Regions, make_rng
+
+    s = source.make_sampler(sampler.impl)
+    r = Regions.from_ranges(areas, nreg, 4096)
+    rng = make_rng(1)
+    stop = sampler.impl.StopFlag()
+    checks, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < secs:
+        st = sampler.impl.prepare(s, r, rng)
+        done, statuses, *_ = sampler.impl.run([s], [r], [rng], 20, 0, 0, stop)
+        if st[0] or statuses[0][0]:
+            raise RuntimeError(f"sampler status {st} {statuses}")
+        checks += done * len(r)
+    return checks / (time.perf_counter() - t0)
 
 
-def bench(seconds: float) -> None:
-    print(f"kernels: {kernels.IMPL_NAME}", flush=True)
-    rnd = random.Random(0)
-    synth = SyntheticSource(pattern="stairs", seed=1)
-    lo, hi = synth.target_ranges()[0]
-    for n in (1_000, 10_000):
-        addrs = array("Q", [lo + rnd.randrange((hi - lo) // 4096) * 4096 for _ in range(n)])
-        report(f"synthetic, batch {n}", lambda a=addrs: rate(synth, a, seconds, 5_000))
+def smaps_rate(pid: int, nreg: int, areas, secs: float) -> float:  # noqa: ANN001
+    """The smaps source as the engine drives it: one clear_refs + smaps read per
+    interval; every region's check comes out of that read."""
+    from array import array
 
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(NR_VMAS), str(VMA_SIZE)],
-        stdout=subprocess.PIPE,
-        text=True,
+    from damontui import kernels
+    from damontui.backends.engine.regionset import Regions, make_rng
+    from damontui.backends.engine.sources import SmapsSource
+
+    src = SmapsSource(pid)
+    r = Regions.from_ranges(areas, nreg, 4096)
+    rng = make_rng(1)
+    checks, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < secs:
+        kernels.pick_samples(r, rng, 4096)
+        src.prepare(r.sample_addrs)
+        src.check(array("Q", r.sample_addrs))
+        checks += len(r)
+    src.close()
+    return checks / (time.perf_counter() - t0)
+
+
+def line(label: str, engine: float, floor: float | None, note: str = "") -> None:
+    if floor:
+        tail = f"C floor {floor / 1e3:9.1f} k/s  -> {100 * engine / floor:5.1f} % of the floor"
+    else:
+        tail = "no C floor (gcc missing)"
+    print(f"  {label:<24} engine {engine / 1e3:9.1f} k checks/s   {tail}{note}", flush=True)
+
+
+def bench(secs: float, nreg: int) -> None:
+    import guestkit
+
+    from damontui.backends.engine import sampler
+    from damontui.backends.engine.sources import PageIdleSource, SoftDirtySource
+
+    print(f"sampler: {sampler.IMPL_NAME}; kernel {os.uname().release}; {nreg} regions")
+    with tempfile.TemporaryDirectory() as tmp, guestkit.workload("--thp", "off") as w:
+        exe = compile_floor(Path(tmp))
+        bitmap = "/sys/kernel/mm/page_idle/bitmap"
+        note = ""
+        if not os.path.exists(bitmap):
+            bitmap = str(Path(tmp) / "bitmap")
+            with open(bitmap, "wb") as f:
+                f.truncate((64 << 30) // 4096 // 8)
+            note = "  (bitmap emulated by a file: no page_idle here)"
+        # engine and floor alternate, best of ROUNDS each: the machine is shared
+        for name in ("pageidle", "softdirty", "smaps"):
+            eng, flo = [], []
+            for _ in range(ROUNDS):
+                if name == "pageidle":
+                    src = PageIdleSource(w.pid, page_idle_path=bitmap)
+                    eng.append(engine_rate(src, nreg, w.areas, secs))
+                    src.close()
+                elif name == "softdirty":
+                    src = SoftDirtySource(w.pid)
+                    eng.append(engine_rate(src, nreg, w.areas, secs))
+                    src.close()
+                else:
+                    eng.append(smaps_rate(w.pid, nreg, w.areas, secs))
+                if exe:
+                    flo.append(floor_rate(exe, name, w.pid, bitmap, secs, nreg, w.areas))
+            line(name, max(eng), max(flo) if flo else None, note if name == "pageidle" else "")
+
+
+def in_vm(secs: float, nreg: int) -> int:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("damontui_vm", REPO / "tests/vm/damontui_vm.py")
+    assert spec and spec.loader
+    vm_mod = importlib.util.module_from_spec(spec)
+    sys.modules["damontui_vm"] = vm_mod
+    spec.loader.exec_module(vm_mod)
+    res = subprocess.run(
+        [str(REPO / "tests/vm/pageidle/build.sh"), "--print"], capture_output=True, text=True
     )
-    try:
-        assert child.stdout is not None
-        bases = [int(x) for x in child.stdout.readline().split()]
-        addrs = array(
-            "Q", [rnd.choice(bases) + rnd.randrange(VMA_SIZE // 4096) * 4096 for _ in range(1000)]
-        )
-        smaps = SmapsSource(child.pid)
-        nr_vmas = len(smaps.vmas())
-        report(f"smaps, {nr_vmas} VMAs, batch 1000", lambda: rate(smaps, addrs, seconds))
-        # Soft-dirty bits stay 0 on kernels without CONFIG_MEM_SOFT_DIRTY, but the
-        # cost (clear_refs 4 + batched pagemap reads) is the same.
-        report(
-            "softdirty, batch 1000 (cost only)",
-            lambda: rate(SoftDirtySource(child.pid), addrs, seconds),
-        )
-        report("pageidle, batch 1000", lambda: rate(PageIdleSource(child.pid), addrs, seconds))
-        report(
-            "pageidle, batch 1000 (bitmap emulated by a tmp file)",
-            lambda: pageidle_on_file(child.pid, addrs, seconds),
-        )
-    finally:
-        child.kill()
-        child.wait()
+    if res.returncode != 0:
+        print(f"no page-idle kernel: {res.stderr.strip()} (run tests/vm/pageidle/build.sh)")
+        return 1
+    os.environ["DAMONTUI_VM_KERNEL"] = res.stdout.strip().splitlines()[-1]
+    vm = vm_mod.VM()
+    print(f"booting {vm.describe()}", flush=True)
+    cmd = [sys.executable, __file__, "--seconds", str(secs), "--regions", str(nreg)]
+    env = {
+        "PATH": vm_mod.guest_path(sys.executable),
+        "HOME": os.environ.get("HOME", "/root"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    out = vm.run(
+        cmd, env=env, cwd=str(REPO), timeout=600, on_stdout=lambda c: print(c, end="", flush=True)
+    )
+    return 0 if out.returncode == 0 else 1
 
 
-def pageidle_on_file(pid: int, addrs: array, seconds: float) -> float:
-    """Real pagemap translation, idle bitmap replaced by a sparse file covering RAM."""
-    with tempfile.NamedTemporaryFile(prefix="page_idle_") as f:
-        f.truncate((64 << 30) // 4096 // 8)  # enough bits for 64 GiB of PFNs
-        with PageIdleSource(pid, page_idle_path=f.name) as src:
-            return rate(src, addrs, seconds)
-
-
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
-    ap.add_argument("--no-pure", action="store_true", help="skip the pure-Python re-run")
+    ap.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    ap.add_argument("--regions", type=int, default=100)
+    ap.add_argument("--vm", action="store_true", help="run in the page-idle guest")
     args = ap.parse_args()
-    bench(args.seconds)
-    if not args.no_pure and kernels.IMPL_NAME != "python":
-        env = dict(os.environ, DAMONTUI_PURE_PYTHON="1")
-        cmd = [sys.executable, __file__, "--seconds", str(args.seconds), "--no-pure"]
-        subprocess.run(cmd, env=env, check=True)
+    if args.vm:
+        return in_vm(args.seconds, args.regions)
+    bench(args.seconds, args.regions)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -15,10 +15,11 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from . import report
+from . import inputs, report
 from .backends.base import Backend, BackendError, Stepper
 from .backends.select import BackendRequest, open_backend, open_engine_once
 from .model import (
@@ -31,7 +32,8 @@ from .model import (
     TemperatureWeights,
     ValidationError,
 )
-from .model.units import parse_count, parse_duration_us
+from .model.errors import InputError
+from .model.units import U64_MAX, parse_cpu_budget
 from .procfs import proc_comm
 
 PATTERNS = tuple(SYNTHETIC_PATTERNS)
@@ -42,47 +44,46 @@ SORTS = report.SORT_KEYS
 # --- arguments ------------------------------------------------------------------------
 
 
-def _duration(text: str) -> int:
-    try:
-        return parse_duration_us(text, "interval")
-    except ValidationError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _seconds(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        try:
-            return parse_duration_us(text, "seconds") / 1e6
-        except ValidationError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _count(text: str) -> int:
-    try:
-        return parse_count(text, "count")
-    except ValidationError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+# Every flag value goes through damontui.inputs: finite, in range, exit 2 with the flag.
+_REFRESH = inputs.seconds_flag("--refresh", 0.05, 3600)
+_DELAY = inputs.seconds_flag("--delay", 0, 86_400)
+_DURATION = inputs.seconds_flag("--duration", 0.001, 31_622_400)  # `record`: up to a year
+_SIM_SECONDS = inputs.seconds_flag("--sim-seconds", 0.001, 86_400)
+_COUNT = inputs.whole_flag("--count", 0, 1_000_000_000)
+_LIMIT = inputs.whole_flag("--limit", 1, 1_000_000_000)
+_PID = inputs.whole_flag("--pid", 1, inputs.PID_MAX)
+_SEED = inputs.whole_flag("--seed", 0, U64_MAX)
+_KDAMOND = inputs.whole_flag("--kdamond", 0, 65_535)
+_KDAMOND_NAME = inputs.flag_type(inputs.kdamond_name, "--reset-stopped")
+_WEIGHT = inputs.flag_type(inputs.weight, "--temperature-weights")
+# Percent of one core; 0.0 stands for 'off' (None is "not given").
+_CPU_BUDGET = inputs.flag_type(
+    lambda text, flag: parse_cpu_budget(text, flag) or 0.0, "--cpu-budget"
+)
 
 
 def _target_options(parser: argparse.ArgumentParser) -> None:
     """What to monitor and with which engine source (shared by the TUI and `engine`)."""
     what = parser.add_mutually_exclusive_group()
-    what.add_argument("--pid", type=int, metavar="N", help="monitor process N")
+    what.add_argument("--pid", type=_PID, metavar="N", help="monitor process N")
     what.add_argument("--paddr", action="store_true", help="monitor physical memory")
     what.add_argument("--synthetic", choices=PATTERNS, metavar="PATTERN",
                       help=f"monitor a simulated workload: {', '.join(PATTERNS)}")  # fmt: skip
     parser.add_argument("--source", choices=SOURCES, metavar="NAME",
                         help=f"engine access source: {', '.join(SOURCES)} (default: best)")
-    parser.add_argument("--seed", type=int, metavar="N", help="synthetic workload seed")
-    parser.add_argument("--sample", type=_duration, metavar="T", help="sampling interval (5ms)")
-    parser.add_argument("--aggr", type=_duration, metavar="T",
+    parser.add_argument("--seed", type=_SEED, metavar="N", help="synthetic workload seed")
+    parser.add_argument("--sample", type=inputs.attr_flag("sample_us"), metavar="T",
+                        help="sampling interval (5ms)")  # fmt: skip
+    parser.add_argument("--aggr", type=inputs.attr_flag("aggr_us"), metavar="T",
                         help="aggregation interval (100ms)")  # fmt: skip
-    parser.add_argument("--update", type=_duration, metavar="T",
+    parser.add_argument("--update", type=inputs.attr_flag("update_us"), metavar="T",
                         help="regions update interval (60s)")  # fmt: skip
-    parser.add_argument("--min-regions", type=_count, metavar="N", help="minimum regions (10)")
-    parser.add_argument("--max-regions", type=_count, metavar="N", help="maximum regions (1000)")
+    parser.add_argument("--min-regions", type=inputs.attr_flag("min_nr_regions"), metavar="N",
+                        help="minimum regions (10)")  # fmt: skip
+    parser.add_argument("--max-regions", type=inputs.attr_flag("max_nr_regions"), metavar="N",
+                        help="maximum regions (1000)")  # fmt: skip
+    parser.add_argument("--cpu-budget", type=_CPU_BUDGET, metavar="PCT",
+                        help="engine CPU budget, percent of one core, or 'off' (2)")
     parser.add_argument("--config", type=Path, metavar="PATH",
                         help="config file (default: $XDG_CONFIG_HOME/damontui/config.toml)")
     parser.add_argument("--damo-config", type=Path, metavar="FILE",
@@ -90,7 +91,7 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = inputs.ArgumentParser(
         prog="damontui",
         description="htop for memory data-access patterns: live hot/cold memory regions "
         "(Linux DAMON or a user-space DAMON engine), heatmaps and DAMOS scheme tuning.",
@@ -104,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=("auto", "engine", "kernel", "damon_stat"),
                         help="where data comes from (default: auto; damon_stat: DAMON_STAT's "
                              "own results, read-only)")  # fmt: skip
-    parser.add_argument("--refresh", type=_seconds, metavar="SECONDS",
+    parser.add_argument("--refresh", type=_REFRESH, metavar="SECONDS",
                         help="screen refresh interval (1)")  # fmt: skip
     parser.add_argument("--theme", metavar="NAME", help="colour theme")
     parser.add_argument("--no-color", action="store_true", help="no colours (as NO_COLOR)")
@@ -114,15 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
     _weights_option(parser)
     parser.add_argument("--keep-running", action="store_true",
                         help="leave kernel DAMON monitoring running after exit")
-    parser.add_argument("--kdamond", type=int, metavar="N",
+    parser.add_argument("--kdamond", type=_KDAMOND, metavar="N",
                         help="view (or re-attach to) the existing kdamond N")
     parser.add_argument("--take-over", metavar="NAME",
                         help="with --kdamond N: take over that kdamond though damontui did not "
                              "start it; NAME must repeat its name (kdamond.N) or pid to confirm")
     parser.add_argument("--reset-stopped", metavar="NAME", action="append", default=[],
+                        type=_KDAMOND_NAME,
                         help="allow starting a kdamond although it resets the staged "
                              "configuration of stopped kdamond NAME (kdamond.N; repeatable)")
     parser.add_argument("--turn-off", metavar="MODULE", action="append", default=[],
+                        choices=("damon_stat", "damon_reclaim", "damon_lru_sort"),
                         help="turn the in-kernel DAMON user MODULE (damon_stat, damon_reclaim, "
                              "damon_lru_sort) off for this run and back on at exit; it holds "
                              "DAMON exclusively (repeatable)")
@@ -132,27 +135,27 @@ def build_parser() -> argparse.ArgumentParser:
     batch = parser.add_argument_group("batch mode (plain text, no TUI)")
     batch.add_argument("--once", action="store_true", help="print one report and exit")
     batch.add_argument("--batch", action="store_true", help="print reports instead of the TUI")
-    batch.add_argument("--count", type=int, metavar="N",
+    batch.add_argument("--count", type=_COUNT, metavar="N",
                        help="reports to print (default 1; 0: until interrupted)")
-    batch.add_argument("--delay", type=_seconds, metavar="S",
+    batch.add_argument("--delay", type=_DELAY, metavar="S",
                        help="seconds between reports (default: the refresh interval)")
     batch.add_argument("--sort", choices=SORTS, default="temperature",
                        help="region table order in batch mode (default: temperature)")
-    batch.add_argument("--limit", type=int, metavar="N", help="at most N table rows")
+    batch.add_argument("--limit", type=_LIMIT, metavar="N", help="at most N table rows")
     sub = parser.add_subparsers(dest="command", metavar="{engine,record,report,replay}")
     engine = sub.add_parser("engine", help="run the user-space engine and print its regions")
     _target_options(engine)
     engine.add_argument("--once", action="store_true", required=True,
                         help="run once and print the region table")  # fmt: skip
-    engine.add_argument("--sim-seconds", type=_seconds, default=5.0, metavar="S",
+    engine.add_argument("--sim-seconds", type=_SIM_SECONDS, default=5.0, metavar="S",
                         help="monitoring time to run: simulated for --synthetic, "
                         "wall-clock for --pid/--paddr (default 5)")  # fmt: skip
     engine.add_argument("--sort", choices=SORTS, default="temperature")
     _weights_option(engine)
-    engine.add_argument("--limit", type=int, metavar="N")
+    engine.add_argument("--limit", type=_LIMIT, metavar="N")
     from .record import cli as record_cli
 
-    record_cli.add_parsers(sub, _target_options, _seconds)
+    record_cli.add_parsers(sub, _target_options, _DURATION)
     return parser
 
 
@@ -168,7 +171,7 @@ def _load_config(args: argparse.Namespace) -> tuple[object | None, list[str]]:
 
 
 def _setting(args: argparse.Namespace, config: object | None, name: str, field: str,
-             default: object) -> object:  # fmt: skip
+             default: Any) -> Any:  # fmt: skip
     """Command line first, then the config file, then the built-in default."""
     value = getattr(args, name, None)
     if value is not None:
@@ -178,7 +181,7 @@ def _setting(args: argparse.Namespace, config: object | None, name: str, field: 
 
 def _attrs(args: argparse.Namespace, config: object | None) -> MonitoringAttrs:
     attrs: MonitoringAttrs = getattr(config, "intervals", None) or MonitoringAttrs()
-    changes = {
+    given = {
         field: value
         for field, value in (
             ("sample_us", args.sample), ("aggr_us", args.aggr), ("update_us", args.update),
@@ -186,9 +189,9 @@ def _attrs(args: argparse.Namespace, config: object | None) -> MonitoringAttrs:
         )
         if value is not None
     }  # fmt: skip
-    if "sample_us" in changes and "aggr_us" not in changes:  # keep the samples per aggregation
-        changes["aggr_us"] = changes["sample_us"] * attrs.max_nr_accesses
-    return replace(attrs, **changes).validate()
+    path = getattr(config, "path", None)
+    origin = f"the config file {path}" if path and attrs != MonitoringAttrs() else "the defaults"
+    return inputs.attrs_from_flags(attrs, given, origin)
 
 
 def _target(args: argparse.Namespace) -> Target | None:
@@ -216,13 +219,15 @@ def _request(args: argparse.Namespace, config: object | None) -> BackendRequest:
         source=args.source or (None if config_source == "auto" else config_source),
         synthetic_pattern=str(_setting(args, config, "synthetic", "synthetic_pattern",
                                        "hotcold")),  # fmt: skip
-        seed=int(_setting(args, config, "seed", "seed", 0)),  # type: ignore[arg-type]
+        seed=int(_setting(args, config, "seed", "seed", 0)),
         attrs=_attrs(args, config),
         schemes=tuple(getattr(config, "schemes", ())),
         kdamond=getattr(args, "kdamond", None),
         take_over=getattr(args, "take_over", None),
         reset_stopped=tuple(getattr(args, "reset_stopped", ()) or ()),
         keep_running=bool(getattr(args, "keep_running", False)),
+        cpu_budget=(getattr(config, "cpu_budget", 2.0) if args.cpu_budget is None
+                    else args.cpu_budget or None),  # fmt: skip
         turn_off=tuple(getattr(args, "turn_off", ()) or ()),
     )
 
@@ -234,14 +239,13 @@ def replace_ns(args: argparse.Namespace, **changes: object) -> argparse.Namespac
 def _open_backend(args: argparse.Namespace, config: object | None) -> Backend:
     """The best backend for the request; selection notes travel in its BackendInfo."""
     request = _request(args, config)
+    inputs.check_reset_stopped(request.reset_stopped, request.backend, request.sysfs_root)
     target = request.target
     if request.source not in (None, "synthetic") and (
-        target is None and request.backend == "engine" or
-        target is not None and target.kind is TargetKind.SYNTHETIC
+        target is None or target.kind is TargetKind.SYNTHETIC
     ):  # fmt: skip
         if args.source:
-            raise BackendError(f"--source {args.source} needs a real target: add --pid N "
-                               "or --paddr")  # fmt: skip
+            raise InputError(inputs.source_needs_target(args.source), "--source")
         request = replace(request, source=None)  # the config's source is for real targets
     return open_backend(request)
 
@@ -266,9 +270,13 @@ class _Collector:
         with self.cond:
             self.errors.append(text)
 
+    def newer_than(self, seen: Snapshot | None) -> bool:
+        """A snapshot other than `seen` arrived last (call with `cond` held)."""
+        return bool(self.history) and self.history[-1] is not seen
+
 
 def _weights_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--temperature-weights", "--temperature_weights", type=float, nargs=3,
+    parser.add_argument("--temperature-weights", "--temperature_weights", type=_WEIGHT, nargs=3,
                         metavar=("SIZE", "ACCESS_RATE", "AGE"),
                         help="damo's temperature weights: per byte, per %% access rate and per "
                              "us of age (default 0 100 100; the config's [temperature_weights])")
@@ -306,7 +314,13 @@ def _terminal_width() -> int:
     try:
         return os.get_terminal_size().columns
     except OSError:
-        return int(os.environ.get("COLUMNS", "100") or 100)
+        return inputs.env_int("COLUMNS", 100, 1, 100_000, warn=_warn_once)
+
+
+def _warn_once(text: str, _seen: set[str] = set()) -> None:  # noqa: B006 - the memo
+    if text not in _seen:
+        _seen.add(text)
+        print(f"damontui: {text}", file=sys.stderr)
 
 
 def run_batch(args: argparse.Namespace, backend: Backend, refresh_s: float, out: TextIO) -> int:
@@ -316,15 +330,17 @@ def run_batch(args: argparse.Namespace, backend: Backend, refresh_s: float, out:
     _exit_on_signals()  # so `finally` stops the backend (and any kdamond we started)
     backend.start(sink.snapshot, sink.error)
     try:
-        printed = 0
+        printed, last = 0, None
         while count == 0 or printed < count:
-            time.sleep(max(0.0, delay))
-            with sink.cond:  # the first snapshot may take longer than the delay
-                sink.cond.wait_for(lambda: bool(sink.history), timeout=30)
+            if printed:  # the first report comes with the first snapshot, not after a delay
+                time.sleep(delay)
+            with sink.cond:  # wait for a snapshot not printed yet
+                sink.cond.wait_for(partial(sink.newer_than, last), timeout=30)
                 history = list(sink.history)
-            if not history:
-                print("damontui: no data from the backend after 30 s", file=sys.stderr)
+            if not history or history[-1] is last:
+                print("damontui: no new data from the backend after 30 s", file=sys.stderr)
                 return 1
+            last = history[-1]
             if printed:
                 out.write("\n" + "=" * 72 + "\n")
             print_report(out, history[-1], history, backend, args)
@@ -407,6 +423,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return record_cli.run(args)
         return _run(args)
+    except InputError as e:  # a flag's value: the flags say what to change
+        print(f"damontui: error: {e}", file=sys.stderr)
+        return 2
     except (BackendError, ValidationError) as e:
         print(f"damontui: error: {e}", file=sys.stderr)
         return 1
@@ -419,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     config, config_errors = _load_config(args)
-    refresh_s = float(_setting(args, config, "refresh", "refresh_s", 1.0))  # type: ignore[arg-type]
+    refresh_s = float(_setting(args, config, "refresh", "refresh_s", 1.0))
     args.weights = _temperature_weights(args, config)
     if args.no_color:
         os.environ["NO_COLOR"] = "1"

@@ -12,8 +12,8 @@ yields an error "file:line: key: why". Example::
     schemes_file = "~/.config/damontui/schemes.toml"
 
     [intervals]                 # MonitoringAttrs; human units accepted
-    sample_us = "5ms"
-    aggr_us = "100ms"
+    sample = "5ms"              # or sample_us (likewise aggr, update)
+    aggr = "100ms"
 
     [temperature_weights]
     size = 0
@@ -25,19 +25,20 @@ yields an error "file:line: key: why". Example::
 
     [[schemes]]                 # the schemes to start with (see model.serialize)
     action = "pageout"
-    access_pattern = { access_rate = ["0%", "0%"], age = ["30s", "max"] }
+    access_rate = ["0%", "0%"]  # or access_pattern = { access_rate = [...], age = [...] }
+    age = ["30s", "max"]
 """
 
 from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from . import inputs
 from .model import (
     DEFAULT_WEIGHTS,
     SYNTHETIC_PATTERNS,
@@ -46,12 +47,9 @@ from .model import (
     TemperatureWeights,
     ValidationError,
 )
-from .model.serialize import attrs_from_dict, read_duration_us, scheme_from_dict
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from .model.errors import InputError, UnknownKeyError
+from .model.serialize import attrs_from_dict
+from .model.units import U64_MAX
 
 BACKENDS = ("auto", "engine", "kernel", "damon_stat")
 DEFAULT_THEME = "damon-dark"
@@ -87,6 +85,7 @@ class Config:
     theme: str = DEFAULT_THEME
     temperature_weights: TemperatureWeights = DEFAULT_WEIGHTS
     keymap: dict[str, str] = field(default_factory=dict)
+    cpu_budget: float | None = 2.0  # engine CPU budget, percent of one core; None: off
     schemes: tuple[Scheme, ...] = ()
     schemes_file: Path = field(default_factory=default_schemes_file)
     path: Path | None = None  # the file that was read, None if there was none
@@ -132,7 +131,10 @@ def key_line(text: str, path: str) -> int | None:
     while probe:
         if probe in lines_of:
             return lines_of[probe]
-        probe = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", probe) if re.search(r"[.\[]", probe) else ""
+        shorter = re.sub(r"(\.[^.\[\]]+|\[\d+\])$", "", probe)
+        if shorter == probe:  # a key like 'a.b]c' (found by fuzzing: it looped for ever)
+            shorter = probe.rsplit(".", 1)[0] if "." in probe else ""
+        probe = shorter
     return None
 
 
@@ -149,11 +151,12 @@ def _choice(options: tuple[str, ...]) -> Callable[[object, str], str]:
 
 
 def _sources() -> tuple[str, ...]:
+    from .backends.select import engine_sources
+
     try:
-        from .backends.engine.sources import SOURCES
+        return ("auto", *engine_sources())
     except Exception:  # the engine failing to import is reported by the app, not here
         return ("auto", "synthetic", "smaps", "softdirty", "pageidle")
-    return ("auto", *SOURCES)
 
 
 def _patterns() -> tuple[str, ...]:
@@ -163,7 +166,7 @@ def _patterns() -> tuple[str, ...]:
 def _int(value: object, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(key, value, "a whole number")
-    return value
+    return inputs.whole(value, key, 0, U64_MAX)
 
 
 def _str(value: object, key: str) -> str:
@@ -172,16 +175,11 @@ def _str(value: object, key: str) -> str:
     return value
 
 
+REFRESH_RANGE_S = (0.05, 3600.0)
+
+
 def _refresh(value: object, key: str) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str):
-        seconds = read_duration_us(value, key) / 1e6
-    else:
-        raise ValidationError(key, value, "seconds, or a duration like '500ms'")
-    if not 0.05 <= seconds <= 3600:
-        raise ValidationError(key, value, "between 50ms and 1h")
-    return seconds
+    return inputs.seconds(value, key, *REFRESH_RANGE_S)
 
 
 def _weights(value: object, key: str) -> TemperatureWeights:
@@ -189,9 +187,10 @@ def _weights(value: object, key: str) -> TemperatureWeights:
         raise ValidationError(key, value, "a table with size, access_rate, age")
     for name, weight in value.items():
         if name not in ("size", "access_rate", "age"):
-            raise ValidationError(f"{key}.{name}", weight, "unknown; known: size, access_rate, age")
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-            raise ValidationError(f"{key}.{name}", weight, "a number >= 0")
+            raise UnknownKeyError(f"{key}.{name}", ("size", "access_rate", "age"))
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            raise ValidationError(f"{key}.{name}", weight, "a number 0..1000000")
+        inputs.weight(weight, f"{key}.{name}")
     return replace(DEFAULT_WEIGHTS, **{k: float(v) for k, v in value.items()})
 
 
@@ -205,7 +204,7 @@ def _keymap(value: object, key: str) -> dict[str, str]:
 
 
 def _path(value: object, key: str) -> Path:
-    return Path(_str(value, key)).expanduser()
+    return inputs.expand_path(value, key)
 
 
 _SIMPLE: dict[str, tuple[str, Callable[[object, str], Any]]] = {
@@ -219,7 +218,14 @@ _SIMPLE: dict[str, tuple[str, Callable[[object, str], Any]]] = {
     "schemes_file": ("schemes_file", _path),
     "temperature_weights": ("temperature_weights", _weights),
     "keymap": ("keymap", _keymap),
+    "cpu_budget": ("cpu_budget", lambda v, k: _budget(v, k)),
 }
+
+
+def _budget(value: object, key: str) -> float | None:
+    from .model.units import parse_cpu_budget
+
+    return parse_cpu_budget(value, key)
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -241,18 +247,41 @@ class _Errors:
 
 def _intervals(data: dict[str, Any], errors: _Errors) -> MonitoringAttrs:
     """Drop bad keys one at a time so the good ones still apply."""
+    # the key as the user spelled it, for messages and line numbers
+    spelled = {v: k for k, v in inputs.INTERVAL_ALIASES.items() if k in data}
+    try:
+        data = inputs.friendly_intervals(data)
+    except ValidationError as exc:
+        errors.add(exc.field, str(exc))
+        return MonitoringAttrs()
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for key in [k for k in inputs.ATTR_RANGES if k in data]:  # ranges before cross-field rules
+        name = f"intervals.{spelled.get(key, key)}"
+        try:
+            data[key] = inputs.attr_value(key, data[key], name)
+        except ValidationError as exc:
+            errors.add(name, str(exc))
+            del data[key]
+    data.update(inputs.scaled_aggr(data))
     while True:
         try:
-            return attrs_from_dict(data, "intervals")
+            attrs = attrs_from_dict(data, "intervals")
+            return inputs.check_attrs(attrs, "intervals.")
         except ValidationError as exc:
-            errors.add(exc.field, str(exc))
             parts = exc.field.split(".")[1:]
+            name = ".".join(["intervals", *[spelled.get(p, p) for p in parts]])
+            message = str(exc).replace(exc.field, name, 1) if parts else str(exc)
+            if isinstance(exc, UnknownKeyError) and len(parts) == 1:  # name the aliases too
+                message = str(UnknownKeyError(name, (*exc.known, *inputs.INTERVAL_ALIASES)))
             holder: Any = data
             for part in parts[:-1]:
                 holder = holder.get(part) if isinstance(holder, dict) else None
-            if not isinstance(holder, dict) or parts[-1] not in holder:
+            if not isinstance(holder, dict) or not parts or parts[-1] not in holder:
+                given = ", ".join(spelled.get(k, k) for k in data) or "none"
+                errors.add(name, f"{message} (it keeps its default; keys set: {given})",
+                           "using the default intervals")  # fmt: skip
                 return MonitoringAttrs()  # a cross-field error on a default: give up
+            errors.add(name, message)
             del holder[parts[-1]]
 
 
@@ -263,9 +292,11 @@ def _schemes(items: object, attrs: MonitoringAttrs, errors: _Errors) -> tuple[Sc
     schemes = []
     for index, item in enumerate(items):
         try:
-            schemes.append(scheme_from_dict(item, attrs, f"schemes[{index}]"))
+            schemes.extend(inputs.schemes_from_data([item], attrs))
         except ValidationError as exc:
-            errors.add(exc.field, str(exc), f"scheme {index} skipped")
+            field = exc.field.replace("schemes[0]", f"schemes[{index}]", 1)
+            message = str(exc).replace("schemes[0]", f"schemes[{index}]", 1)
+            errors.add(field, message, f"scheme {index} skipped")
     return tuple(schemes)
 
 
@@ -273,17 +304,15 @@ def parse_config(text: str, file: Path) -> tuple[Config, list[str]]:
     """Config from TOML text; `file` is only used in error messages."""
     errors = _Errors(file, text)
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"at line (\d+)", str(exc))
-        line = match.group(1) if match else str(len(text.splitlines()) or 1)
-        return Config(path=file), [f"{file}:{line}: TOML syntax error: {exc}; using all defaults"]
+        data = inputs.parse_toml(text, file)
+    except InputError as exc:
+        return Config(path=file), [f"{exc}; using all defaults"]
     values: dict[str, Any] = {"path": file}
     for key, value in data.items():
         if key in _SIMPLE:
             name, read = _SIMPLE[key]
             try:
-                values[name] = read(value, key)
+                values[name] = inputs.guarded(read, value, key, field=key, value=value)
             except ValidationError as exc:
                 errors.add(exc.field, str(exc))
         elif key not in ("intervals", "schemes"):
@@ -305,9 +334,9 @@ def load_config(path: Path | None = None) -> tuple[Config, list[str]]:
     explicit = path is not None
     file = path if path is not None else default_config_path()
     try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return Config(), [f"{file}: no such file; using defaults"] if explicit else []
-    except (OSError, UnicodeDecodeError) as exc:
-        return Config(), [f"{file}: cannot read ({exc}); using defaults"]
+        text = inputs.read_text(file, "file")
+    except InputError as exc:
+        if not explicit and not file.exists():
+            return Config(), []
+        return Config(), [f"{exc}; using defaults"]
     return parse_config(text, file)

@@ -193,5 +193,6 @@ def test_temperature_weights_flag_orders_batch_output(capsys) -> None:  # type: 
     rates = [int(line.split()[-4]) for line in table]  # nr_acc: the order follows it alone
     assert temps == sorted(temps, reverse=True) and rates == sorted(rates, reverse=True)
     assert all(t == 100 * 100 * r // 20 for t, r in zip(temps, rates, strict=True))
-    assert cli.main([*args, "--temperature-weights", "0", "100", "-1"]) == 1
-    assert "temperature weight age" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # a bad flag value: argparse's exit 2 (issue 11)
+        cli.main([*args, "--temperature-weights", "0", "100", "-1"])
+    assert exc.value.code == 2 and "--temperature-weights" in capsys.readouterr().err

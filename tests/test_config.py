@@ -137,7 +137,8 @@ def test_bad_values_name_key_and_line_and_fall_back(tmp_path: Path) -> None:
     assert len(errors) == 4
     # bad keys fall back, good ones stay
     assert config.backend == "auto" and config.seed == 0
-    assert config.intervals.aggr_us == MonitoringAttrs().aggr_us
+    # a dropped aggr_us keeps the default samples per aggregation with the given sample_us
+    assert config.intervals.aggr_us == 10_000 * MonitoringAttrs().max_nr_accesses
     assert config.intervals.sample_us == 10_000
     assert config.theme == "damon-light" and len(config.schemes) == 2
 

@@ -87,7 +87,9 @@ def test_failing_call_is_reported_with_errno(child: tuple[subprocess.Popen[str],
         _skip_if_refused(error)
         assert applied == 0
         assert error is not None
-        assert f"cold on pid {proc.pid} failed: process_madvise: ENOMEM" in error
+        assert (
+            f"cold on pid {proc.pid} failed: process_madvise [0x1000, 0x2000): ENOMEM" in error
+        )
         # The mapped range after it still goes through.
         applied, error = actions.apply(Action.COLD, [(4096, 8192), (start, end)])
         assert applied == end - start
@@ -135,3 +137,31 @@ def test_pid_pieces_split_at_vmas_and_gaps(child: tuple[subprocess.Popen[str], i
     mapped = [p for p in pieces if p.mapped]
     assert any(p.start == start and p.end == end and not p.anon for p in mapped)
     assert sum(p.end - p.start for p in pieces) == end - start + 4096 * 4
+
+
+def test_einval_names_the_range_and_is_not_retried(
+    child: tuple[subprocess.Popen[str], int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from damontui.backends.engine import actions as actions_mod
+
+    proc, start, end = child
+    calls: list[list[tuple[int, int]]] = []
+
+    def refuse(pidfd: int, ranges: list[tuple[int, int]], advice: int) -> int:
+        calls.append(list(ranges))
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+
+    monkeypatch.setattr(actions_mod, "process_madvise", refuse)
+    actions = PidActions(proc.pid)
+    try:
+        applied, error = actions.apply(Action.PAGEOUT, [(start, end)])
+        assert applied == 0 and error is not None
+        assert f"process_madvise [{start:#x}, {end:#x}) (not retried): EINVAL" in error
+        assert actions.apply(Action.PAGEOUT, [(start, end)]) == (0, None)
+        assert len(calls) == 1
+        actions.apply(Action.COLD, [(start, end)])  # another action may still work
+        assert len(calls) == 2
+    finally:
+        actions.close()

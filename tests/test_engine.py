@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from damontui.backends.engine.engine import Engine, _merge_smallest_pairs, _split_at
+from damontui.backends.engine.bounds import merge_smallest_pairs, split_at
+from damontui.backends.engine.engine import Engine
 from damontui.backends.engine.regionset import Regions
 from damontui.backends.engine.sources.synthetic import SyntheticSource, SyntheticWorkload
 from damontui.model import MonitoringAttrs, Snapshot, Target, TargetKind
@@ -227,7 +228,7 @@ def test_set_attrs_rescales_counters() -> None:
 
 def test_merge_fallback_enforces_max() -> None:
     r = Regions.from_tuples([(k * 4096, (k + 1) * 4096, k % 3, k) for k in range(10)])
-    merged = _merge_smallest_pairs(r, 4)
+    merged = merge_smallest_pairs(r, 4)
     assert merged == 4 and len(r) == 6
     r.validate(4096)
     assert r.starts[0] == 0 and r.ends[-1] == 10 * 4096
@@ -257,7 +258,7 @@ def test_update_interval_refreshes_ranges() -> None:
 def test_split_at_keeps_counters_and_samples_inside() -> None:
     r = Regions.from_tuples([(0, 8 * 4096, 7, 3)])
     r.sample_addrs[0] = 6 * 4096
-    _split_at(r, 0, 4 * 4096)
+    split_at(r, 0, 4 * 4096)
     r.validate(4096)
     assert r.to_tuples() == [(0, 4 * 4096, 7, 3), (4 * 4096, 8 * 4096, 7, 3)]
     assert list(r.sample_addrs) == [0, 6 * 4096]

@@ -49,7 +49,9 @@ class PrefixSums:
         return size, weighted
 
 
-def temperature_sums(analysis: SnapshotAnalysis, flags: bytes | None = None) -> PrefixSums:
+def temperature_sums(
+    analysis: SnapshotAnalysis, flags: bytes | bytearray | None = None
+) -> PrefixSums:
     """The snapshot's regions laid end to end hottest first, weighted by nr_accesses
     (or by `flags`, per region in address order, to locate matched bytes)."""
     arrays = analysis.arrays
@@ -168,7 +170,7 @@ def mean_columns(columns: list[list[float]]) -> list[float] | None:
     return out
 
 
-def _slice_flags(snap: Snapshot, target: int, flags: bytes) -> bytes:
+def _slice_flags(snap: Snapshot, target: int, flags: bytes | bytearray) -> bytes | bytearray:
     first = sum(len(t) for t in snap.targets[:target])
     return flags[first : first + len(snap.targets[target])]
 
@@ -185,7 +187,8 @@ class HeatmapModel:
         return row_bins(total, height, s)
 
     def column(self, snap: Snapshot, layout: AddressLayout, height: int, s: HeatmapSettings,
-               flags: bytes | None = None, analysis: SnapshotAnalysis | None = None
+               flags: bytes | bytearray | None = None,
+               analysis: SnapshotAnalysis | None = None
                ) -> list[float]:  # fmt: skip
         """Access fraction per visible row (NO_DATA where nothing was monitored); with
         `flags`, the matched fraction of each row instead. `analysis`, if it is of

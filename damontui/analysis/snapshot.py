@@ -13,7 +13,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from ..model import DEFAULT_WEIGHTS, AccessPattern, RegionArrays, Snapshot, TemperatureWeights
 from .filters import RegionFilter, filter_order
@@ -67,7 +67,8 @@ class SnapshotAnalysis:
                 if arrays is not None:
                     cache[("arrays",)] = arrays
             cache[key] = compute()
-        return cache[key]  # type: ignore[return-value]
+        # Each key is only ever filled by the one compute that belongs to it.
+        return cast(_T, cache[key])
 
     # --- the regions ------------------------------------------------------------
 
@@ -149,8 +150,10 @@ class SnapshotAnalysis:
     # --- scheme matches ----------------------------------------------------------
 
     def matches(self, pattern: AccessPattern) -> bytearray:
-        """1 per region (in `arrays` order) that `pattern` matches."""
-        return self._get(("match", pattern), lambda: match_flags(self.arrays, pattern))
+        """1 per region (in `arrays` order) that `pattern` matches (ages given as
+        times converted at the snapshot's aggregation interval, as DAMOS does)."""
+        effective = pattern.effective(self.snapshot.attrs.aggr_us)
+        return self._get(("match", pattern), lambda: match_flags(self.arrays, effective))
 
     def preview_totals(self, pattern: AccessPattern) -> tuple[int, int]:
         """(regions, bytes) a scheme with `pattern` would act on."""

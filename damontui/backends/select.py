@@ -34,6 +34,7 @@ class BackendRequest:
     reset_stopped: tuple[str, ...] = ()  # consent to reset these stopped kdamonds' configs
     keep_running: bool = False
     sysfs_root: str = DEFAULT_ROOT
+    cpu_budget: float | None = 2.0  # engine: percent of one core (None: no budget)
     turn_off: tuple[str, ...] = ()  # consent to turn these exclusive DAMON modules off
     module_root: str = "/sys/module"  # where DAMON_STAT & co. publish their parameters
 
@@ -121,11 +122,12 @@ def _engine(request: BackendRequest, target: Target) -> Backend:
         schemes=request.schemes,
         seed=request.seed,
         synthetic_pattern=request.synthetic_pattern,
+        cpu_budget=request.cpu_budget,
     )
     if backend.info.source.startswith("smaps") and request.attrs == MonitoringAttrs():
         attrs = replace(request.attrs, sample_us=SMAPS_DEFAULT_ATTRS.sample_us,
                         aggr_us=SMAPS_DEFAULT_ATTRS.aggr_us)  # fmt: skip
-        backend.set_attrs(attrs)
+        backend.set_default_attrs(attrs)
         return NotedBackend(backend, ["smaps source: sampling every 50 ms, aggregating every "
                                       "1 s (it reads the whole smaps each time; --sample and "
                                       "--aggr override)"])  # fmt: skip

@@ -14,7 +14,7 @@ import bisect
 import os
 import sys
 from array import array
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from damontui.kernels.splitmix import MASK64, SPLITMIX_GAMMA, SPLITMIX_MUL1, SPLITMIX_MUL2
 
@@ -25,6 +25,21 @@ if TYPE_CHECKING:  # the engine's mutable container; the kernels only walk its a
 KERNELS_API_VERSION = 2
 
 BytesLike: TypeAlias = bytes | bytearray | memoryview
+
+
+class RegionsView(Protocol):
+    """What the read-only kernels walk: the engine's Regions or a model RegionArrays."""
+
+    @property
+    def starts(self) -> array: ...
+    @property
+    def ends(self) -> array: ...
+    @property
+    def nr_accesses(self) -> array: ...
+    @property
+    def age(self) -> array: ...
+
+
 U32_MAX = 0xFFFFFFFF
 # Largest word index whose byte offset (index * 8) plus a run still fits a signed off_t.
 MAX_FILE_WORD = 1 << 59
@@ -266,7 +281,7 @@ def _max_samples(sample_us: int, aggr_us: int) -> float:
 
 
 def temperatures(
-    r: Regions,
+    r: RegionsView,
     sample_us: int,
     aggr_us: int,
     sz_weight: float,
@@ -288,7 +303,7 @@ def temperatures(
 
 
 def temperature_order(
-    r: Regions,
+    r: RegionsView,
     sample_us: int,
     aggr_us: int,
     sz_weight: float,
@@ -308,7 +323,7 @@ def temperature_order(
 
 
 def match_pattern(
-    r: Regions,
+    r: RegionsView,
     min_sz: int,
     max_sz: int,
     min_nr: int,

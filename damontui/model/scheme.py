@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TypeVar
 
@@ -117,6 +117,19 @@ class AccessPattern:
     sz: Range = field(default_factory=Range)
     nr_accesses: Range = field(default_factory=lambda: Range(0, U32_MAX))
     age: Range = field(default_factory=lambda: Range(0, U32_MAX))
+    # The age bounds as the user gave them in time (us), -1 where a count was given:
+    # ``effective()`` converts them again against the aggregation interval in force.
+    age_us: tuple[int, int] = (-1, -1)
+
+    def effective(self, aggr_us: int) -> AccessPattern:
+        """This pattern with time-given age bounds converted at ``aggr_us``."""
+        if self.age_us == (-1, -1) or aggr_us <= 0:
+            return self
+        lo, hi = (
+            b if us < 0 else min(U32_MAX, us // aggr_us)
+            for b, us in zip((self.age.min, self.age.max), self.age_us, strict=True)
+        )
+        return replace(self, age=Range(lo, hi))
 
     def validate(self) -> None:
         self.sz.validate("access_pattern.sz")
@@ -147,10 +160,14 @@ class AccessPattern:
         def aggrs(us: int) -> int:
             return U32_MAX if us >= U64_MAX else min(U32_MAX, us // attrs.aggr_us)
 
+        def kept(us: int) -> int:  # a time to convert again when intervals change
+            return -1 if us <= 0 or us >= U64_MAX else us
+
         return cls(
             sz=Range(*sz),
             nr_accesses=Range(count(access_rate_pct[0]), count(access_rate_pct[1])),
             age=Range(aggrs(age_us[0]), aggrs(age_us[1])),
+            age_us=(kept(age_us[0]), kept(age_us[1])),
         )
 
 

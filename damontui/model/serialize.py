@@ -31,7 +31,7 @@ from ..formats.toml_out import (
     to_toml,
 )
 from .attrs import IntervalsGoal, MonitoringAttrs
-from .errors import ValidationError
+from .errors import UnknownKeyError, ValidationError
 from .scheme import (
     AccessPattern,
     Action,
@@ -80,6 +80,8 @@ __all__ = [
 ]
 
 _E = TypeVar("_E", bound=Enum)
+_R = TypeVar("_R")
+_MAX_DIGITS = 40  # more than any DAMON value (u64: 20)
 _INT_TEXT = re.compile(r"\s*([0-9][0-9_,]*)\s*([A-Za-zµ]*)\s*")
 _BOOL_WORDS = {
     "y": True,
@@ -111,6 +113,8 @@ def _exact(value: object, path: str, parse: Callable[[str, str], int], upper: in
             raise ValidationError(path, value, ">= 0")
         return value
     if isinstance(value, float):
+        if math.isnan(value):
+            raise ValidationError(path, value, "a number, not nan")
         return parse(str(value), path) if math.isfinite(value) else upper
     if not isinstance(value, str):
         raise ValidationError(path, value, "expected a number or a string with a unit")
@@ -119,10 +123,14 @@ def _exact(value: object, path: str, parse: Callable[[str, str], int], upper: in
         return upper
     if text.lower().startswith("0x"):
         try:
+            if len(text) > _MAX_DIGITS:
+                raise ValueError(text)
             return int(text, 16)
         except ValueError:
             raise ValidationError(path, value, "a hexadecimal number") from None
     match = _INT_TEXT.fullmatch(text)
+    if match and len(match.group(1)) > _MAX_DIGITS:
+        raise ValidationError(path, value, f"at most {_MAX_DIGITS} digits")
     if match:
         number = int(match.group(1).replace(",", "").replace("_", ""))
         try:
@@ -159,7 +167,9 @@ def _count(value: object, path: str, upper: int = U64_MAX) -> int:
         text = value.strip().replace(",", "").replace("_", "")
         if text.lower() in MAX_WORDS:
             return upper
-        if text.isdigit():
+        # ASCII only: '²'.isdigit() is True but int('²') fails (found by fuzzing);
+        # int() refuses 4,300+ digits
+        if text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS:
             return int(text)
     elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
@@ -179,8 +189,8 @@ def _bp(value: object, path: str) -> int:
             pct = float(value.strip()[:-1])
         except ValueError:
             raise ValidationError(path, value, "a percentage like '45%'") from None
-        if not 0 <= pct:
-            raise ValidationError(path, value, ">= 0%")
+        if not 0 <= pct <= 1e15:  # also nan and inf
+            raise ValidationError(path, value, "0% or more, finite")
         return round(pct * 100)
     return _count(value, path)
 
@@ -214,15 +224,29 @@ def _str(value: object, path: str) -> str:
     return value
 
 
+def _safe(read: Callable[[object, str], _R]) -> Callable[[object, str], _R]:
+    """`read` raising only ValidationError (a 5,000-digit field is a ValueError in int())."""
+
+    def checked(value: object, path: str) -> _R:
+        try:
+            return read(value, path)
+        except (ArithmeticError, ValueError, TypeError) as exc:
+            if isinstance(exc, ValidationError):
+                raise
+            raise ValidationError(path, value, "not usable") from None
+
+    return checked
+
+
 # Public names for the editors, so a typed field and a file value parse the same way.
-read_size = _size
-read_duration_us = _duration_us
-read_duration_ms = _duration_ms
-read_count = _count
-read_permil = _permil
-read_bp = _bp
-read_signed = _signed
-read_bool = _bool
+read_size = _safe(_size)
+read_duration_us = _safe(_duration_us)
+read_duration_ms = _safe(_duration_ms)
+read_count = _safe(_count)
+read_permil = _safe(_permil)
+read_bp = _safe(_bp)
+read_signed = _safe(_signed)
+read_bool = _safe(_bool)
 
 
 class _Table:
@@ -242,15 +266,17 @@ class _Table:
         self.used.add(key)
         if key not in self.data:
             return default
-        return read(self.data[key], _join(self.path, key))
+        try:
+            return read(self.data[key], _join(self.path, key))
+        except (ArithmeticError, ValueError, TypeError, RecursionError) as exc:
+            if isinstance(exc, ValidationError):
+                raise
+            raise ValidationError(_join(self.path, key), self.data[key], "not usable") from None
 
     def finish(self) -> None:
         for key in self.data:
             if key not in self.used:
-                known = ", ".join(sorted(self.used))
-                raise ValidationError(
-                    _join(self.path, key), self.data[key], f"unknown key; known: {known}"
-                )
+                raise UnknownKeyError(_join(self.path, key), self.used)
 
 
 def _range(value: object, path: str, read: Callable[[object, str], int]) -> Range:
@@ -326,11 +352,28 @@ def _pattern(data: object, path: str, attrs: MonitoringAttrs) -> AccessPattern:
     nr = table.take(
         "access_rate", lambda v, p: _range(v, p, lambda x, q: read_rate(x, q, attrs)), nr
     )
+    raw_age = table.data.get("age")
     ages = table.take(
         "age", lambda v, p: _range(v, p, lambda x, q: read_age(x, q, attrs)), default.age
     )
     table.finish()
-    return AccessPattern(sz=sz, nr_accesses=nr, age=ages)
+    return AccessPattern(sz=sz, nr_accesses=nr, age=ages, age_us=_age_times(raw_age, path))
+
+
+def _age_times(raw: object, path: str) -> tuple[int, int]:
+    """The age bounds given as times, in us (-1 for a count or 'max'), to be converted
+    again whenever the aggregation interval changes."""
+    if not isinstance(raw, (list, tuple)) or len(raw) != 2:
+        return (-1, -1)
+    out = []
+    for value in raw:
+        timed = isinstance(value, str) and re.search("[A-Za-zµ]", value)
+        if timed and value.strip().lower() not in MAX_WORDS:
+            us = _duration_us(value, _join(path, "age"))
+            out.append(us if us > 0 else -1)
+        else:
+            out.append(-1)
+    return (out[0], out[1])
 
 
 def _goal(data: object, path: str) -> QuotaGoal:
@@ -416,9 +459,10 @@ def _prefixed(error: ValidationError, path: str) -> ValidationError:
 
 
 def scheme_from_dict(
-    data: Mapping[str, Any], attrs: MonitoringAttrs | None = None, path: str = ""
+    data: object, attrs: MonitoringAttrs | None = None, path: str = ""
 ) -> Scheme:
-    """A validated Scheme; `path` prefixes error fields (e.g. 'schemes[1]')."""
+    """A validated Scheme from a table (anything else is an error naming `path`);
+    `path` prefixes error fields (e.g. 'schemes[1]')."""
     attrs = attrs or MonitoringAttrs()
     table = _Table(data, path)
     scheme = Scheme(
@@ -450,7 +494,7 @@ def schemes_from_dicts(
     items: object, attrs: MonitoringAttrs | None = None, path: str = "schemes"
 ) -> list[Scheme]:
     return [
-        scheme_from_dict(item, attrs, _join(path, i))  # type: ignore[arg-type]
+        scheme_from_dict(item, attrs, _join(path, i))
         for i, item in enumerate(_sequence(items, path))
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from ..formats.units import format_size as format_size  # the one size formatter
@@ -45,6 +46,7 @@ _SIZE_BYTES = {
 
 U64_MAX = (1 << 64) - 1
 U32_MAX = (1 << 32) - 1
+_MAX_DIGITS = 40
 MAX_WORDS = frozenset({"max", "unlimited", "inf"})  # all mean "the largest value"
 
 
@@ -52,8 +54,14 @@ def _split(text: str, field: str) -> tuple[float, str]:
     match = re.fullmatch(_NUMBER + r"([A-Za-zµ%]*)\s*", text)
     if not match:
         raise ValidationError(field, text, "expected a number with an optional unit")
-    number = float(match.group(1).replace(",", "").replace("_", ""))
-    return number, match.group(2)
+    digits = match.group(1).replace(",", "").replace("_", "")
+    if len(digits) > _MAX_DIGITS:  # float() would make it inf; no DAMON value is this long
+        raise ValidationError(field, _short_text(text), f"at most {_MAX_DIGITS} digits")
+    return float(digits), match.group(2)
+
+
+def _short_text(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:28]}...({len(text)} chars)"
 
 
 def parse_duration_us(value: str | int | float, field: str = "duration") -> int:
@@ -113,7 +121,9 @@ def parse_count(value: str | int | float, field: str = "count") -> int:
 
 
 def _non_negative_int(number: float, field: str) -> int:
-    if number != number or number < 0:  # NaN or negative
+    if isinstance(number, float) and not math.isfinite(number):  # nan, inf
+        raise ValidationError(field, number, "must be a finite number ('max' for the largest)")
+    if number < 0:
         raise ValidationError(field, number, "must be a non-negative number")
     result = int(round(number))
     if result > U64_MAX:
@@ -151,3 +161,20 @@ def format_permil(permil: int) -> str:
     """Permil as a percentage: 1000 -> '100 %', 5 -> '0.5 %'."""
     pct = permil / 10
     return f"{pct:.0f} %" if pct == int(pct) else f"{pct:.1f} %"
+
+
+BUDGET_ALLOWED = "a percentage of one core above 0 and at most 100 (e.g. 2 or '2%'), or 'off'"
+
+
+def parse_cpu_budget(value: object, key: str = "cpu_budget") -> float | None:
+    """A CPU budget from the command line or the config; None means no budget."""
+    text = str(value).strip().lower()
+    if text in ("off", "none", "0", "0%"):
+        return None
+    try:
+        percent = float(text.removesuffix("%")) if not isinstance(value, bool) else -1.0
+    except ValueError:
+        raise ValidationError(key, value, BUDGET_ALLOWED) from None
+    if not 0 < percent <= 100:
+        raise ValidationError(key, value, BUDGET_ALLOWED)
+    return percent

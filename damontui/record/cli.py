@@ -50,7 +50,7 @@ def _backend_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parsers(
-    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    sub: argparse._SubParsersAction,
     target_options: Callable[[argparse.ArgumentParser], None],
     seconds: Callable[[str], float],
 ) -> None:
@@ -96,8 +96,13 @@ def add_parsers(
         help="print a text report of a record",
         description="Text reports of a damontui or damo record.",
     )
-    rep.add_argument("files", type=Path, nargs="+", metavar="FILE",
-                     help="a record (with its rotation parts FILE.1, ...), or several")
+    rep.add_argument(
+        "files",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="a record (with its rotation parts FILE.1, ...), or several",
+    )
     from .report import SORTS, STYLES
 
     rep.add_argument(
@@ -126,14 +131,22 @@ def add_parsers(
     rp = sub.add_parser("replay", help="open the app on a record",
                         description="Browse a recorded session with every view: time slider, "
                         "play/pause, speed, step, jump. Read-only.")  # fmt: skip
-    rp.add_argument("files", type=Path, nargs="+", metavar="FILE",
-                    help="a record (with its rotation parts FILE.1, ...), or several")
+    rp.add_argument(
+        "files",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="a record (with its rotation parts FILE.1, ...), or several",
+    )
     rp.add_argument("--theme", metavar="NAME", help="colour theme")
     rp.add_argument("--no-color", action="store_true", help="no colours (as NO_COLOR)")
     rp.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
     rp.add_argument("--speed", type=float, default=1.0, metavar="X", help="playback speed (1)")
-    rp.add_argument("--follow", action="store_true",
-                    help="a record still being written: playing on at its end waits for more")
+    rp.add_argument(
+        "--follow",
+        action="store_true",
+        help="a record still being written: playing on at its end waits for more",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -227,7 +240,7 @@ def run_record(args: argparse.Namespace) -> int:
 
 def _damo_writer() -> object | None:
     try:
-        from ..formats.damo_record import write_damo_record  # type: ignore[import-not-found]
+        from ..formats.damo_record import write_damo_record
     except ImportError:
         return None
     return write_damo_record
@@ -243,7 +256,7 @@ class DamoRecordSink:
         self.path = Path(path)
         self.parts = [self.path]
         self._write = write
-        self._snaps: list = []  # type: ignore[type-arg]
+        self._snaps: list = []
         self.bytes_written = 0
         self._closed = False
         try:  # fail now, not after an hour of recording

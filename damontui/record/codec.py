@@ -251,7 +251,7 @@ def _decode_extras(data: bytes) -> dict[str, Any]:
 
 
 def _damon_stat(d: object) -> object:
-    from ..model import damon_stat  # type: ignore[attr-defined]
+    from ..model import damon_stat
 
     if not isinstance(d, dict):
         raise PayloadError("snapshot damon_stat: not a JSON object")
@@ -259,7 +259,7 @@ def _damon_stat(d: object) -> object:
     try:
         kw = {k: (tuple(tuple(x) if isinstance(x, list) else x for x in v) if k in tuples else v)
               for k, v in d.items()}  # fmt: skip
-        return damon_stat.DamonStatSample(**kw)
+        return damon_stat.DamonStatSample(**kw)  # type: ignore[arg-type]
     except TypeError as e:
         raise PayloadError(f"snapshot damon_stat: {e}") from None
 

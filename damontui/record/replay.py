@@ -119,7 +119,7 @@ class RecordSnapshots(Sequence[Snapshot]):
     def __len__(self) -> int:
         return len(self.reader)  # type: ignore[arg-type]
 
-    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
         if isinstance(index, slice):
             return [self.reader.snapshot(i) for i in range(*index.indices(len(self)))]  # type: ignore[attr-defined]
         return self.reader.snapshot(index)  # type: ignore[attr-defined]

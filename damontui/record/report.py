@@ -52,14 +52,15 @@ def _load_damo(path: Path) -> tuple[list[Snapshot], BackendInfo, list[str]] | No
     """damo's record files (json_compressed, json) through the damo interop reader
     (damontui.formats.damo_record), when this build has it; None otherwise."""
     try:
-        from ..formats.damo_record import read_damo_record  # type: ignore[import-not-found]
+        from ..formats.damo_record import read_damo_record
     except ImportError:
         return None
     try:
         snaps = list(read_damo_record(path))
     except ValueError as e:  # DamoRecordError: names the file and the key path
-        raise RecordError(str(path), 0, "not a damontui record (no record magic), nor a "
-                          f"damo record ({e})") from None
+        raise RecordError(
+            str(path), 0, f"not a damontui record (no record magic), nor a damo record ({e})"
+        ) from None
     return snaps, BackendInfo("damo record", str(path), readonly=True), []
 
 
@@ -206,7 +207,7 @@ def _damon_stat_text(snaps: Sequence[Snapshot], stat: Any, width: int = 100) -> 
     return head + "\n" + format_report(stat, width)
 
 
-def _rows_table(snap: Snapshot, rows: list) -> str:  # type: ignore[type-arg]
+def _rows_table(snap: Snapshot, rows: list) -> str:
     body = [
         [f"{r.start:#x}", f"{r.end:#x}", format_size(r.size), f"{stats.access_rate(snap, r):.0f} %",
          format_duration_us(stats.age_us(snap, r)), f"{stats.temperature(snap, r):.0f}"]
@@ -280,7 +281,7 @@ class _Window(Sequence[Snapshot]):
     def __len__(self) -> int:
         return self.hi - self.lo
 
-    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         if index < 0:

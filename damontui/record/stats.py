@@ -14,7 +14,6 @@ from ..model import DEFAULT_WEIGHTS, Region, Snapshot, TemperatureWeights
 PERCENTILES = (0, 1, 5, 25, 50, 75, 95, 99, 100)
 
 
-
 def regions_of(snap: Snapshot) -> list[tuple[int, Region]]:
     """(target index, region) for every region of the snapshot, in address order."""
     return [(ti, t.region(i)) for ti, t in enumerate(snap.targets) for i in range(len(t))]

@@ -84,7 +84,7 @@ def run_remote(args: argparse.Namespace, batch: bool, refresh_s: float) -> int:
 
 class _Sink:
     def __init__(self) -> None:
-        self.history: list = []  # type: ignore[type-arg]
+        self.history: list = []
         self.errors: list[str] = []
         self.lost = threading.Event()
         self.cond = threading.Condition()
@@ -126,7 +126,7 @@ def run_remote_batch(args: argparse.Namespace, backend: RemoteBackend, refresh_s
             if history and (history[-1] is not shown):
                 if printed:
                     out.write("\n" + "=" * 72 + "\n")
-                print_report(out, history[-1], history, backend, args)  # type: ignore[arg-type]
+                print_report(out, history[-1], history, backend, args)
                 shown = history[-1]
                 printed += 1
             if sink.lost.is_set():

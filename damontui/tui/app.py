@@ -21,6 +21,7 @@ from typing import ClassVar
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.filter import LineFilter
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
@@ -54,6 +55,8 @@ from .messages import (
     SnapshotReady,
     SwitchTarget,
 )
+from .nocolor import without_colour
+from .notes import NotesBar
 from .regions_view import RegionsTable
 from .registry import REGISTRY
 from .views import View, ViewRegistry, ViewSpec
@@ -65,7 +68,9 @@ WIDE = 120  # columns from which a side panel sits beside the main view
 class DamonApp(Dialogs, ExitHandling, SaveKeys, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "damontui"
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (WIDE, "-wide")]
+    # Unannotated: Textual declares it "ClassVar[...] | None", which mypy reads as an
+    # instance variable; a ClassVar here would be an override error.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
     # Before the registry's number keys (help lists them in this order) ...
     LEAD_BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q,f10", "quit", "Quit", id="app.quit"),
@@ -150,12 +155,18 @@ class DamonApp(Dialogs, ExitHandling, SaveKeys, App[int]):
         self._render_timer: Timer | None = None
         self._last_render = -1e9
         self._init_exit_handling()
+        self.last_refusal = ""  # why the backend refused the last change
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        filters = super().get_line_filters()
+        return without_colour(filters) if self.no_color else filters  # no greys either
 
     # --- layout -----------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
         yield ViewTabs(id="tabs")
+        yield NotesBar(id="notes")
         with Horizontal(id="body"):
             with ContentSwitcher(initial=self.main_view, id="views"):
                 yield from (self._build(spec) for spec in self.registry.main_views)
@@ -198,8 +209,7 @@ class DamonApp(Dialogs, ExitHandling, SaveKeys, App[int]):
             self.set_keymap(self._keymap)
         self._show_chrome()
         self.view(self.main_view).focus()
-        for message in self._startup_messages:
-            self.notify(message, severity="warning", markup=False, timeout=10)
+        self.query_one(NotesBar).show_messages(self._startup_messages)  # they stay put
         if self.info.notes:  # the header truncates them; show them in full once
             self.notify("\n".join(self.info.notes), title="Backend", markup=False, timeout=8)
         if self._exit_on_hangup:
@@ -232,9 +242,7 @@ class DamonApp(Dialogs, ExitHandling, SaveKeys, App[int]):
             self._schedule_render()
 
     def on_backend_notice(self, message: BackendNotice) -> None:
-        severity = message.severity if message.severity in ("information", "warning",
-                                                            "error") else "warning"  # fmt: skip
-        self.notify(message.text, severity=severity, markup=False)  # type: ignore[arg-type]
+        self.notify(message.text, severity=message.severity, markup=False)
 
     # --- rendering at the refresh rate -----------------------------------------
 
@@ -360,6 +368,8 @@ class DamonApp(Dialogs, ExitHandling, SaveKeys, App[int]):
 
     def action_leave_panel(self) -> None:
         """Escape from a side panel (its inputs take every printable key)."""
+        if self.query_one(NotesBar).dismiss():
+            return
         if self.panel is None:
             return
         if self.wide:
@@ -416,7 +426,10 @@ class DamonApp(Dialogs, ExitHandling, SaveKeys, App[int]):
         self._show_status()
 
     def on_apply_schemes(self, message: ApplySchemes) -> None:
-        self.apply_schemes(message.schemes)
+        if not self.apply_schemes(message.schemes):  # the panel goes back to what runs
+            refused = getattr(self.query_one("#schemes"), "refused", None)
+            if refused is not None:
+                refused(self.backend.schemes(), self.last_refusal)
 
     def apply_schemes(self, schemes: Sequence[Scheme]) -> bool:
         return self._change_backend(
@@ -458,6 +471,7 @@ class DamonApp(Dialogs, ExitHandling, SaveKeys, App[int]):
         try:
             change()
         except (ValidationError, BackendError) as e:
+            self.last_refusal = str(e)
             self.notify(failed.format(e), title=title, severity="error", markup=False)
             return False
         if done is not None:
@@ -466,6 +480,7 @@ class DamonApp(Dialogs, ExitHandling, SaveKeys, App[int]):
 
     def _refuse_readonly(self, what: str) -> bool:
         if self.readonly or self.info.readonly:
+            self.last_refusal = f"read-only mode: {what} cannot be changed"
             self.notify(f"Read-only mode: {what} cannot be changed.", severity="warning",
                         markup=False)  # fmt: skip
             return True

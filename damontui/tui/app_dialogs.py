@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.binding import BindingType
 
@@ -27,8 +27,8 @@ class Dialogs(_Base):
     backend: Backend
     info: BackendInfo
     registry: ViewRegistry
-    LEAD_BINDINGS: list[BindingType]
-    TAIL_BINDINGS: list[BindingType]
+    LEAD_BINDINGS: ClassVar[list[BindingType]]
+    TAIL_BINDINGS: ClassVar[list[BindingType]]
     _theme_dirs: tuple[Path, ...]
     _theme_name: str | None
 

@@ -17,17 +17,23 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from ..inputs import attr_value
 from ..model import IntervalsGoal, MonitoringAttrs, ValidationError
 from ..model.serialize import exact_duration, read_bp, read_count, read_duration_us
 from .scheme_editor import FORM_CSS, Note, field_id, field_row, section
 
+
+def _ranged(value: object, key: str) -> int:
+    return attr_value(key, value, key)  # the CLI's and the config's parser and range
+
+
 # field key -> (label, reader); keys match the model's ValidationError fields
 FIELDS: dict[str, tuple[str, Callable[[object, str], int]]] = {
-    "sample_us": ("Sampling", read_duration_us),
-    "aggr_us": ("Aggregation", read_duration_us),
-    "update_us": ("Update", read_duration_us),
-    "min_nr_regions": ("Regions min", read_count),
-    "max_nr_regions": ("Regions max", read_count),
+    "sample_us": ("Sampling", _ranged),
+    "aggr_us": ("Aggregation", _ranged),
+    "update_us": ("Update", _ranged),
+    "min_nr_regions": ("Regions min", _ranged),
+    "max_nr_regions": ("Regions max", _ranged),
     "intervals_goal.access_bp": ("Access goal", read_bp),
     "intervals_goal.aggrs": ("Every aggrs", read_count),
     "intervals_goal.min_sample_us": ("Sample min", read_duration_us),
@@ -147,8 +153,9 @@ class AttrsScreen(ModalScreen[MonitoringAttrs | None]):
         sample, aggr = self._values["sample_us"], self._values["aggr_us"]
         if key == "aggr_us" and sample and aggr:
             return f"= {aggr // sample} samples per aggregation"
-        if key == "intervals_goal.access_bp" and self._values[key] is not None:
-            return f"= {self._values[key] / 100:g}% of samples" if self._values[key] else "off"
+        access_bp = self._values[key] if key == "intervals_goal.access_bp" else None
+        if access_bp is not None:
+            return f"= {access_bp / 100:g}% of samples" if access_bp else "off"
         return ""
 
     @on(Input.Submitted)

@@ -36,7 +36,8 @@ def header_lines(state: HeaderState, snapshot: Snapshot | None) -> list[Text]:
     """Source; live state and cost; what is monitored with which intervals and notes.
     The most useful facts come first in each line: narrow terminals cut the ends."""
     info = state.info
-    first = Text.assemble(("damontui ", "bold"), (info.backend, "bold"), f": {info.source}")
+    # one segment: a renderer that drops a segment's edge spaces can't glue the words
+    first = Text.assemble((f"damontui {info.backend}", "bold"), f": {info.source}")
     if info.kernel_version:
         first.append(f" · kernel {info.kernel_version}")
     if info.features:
@@ -45,7 +46,8 @@ def header_lines(state: HeaderState, snapshot: Snapshot | None) -> list[Text]:
     second = Text.assemble(run, f" · refresh {state.refresh_s:g} s")
     if state.readonly or info.readonly:
         second.append(" · read-only", style="bold")
-    third = Text("target " + (", ".join(t.label for t in state.targets) or "none"))
+    third = Text("target " + (", ".join(_target_label(t, snapshot) for t in state.targets)
+                              or "none"))  # fmt: skip
     if snapshot is not None:
         a = snapshot.attrs
         second.append(
@@ -69,6 +71,19 @@ def header_lines(state: HeaderState, snapshot: Snapshot | None) -> list[Text]:
     return [_line(first), _line(second), _line(third)]
 
 
+def _spans(content: Text | Content) -> list[object]:
+    return list(content.spans)
+
+
+def _target_label(target: Target, snapshot: Snapshot | None) -> str:
+    """The target's label, saying so when the snapshots no longer carry it."""
+    if snapshot is None or any((t.target.kind, t.target.pid) == (target.kind, target.pid)
+                               for t in snapshot.targets):  # fmt: skip
+        return target.label
+    return f"{target.label} (exited: no longer monitored)" if target.pid else (
+        f"{target.label} (no longer monitored)")  # fmt: skip
+
+
 class _Bar(Widget):
     """A fixed-height line of text that repaints only when its text changes; unlike
     Static.update it never asks for a layout pass (which reflows the whole screen)."""
@@ -78,7 +93,8 @@ class _Bar(Widget):
         self._content: Text | Content = Text()
 
     def set_content(self, content: Text | Content) -> None:
-        if content != self._content:
+        # Content's == compares the text only: a tab that moved would never repaint
+        if content != self._content or _spans(content) != _spans(self._content):
             self._content = content
             self.refresh()
 

@@ -7,7 +7,7 @@ the strips once per frame, not per line.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -103,8 +103,8 @@ class HeatmapView(Widget, can_focus=True):
         self._generation += 1
         self.refresh()
 
-    def _settle(self, **changes: object) -> None:
-        s = replace(self.settings, **changes)  # type: ignore[arg-type]
+    def _settle(self, **changes: Any) -> None:
+        s = replace(self.settings, **changes)
         height = self._rows_height
         row_zoom = max(1, min(self.MAX_ROW_ZOOM, s.row_zoom))
         row_scroll = max(0, min(s.row_scroll, height * row_zoom - height))

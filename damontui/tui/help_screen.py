@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar
 
 from rich.table import Table
@@ -18,13 +18,15 @@ from .views import ViewRegistry
 HelpSection = tuple[str, Sequence[BindingType]]
 
 
-def key_rows(app_key_display: object, bindings: Sequence[BindingType]) -> list[tuple[str, str]]:
+def key_rows(
+    app_key_display: Callable[[Binding], str], bindings: Sequence[BindingType]
+) -> list[tuple[str, str]]:
     """(keys, description) per action, keys of the same action joined with '/'."""
     rows: dict[tuple[str, str], list[str]] = {}
     for binding in Binding.make_bindings(bindings):
         if not binding.description:
             continue
-        display = app_key_display(binding)  # type: ignore[operator]
+        display = app_key_display(binding)
         text = binding.tooltip or binding.description  # the footer's label is terse
         rows.setdefault((binding.action, text), []).append(display)
     return [(" / ".join(keys), description) for (_, description), keys in rows.items()]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from textual.message import Message
+from textual.notifications import SeverityLevel
 
 from ..model import AccessPattern, MonitoringAttrs, Scheme, Snapshot, Target
 
@@ -25,7 +26,7 @@ class SnapshotReady(Message):
 class BackendNotice(Message):
     """Text the user should see: an error or warning from the backend."""
 
-    def __init__(self, text: str, severity: str = "warning") -> None:
+    def __init__(self, text: str, severity: SeverityLevel = "warning") -> None:
         self.text = text
         self.severity = severity
         super().__init__()

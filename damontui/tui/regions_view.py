@@ -79,6 +79,7 @@ class RegionsTable(ScrollView, can_focus=True):
         self._columns = table_columns(None)
         self._strips: LRUCache[tuple[object, ...], Strip] = LRUCache(1024)
         self._palette: dict[str, Style] = {}
+        self._palette_key: tuple[str, bool] | None = None  # (theme, focus) of _palette
 
     # --- data -------------------------------------------------------------------
 
@@ -170,21 +171,21 @@ class RegionsTable(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._palette.clear()  # CSS changed (theme, focus): recompute the styles
+        self._palette_key = None  # CSS changed (theme, focus): recompute the styles
 
     def _styles(self) -> dict[str, Style]:
         """The rendering styles, computed once per theme and focus state (resolving a
         component style walks the CSS: far too slow to do per line)."""
         key = (self.app.theme, self.has_focus)
-        if self._palette.get("key") != key:
+        if self._palette_key != key:
             base = self.rich_style
             self._palette = {
-                "key": key,  # type: ignore[dict-item]
                 "base": base,
                 "header": base + self.get_component_rich_style("regions--header"),
                 "cursor": base + self.get_component_rich_style("regions--cursor"),
                 "matched": self.get_component_rich_style("regions--matched"),
             }
+            self._palette_key = key
         return self._palette
 
     def render_line(self, y: int) -> Strip:

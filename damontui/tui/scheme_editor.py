@@ -99,7 +99,7 @@ class _Slot:
     uid: int = 0
     value: Any = None
     error: str | None = None
-    widget: Widget | None = None
+    widget: Input | Checkbox | Select[Any] | None = None
     raw: Any = None  # the control's content when last parsed: repeats are ignored
 
 
@@ -184,7 +184,8 @@ class SchemeEditor(Vertical):
                 value = simple[slot.template]
             slot.value, slot.error = value, None
             slot.raw = _raw(value, value_text(slot.template, value, self.attrs))
-            slot.widget.value = slot.raw  # type: ignore[union-attr]
+            assert slot.widget is not None  # _control gives every slot its widget
+            slot.widget.value = slot.raw
 
     def set_attrs(self, attrs: MonitoringAttrs) -> None:
         """Attributes for converting time/percent input; typed values keep their meaning."""
@@ -219,7 +220,7 @@ class SchemeEditor(Vertical):
             GOAL_READERS if group == "goals" else FILTER_READERS)[key.rsplit(".", 1)[-1]]
         wid = field_id(key) if not group else f"f-{group[:-1]}{uid}-{key.rsplit('.', 1)[-1]}"
         raw = _raw(value, value_text(key, value, self.attrs))
-        control: Widget
+        control: Input | Checkbox | Select[Any]
         if isinstance(value, ENUM_TYPES):
             control = Select([(m.value, m.value) for m in type(value)], value=raw,
                              allow_blank=False, compact=True, id=wid)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any
 
 from ..model import (
@@ -186,13 +187,14 @@ def assemble(
 
     pattern = None
     if complete(simple, [k for k in READERS if k.startswith("access_pattern.")]):
-        candidate = AccessPattern(*(
+        sz, nr_accesses, age = (
             Range(simple[f"access_pattern.{n}.min"], simple[f"access_pattern.{n}.max"])
-            for n in ("sz", "nr_accesses", "age")))
+            for n in ("sz", "nr_accesses", "age"))
+        candidate = AccessPattern(sz, nr_accesses, age)
         pattern = candidate if valid(candidate.validate) else None
     goal_objs = [QuotaGoal(**g) for g in goals if complete(g, GOAL_READERS)]
     goals_ok = len(goal_objs) == len(goals) and all(
-        [valid(lambda g=g, i=i: g.validate(i)) for i, g in enumerate(goal_objs)])
+        [valid(partial(g.validate, i)) for i, g in enumerate(goal_objs)])
     quotas = None
     if goals_ok and complete(simple, [k for k in READERS if k.startswith("quotas.")]):
         candidate_q = Quotas(
@@ -208,7 +210,7 @@ def assemble(
         marks = candidate_w if valid(candidate_w.validate) else None
     filter_objs = [Filter(**f) for f in filters if complete(f, FILTER_READERS)]
     filters_ok = len(filter_objs) == len(filters) and all(
-        [valid(lambda f=f, i=i: f.validate(i)) for i, f in enumerate(filter_objs)])
+        [valid(partial(f.validate, i)) for i, f in enumerate(filter_objs)])
     rest = complete(simple, ("name", "action", "apply_interval_us", "target_nid"))
     if not (pattern and quotas and marks and filters_ok and rest) or errors:
         return None, pattern, errors

@@ -7,21 +7,23 @@ backend reports in each snapshot unless the user has unapplied edits.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, Static
 
 from ..analysis import HistoryFrame, SnapshotAnalysis
-from ..config import default_schemes_file, key_line
+from ..config import default_schemes_file
+from ..inputs import load_schemes_file
 from ..model import (
     AccessPattern,
     MonitoringAttrs,
@@ -34,11 +36,6 @@ from ..model.serialize import schemes_from_toml, schemes_to_toml
 from ..model.units import format_size
 from .messages import ApplySchemes
 from .scheme_editor import SchemeEditor
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 # Snapshots to wait for the backend to show applied schemes before trusting it again.
 PENDING_SNAPSHOTS = 5
@@ -196,9 +193,10 @@ class SchemesPanel(Widget):
 
     @on(Button.Pressed)
     async def _button(self, event: Button.Pressed) -> None:
-        if (event.button.id or "").startswith("btn-"):
+        button_id = event.button.id or ""
+        if button_id.startswith("btn-"):
             event.stop()
-            await self.run_action(event.button.id[4:])  # type: ignore[index]
+            await self.run_action(button_id[4:])
 
     # --- list and stats
     def _state(self, index: int) -> str:
@@ -238,8 +236,8 @@ class SchemesPanel(Widget):
         if table.row_count == len(self._rows):
             for index in range(len(self._rows)):
                 for column, cell in enumerate(self._cells(index)):
-                    if table.get_cell_at((index, column)) != cell:
-                        table.update_cell_at((index, column), cell)
+                    if table.get_cell_at(Coordinate(index, column)) != cell:
+                        table.update_cell_at(Coordinate(index, column), cell)
             return
         table.clear()
         for index in range(len(self._rows)):
@@ -251,7 +249,10 @@ class SchemesPanel(Widget):
         if not self.is_mounted:
             return
         label = self.query_one("#match", Static)
-        if not self._rows:
+        if getattr(self, "_refusal", ""):
+            label.update(Text.assemble(("not applied: ", "bold"), self._refusal,
+                                       "; the running schemes are shown"))  # fmt: skip
+        elif not self._rows:
             label.update("no schemes: press n to add one")
         elif self._pattern is None:
             label.update("would match: pattern invalid")
@@ -351,7 +352,15 @@ class SchemesPanel(Widget):
             await self._replace_rows(self._rows[:at] + self._rows[at + 1:], at)
 
     # --- apply, revert, save, load
+    def refused(self, running: Sequence[Scheme], reason: str) -> None:
+        """The backend refused our Apply: show what runs again, and why, at once."""
+        self._applied, self._pending = tuple(running), None
+        self._refusal = reason
+        self._reset_rows()
+        self._refresh_match()
+
     def action_apply(self) -> None:
+        self._refusal = ""
         if self._edit_errors:
             first = next(iter(self._edit_errors.values()))
             self.notify(f"scheme {self._selected} not applied: {first}", severity="error")
@@ -452,18 +461,10 @@ class SchemesPanel(Widget):
     async def _load_from(self, path: Path | None) -> None:
         if path is None:
             return
-        try:
-            text = path.read_text(encoding="utf-8")
-            schemes = schemes_from_toml(text, self.attrs)
-        except (OSError, UnicodeDecodeError) as exc:
-            self.notify(f"{path}: cannot read ({exc})", severity="error")
-            return
-        except tomllib.TOMLDecodeError as exc:
-            self.notify(f"{path}: TOML syntax error: {exc}", severity="error")
-            return
+        try:  # the config's path for schemes too: any bad file is an InputError
+            schemes = load_schemes_file(path, self.attrs)
         except ModelError as exc:
-            line = key_line(text, exc.field)
-            self.notify(f"{path}:{line or '?'}: {exc}", severity="error")
+            self.notify(str(exc), severity="error")
             return
         self.schemes_file = path
         await self._replace_rows([_Row(s, None) for s in schemes], 0)

@@ -20,7 +20,10 @@ from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -86,7 +89,10 @@ def parse_theme(text: str, file: str) -> tuple[Theme, tuple[str, ...]]:
         raise ThemeFileError(file, "name", "a non-empty string is required")
     if "primary" not in data:
         raise ThemeFileError(file, "primary", "required")
-    colors = {key: _color(data[key], key, file) for key in COLOR_FIELDS if key in data}
+    # Any: Theme's fields differ in type (str, float, bool); the checks here keep them apart.
+    colors: dict[str, Any] = {
+        key: _color(data[key], key, file) for key in COLOR_FIELDS if key in data
+    }
     if not isinstance(data.get("dark", True), bool):
         raise ThemeFileError(file, "dark", "true or false")
     for key in ("luminosity_spread", "text_alpha"):
@@ -98,9 +104,11 @@ def parse_theme(text: str, file: str) -> tuple[Theme, tuple[str, ...]]:
     for var, value in variables.items():
         if not isinstance(value, str):
             raise ThemeFileError(file, f"variables.{var}", f"{value!r} is not a string")
+    numbers: dict[str, Any] = {
+        k: float(data[k]) for k in ("luminosity_spread", "text_alpha") if k in data
+    }
     theme = Theme(name=name, dark=data.get("dark", True), variables=dict(variables),
-                  ansi=bool(data.get("ansi", False)), **colors,
-                  **{k: float(data[k]) for k in ("luminosity_spread", "text_alpha") if k in data})
+                  ansi=bool(data.get("ansi", False)), **colors, **numbers)
     return theme, _ramp(data.get("heat"), file)
 
 

@@ -139,6 +139,9 @@ class PidActions(TargetActions):
         self.proc_root = proc_root
         self._vmas: list[tuple[int, int, bool]] | None = None
         self._pidfd: int | None = None
+        # Ranges the kernel refused with EINVAL (e.g. VM_PFNMAP, locked or special
+        # mappings): never retried for that action.
+        self._refused: set[tuple[Action, int, int]] = set()
 
     def begin_round(self) -> None:
         self._vmas = None
@@ -181,6 +184,9 @@ class PidActions(TargetActions):
             return sum(e - s for s, e in ranges), None
         if action not in MADVICE:
             return 0, f"{action.value} on pid {self.pid} needs kernel DAMON"
+        ranges = [(s, e) for s, e in ranges if (action, s, e) not in self._refused]
+        if not ranges:
+            return 0, None
         try:
             pidfd = self._pidfd_open()
         except OSError as e:
@@ -193,16 +199,21 @@ class PidActions(TargetActions):
             except OSError as e:
                 if e.errno == errno.ESRCH:
                     raise TargetGone(f"pid {self.pid} exited") from None
-                error = self._error(action, "process_madvise", e)
+                s, end = batch[0]
+                call = f"process_madvise [{s:#x}, {end:#x})"
+                if e.errno == errno.EINVAL:
+                    self._refused.add((action, s, end))
+                    call += " (not retried)"
+                error = self._error(action, call, e)
                 if e.errno in _FATAL:
                     break
                 i += 1  # skip the range the kernel refused, try the rest
                 continue
             applied += done
             # The kernel stops at the first failing iovec: resume after it.
-            for s, e in batch:
+            for start, end in batch:
                 i += 1
-                done -= e - s
+                done -= end - start
                 if done < 0:
                     break
         return applied, error

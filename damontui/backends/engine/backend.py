@@ -17,9 +17,11 @@ from typing import Any
 from ... import kernels
 from ...model import BackendInfo, MonitoringAttrs, Scheme, Snapshot, Target, TargetKind
 from ..base import BackendError, ErrorCallback, SnapshotCallback
+from . import batch
+from .budget import DEFAULT_CPU_BUDGET, CpuBudget
 from .damos import validate_for_engine
 from .engine import Engine
-from .sources import SOURCES, AccessSource, make_source
+from .sources import SOURCES, AccessSource, SyntheticSource, make_source
 from .sources.base import SourceError, TargetGone
 from .tuning import SystemPaths
 
@@ -29,6 +31,10 @@ TARGET_SOURCES = {
     TargetKind.PID: {"pageidle", "smaps", "softdirty"},
     TargetKind.PADDR: {"pageidle"},
 }
+LAG_MESSAGE = (
+    "the engine is running behind its sampling interval; consider longer intervals "
+    "or fewer regions"
+)
 
 
 class _CpuMeter:
@@ -57,6 +63,8 @@ class EngineBackend:
         synthetic_pattern: str = "hotcold",
         paths: SystemPaths | None = None,
         realtime: bool = True,
+        cpu_budget: float | None = DEFAULT_CPU_BUDGET,
+        intervals_fixed: bool | None = None,
     ) -> None:
         if source is not None and source not in SOURCES:
             raise BackendError(f"unknown access source {source!r}; known: {', '.join(SOURCES)}")
@@ -84,11 +92,16 @@ class EngineBackend:
         self._pending_targets: list[tuple[Target, AccessSource | None]] | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._wake = batch.make_stop_flag()  # interrupts a compiled sampling batch
         self._latest: Snapshot | None = None
         self._on_snapshot: SnapshotCallback | None = None
         self._on_error: ErrorCallback | None = None
         self.lag_us = 0  # total lateness of steps that started after their deadline
         self.max_lag_us = 0
+        # Intervals count as the user's own unless they are the defaults.
+        fixed = attrs != MonitoringAttrs() if intervals_fixed is None else intervals_fixed
+        self.budget = CpuBudget(cpu_budget, attrs, fixed)
+        self._budget_seq = -1
 
     # --- sources -------------------------------------------------------------------
 
@@ -98,7 +111,7 @@ class EngineBackend:
         if target.kind is TargetKind.SYNTHETIC:
             pattern = (
                 target.name
-                if target.name in SOURCES["synthetic"].pattern_names()
+                if target.name in SyntheticSource.pattern_names()
                 else (self._pattern)
             )
             return "synthetic", {"pattern": pattern, "seed": self._seed}
@@ -115,7 +128,7 @@ class EngineBackend:
                 )
             return self._source_name, kw
         preference = PID_PREFERENCE if target.kind is TargetKind.PID else ("pageidle",)
-        reasons = []
+        reasons: list[str] = []
         for name in preference:
             probe = SOURCES[name].probe(**kw)
             if probe.available:
@@ -165,7 +178,7 @@ class EngineBackend:
         return BackendInfo(
             backend="engine",
             source=sources or "no targets",
-            features=(kernel,),
+            features=(kernel, self.budget.status(self._engine.attrs)),
             notes=tuple(self._notes),
         )
 
@@ -180,6 +193,7 @@ class EngineBackend:
     def stop(self) -> None:
         """Stop and join the thread; sources stay open so start() can resume."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -200,6 +214,16 @@ class EngineBackend:
         attrs.validate()
         with self._lock:
             self._pending_attrs = attrs
+            self.budget.set_user(attrs, intervals_fixed=True)
+        self._wake.set()
+
+    def set_default_attrs(self, attrs: MonitoringAttrs) -> None:
+        """Defaults chosen for the source (not the user's): the budget may adapt them."""
+        attrs.validate()
+        with self._lock:
+            self._pending_attrs = attrs
+            self.budget.set_user(attrs, intervals_fixed=False)
+        self._wake.set()
 
     def schemes(self) -> tuple[Scheme, ...]:
         with self._lock:
@@ -211,6 +235,7 @@ class EngineBackend:
         with self._lock:
             validate_for_engine(schemes, [t.kind for t in self._targets])
             self._pending_schemes = tuple(schemes)
+        self._wake.set()
 
     def targets(self) -> tuple[Target, ...]:
         with self._lock:
@@ -227,6 +252,7 @@ class EngineBackend:
             self._discard_pending_targets()
             self._pending_targets = [(t, made.get(t)) for t in targets]
             self._targets = tuple(targets)
+        self._wake.set()
 
     def _discard_pending_targets(self) -> None:
         for _, src in self._pending_targets or ():
@@ -272,7 +298,11 @@ class EngineBackend:
                 self._apply_pending()
             except Exception as e:  # the thread must survive anything
                 engine.report(f"applying changes failed: {type(e).__name__}: {e}")
+            self._apply_budget()
             attrs = engine.attrs
+            if self._realtime and engine.batch_capable:
+                deadline = self._run_batch(deadline)
+                continue
             deadline += attrs.sample_us / 1e6
             # Simulated sources need no wall time between prepare and check: run an
             # aggregation's steps back to back and sleep once, before the step that
@@ -292,6 +322,42 @@ class EngineBackend:
                 engine.report(f"engine step failed: {type(e).__name__}: {e}")
         engine.cpu_meter = None
 
+    def _apply_budget(self) -> None:
+        """After each aggregation: let the CPU budget adapt the attrs in force."""
+        engine = self._engine
+        if not self._realtime or engine.seq == self._budget_seq:
+            return
+        self._budget_seq = engine.seq
+        attrs = engine.attrs
+        new = self.budget.after_aggregation(attrs, time.thread_time(), time.monotonic())
+        if new != attrs:
+            engine.set_attrs(new)
+
+    def _run_batch(self, deadline: float) -> float:
+        """One compiled call for the rest of the aggregation; the next deadline.
+
+        Control calls set ``_wake`` so edits apply without waiting for the aggregation.
+        """
+        engine = self._engine
+        attrs = engine.attrs
+        self._wake.clear()
+        if self._stop.is_set():
+            return deadline
+        try:
+            _, end_ns, lag_ns, max_lag_ns = engine.run_batch(int(deadline * 1e9), self._wake)
+        except Exception as e:  # the thread must survive anything
+            engine.report(f"engine step failed: {type(e).__name__}: {e}")
+            return time.monotonic()
+        if lag_ns:
+            self.lag_us += lag_ns // 1000
+            self.max_lag_us = max(self.max_lag_us, max_lag_ns // 1000)
+            if max_lag_ns // 1000 > attrs.aggr_us:
+                engine.report(LAG_MESSAGE)
+        deadline = end_ns / 1e9
+        if time.monotonic() - deadline > attrs.aggr_us / 1e6:
+            deadline = time.monotonic()  # don't burst to catch up
+        return deadline
+
     def _sleep(self, delay: float) -> bool:
         """Sleep `delay` seconds; True if stop() was called meanwhile.
 
@@ -308,10 +374,7 @@ class EngineBackend:
         self.lag_us += late_us
         self.max_lag_us = max(self.max_lag_us, late_us)
         if late_us > attrs.aggr_us:
-            self._engine.report(
-                "the engine is running behind its sampling interval; consider longer intervals "
-                "or fewer regions"
-            )
+            self._engine.report(LAG_MESSAGE)
 
     def _publish(self, snapshot: Snapshot) -> None:
         self._latest = snapshot

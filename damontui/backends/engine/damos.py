@@ -325,7 +325,7 @@ class Damos:
         gone: set[int],
     ) -> None:
         scheme = st.scheme
-        pat = scheme.access_pattern
+        pat = scheme.access_pattern.effective(aggr_us)  # times against the aggr in force
         per_target: list[tuple[TargetView, list[int]]] = []
         for t in targets:
             r = t.regions
@@ -457,5 +457,5 @@ class Damos:
                 applied[k] += take
                 done -= take
         st.tuner.charge(sum(size for size, _ in members), time.perf_counter_ns() - t0)
-        for (size, passed), nbytes in zip(members, applied, strict=True):
-            st.stats.add(1, size, 1 if nbytes else 0, nbytes, passed)
+        for (size, passed_bytes), nbytes in zip(members, applied, strict=True):
+            st.stats.add(1, size, 1 if nbytes else 0, nbytes, passed_bytes)

@@ -17,16 +17,18 @@ The engine is single-threaded and never sleeps; EngineBackend paces it in real t
 
 from __future__ import annotations
 
-import heapq
 import mmap
 import time
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ... import kernels
 from ...model import MonitoringAttrs, Scheme, Snapshot, Target, TargetKind, TargetSnapshot
+from . import batch
 from .actions import TargetActions, make_actions
+from .bounds import merge_smallest_pairs, split_at
 from .damos import Damos, TargetView, validate_for_engine
 from .regionset import Regions, make_rng
 from .sources.base import AccessSource, SourceError, TargetGone
@@ -54,6 +56,7 @@ class EngineTarget:
     rng: array
     actions: TargetActions
     page_size: int
+    sampler: Any = None  # the compiled page sampler (batch.py), if the source has one
 
     def ranges(self) -> list[tuple[int, int]]:
         return list(self.target.ranges) or self.source.target_ranges()
@@ -88,6 +91,7 @@ class Engine:
         self._messages: list[str] = []
         self._reported: set[str] = set()
         self.tuner = IntervalsTuner()
+        self._no_stop = batch.make_stop_flag()
         validate_for_engine(schemes, [t.kind for t, _ in targets])
         for index, (target, source) in enumerate(targets):
             self.targets.append(self._make_target(index, target, source))
@@ -157,6 +161,7 @@ class Engine:
             page_size=page_size,
         )
         et.regions = Regions.from_ranges(et.ranges(), self._attrs.min_nr_regions, page_size)
+        batch.attach(et)
         self._prepare(et)
         return et
 
@@ -178,7 +183,12 @@ class Engine:
         """One sampling interval; returns the snapshot if this step aggregated."""
         attrs = self._attrs
         self.elapsed_us += attrs.sample_us
+        with_sampler = [et for et in self.targets if et.sampler is not None]
+        if with_sampler:
+            batch.run(self, with_sampler, 1, 0, 0, self._no_stop)
         for et in list(self.targets):
+            if et.sampler is not None:
+                continue
             try:
                 et.source.advance(attrs.sample_us)
                 accessed = et.source.check(et.regions.sample_addrs)
@@ -188,6 +198,10 @@ class Engine:
             except SourceError as e:
                 self.report(f"{et.target.label}: {e}")
         self._samples += 1
+        return self._after_samples(attrs)
+
+    def _after_samples(self, attrs: MonitoringAttrs) -> Snapshot | None:
+        """Aggregate if due, refresh ranges if due, prepare the next samples."""
         snapshot = None
         if self._samples >= attrs.aggr_us // attrs.sample_us:
             self._samples = 0
@@ -199,6 +213,29 @@ class Engine:
             self._prepare(et)
         return snapshot
 
+    @property
+    def batch_capable(self) -> bool:
+        """True when every target samples through a compiled page sampler."""
+        return bool(self.targets) and all(et.sampler is not None for et in self.targets)
+
+    def run_batch(self, deadline_ns: int, stop: Any) -> tuple[Snapshot | None, int, int, int]:
+        """The rest of this aggregation's sampling intervals in one compiled call.
+
+        Paced from ``deadline_ns`` (CLOCK_MONOTONIC); ``stop`` cuts it short (then the
+        next pages are already prepared). Returns (snapshot or None, last deadline,
+        total lateness ns, max lateness ns).
+        """
+        attrs = self._attrs
+        nr = max(1, attrs.aggr_us // attrs.sample_us - self._samples)
+        done, deadline, lag, max_lag = batch.run(
+            self, list(self.targets), nr, attrs.sample_us * 1000, deadline_ns, stop
+        )
+        self.elapsed_us += done * attrs.sample_us
+        self._samples += done
+        if done < nr:
+            return None, deadline, lag, max_lag
+        return self._after_samples(attrs), deadline, lag, max_lag
+
     def run_for(self, us: int) -> Snapshot | None:
         """Run steps back to back for `us` of monitoring time; the last snapshot."""
         return self.step_until(self.elapsed_us + us)
@@ -209,6 +246,9 @@ class Engine:
         return self.latest
 
     def _prepare(self, et: EngineTarget) -> None:
+        if et.sampler is not None:
+            batch.prepare(self, et)
+            return
         try:
             kernels.pick_samples(et.regions, et.rng, et.page_size)
             et.source.prepare(et.regions.sample_addrs)
@@ -256,7 +296,7 @@ class Engine:
             # DAMON can stay above max when sz_limit blocks merges (min near max):
             # join the smallest touching pairs so the bound always holds.
             for et in sorted(self.targets, key=lambda t: -len(t.regions)):
-                excess -= _merge_smallest_pairs(et.regions, excess)
+                excess -= merge_smallest_pairs(et.regions, excess)
                 if excess <= 0:
                     break
 
@@ -277,7 +317,7 @@ class Engine:
                 return
             r = best.regions
             half = best_sz // 2
-            _split_at(r, best_i, r.starts[best_i] + half - half % best.page_size)
+            split_at(r, best_i, r.starts[best_i] + half - half % best.page_size)
 
     def _split(self, max_nr_regions: int) -> None:
         nr = self.nr_regions
@@ -397,67 +437,3 @@ class Engine:
     def close(self) -> None:
         for et in self.targets:
             self._close(et)
-
-
-def _merge_smallest_pairs(r: Regions, want: int) -> int:
-    """Merge up to `want` disjoint touching pairs, smallest union first; count merged.
-
-    Repeats passes until `want` merges happened or no touching pair is left.
-    Counters of a union are size-weighted averages, as in the merge kernel.
-    """
-    done = 0
-    while done < want:
-        n = len(r)
-        pairs = [
-            (r.ends[i + 1] - r.starts[i], i) for i in range(n - 1) if r.ends[i] == r.starts[i + 1]
-        ]
-        if not pairs:
-            break
-        taken = bytearray(n)
-        chosen: list[int] = []
-        for _, i in heapq.nsmallest(len(pairs), pairs):
-            if len(chosen) >= want - done:
-                break
-            if not taken[i] and not taken[i + 1]:
-                taken[i] = taken[i + 1] = 1
-                chosen.append(i)
-        _merge_at(r, set(chosen))
-        done += len(chosen)
-    return done
-
-
-def _split_at(r: Regions, i: int, addr: int) -> None:
-    """Cut region i at `addr`; both pieces keep its counters."""
-    end, sample = r.ends[i], r.sample_addrs[i]
-    r.ends[i] = addr
-    r.starts.insert(i + 1, addr)
-    r.ends.insert(i + 1, end)
-    for arr in (r.nr_accesses, r.last_nr_accesses, r.age):
-        arr.insert(i + 1, arr[i])
-    r.sample_addrs.insert(i + 1, sample if sample >= addr else addr)
-    if sample >= addr:
-        r.sample_addrs[i] = r.starts[i]
-
-
-def _merge_at(r: Regions, lefts: set[int]) -> None:
-    """Merge region i with i+1 for every i in `lefts` (pairs are disjoint)."""
-    out = Regions()
-    i, n = 0, len(r)
-    while i < n:
-        if i in lefts:
-            a, b = r.ends[i] - r.starts[i], r.ends[i + 1] - r.starts[i + 1]
-
-            def avg(arr: array, i: int = i, a: int = a, b: int = b) -> int:
-                return (arr[i] * a + arr[i + 1] * b) // (a + b)
-
-            out.append(
-                r.starts[i], r.ends[i + 1], avg(r.nr_accesses), avg(r.age), avg(r.last_nr_accesses)
-            )
-            out.sample_addrs[-1] = r.sample_addrs[i]
-            i += 2
-        else:
-            out.append(r.starts[i], r.ends[i], r.nr_accesses[i], r.age[i], r.last_nr_accesses[i])
-            out.sample_addrs[-1] = r.sample_addrs[i]
-            i += 1
-    for dst, src in zip(r.arrays(), out.arrays(), strict=True):
-        dst[:] = src

@@ -120,7 +120,7 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
 
     def _init_modules(self, module_root: str = MODULE_ROOT) -> None:
         self._module_root = module_root
-        self._module_consent: frozenset[str] = frozenset()
+        self._module_consent = frozenset()  # type from __init__ (check_consent_names)
         self._modules = ModuleSwitch(self._sysfs, module_root)
 
     def _exclusive_blockers(self) -> list[ExclusiveModule]:

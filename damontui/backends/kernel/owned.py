@@ -107,7 +107,8 @@ class OwnedSnapshots(KernelBase):
                 self._command("update_tuned_intervals")
         effective = has_goals and f.has("effective_quota")
         stats = tuple(self._stats_for(i, effective) for i in range(len(self._schemes)))
-        attrs, tuned = self._attrs, ()
+        attrs = self._attrs
+        tuned: tuple[str, ...] = ()
         if f.has("intervals_goal"):
             # the intervals in force, read back (refresh_ms or update_tuned_intervals
             # above keep them current): the kernel may tune them

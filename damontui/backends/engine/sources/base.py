@@ -65,6 +65,15 @@ class AccessSource(ABC):
     def describe(self) -> str:
         """One line naming the source, its granularity and its target."""
 
+    def make_sampler(self, impl: Any) -> Any | None:
+        """A page sampler (``impl.PageSampler``, see engine/sampler_py.py) over this
+        source's open files, for the compiled sampling loop; None if it has none."""
+        return None
+
+    def sampler_file(self, code: int) -> str:
+        """The path behind a sampler file code (for error messages)."""
+        return f"file {code}"
+
     def close(self) -> None:  # noqa: B027 - only sources holding fds override it
         """Release file descriptors."""
 

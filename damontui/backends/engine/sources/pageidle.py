@@ -59,14 +59,21 @@ class PageIdleSource(AccessSource):
         self.iomem_path = iomem_path
         self.page_size = page_size
         self._pagemap_fd: int | None = None
+        self._kpf_fd: int | None = None
+        self._bitmap_fd: int | None = None
         self._comm = ""
+        if os.geteuid() != 0 and page_idle_path == DEFAULT_BITMAP:
+            raise SourceError(
+                f"pageidle needs root: {page_idle_path} and the PFNs in pagemap are "
+                "root-only (run as root, or use --source smaps)"
+            )
         if pid is not None:
             self._comm = proc_comm(pid, proc_root, missing="?")
             ensure_alive(proc_root, pid)
             self.pagemap_path = f"{proc_root}/{pid}/pagemap"
             self._pagemap_fd = open_pagemap(proc_root, pid)
         try:
-            self._bitmap_fd: int | None = os.open(page_idle_path, os.O_RDWR)
+            self._bitmap_fd = os.open(page_idle_path, os.O_RDWR)
         except OSError as e:
             self.close()
             raise SourceError(f"cannot open {page_idle_path}: {e.strerror}") from None
@@ -160,14 +167,34 @@ class PageIdleSource(AccessSource):
             out[i] = got[j]
         return out
 
+    def make_sampler(self, impl: Any) -> Any | None:
+        """Idle-bitmap sampler; /proc/kpageflags (if readable) finds huge-page heads."""
+        if self._bitmap_fd is None:
+            return None
+        if self._kpf_fd is None:
+            try:
+                self._kpf_fd = os.open(f"{self.proc_root}/kpageflags", os.O_RDONLY)
+            except OSError:
+                self._kpf_fd = -1  # no THP head lookup: tails of huge pages read hot
+        mode = impl.CONSTANTS["MODE_IDLE_PADDR" if self.pid is None else "MODE_IDLE_VADDR"]
+        pagemap = -1 if self._pagemap_fd is None else self._pagemap_fd
+        return impl.PageSampler(mode, pagemap, self._bitmap_fd, -1, self._kpf_fd, self.page_size)
+
+    def sampler_file(self, code: int) -> str:
+        return {
+            1: getattr(self, "pagemap_path", "pagemap"),
+            2: self.page_idle_path,
+            4: f"{self.proc_root}/kpageflags",
+        }.get(code, f"file {code}")
+
     def describe(self) -> str:
         if self.pid is None:
             return "pageidle (page granularity, reads+writes) physical memory"
         return f"pageidle (page granularity, reads+writes) pid {self.pid} ({self._comm})"
 
     def close(self) -> None:
-        for attr in ("_pagemap_fd", "_bitmap_fd"):
+        for attr in ("_pagemap_fd", "_bitmap_fd", "_kpf_fd"):
             fd = getattr(self, attr, None)
-            if fd is not None:
+            if fd is not None and fd >= 0:
                 os.close(fd)
                 setattr(self, attr, None)

@@ -78,6 +78,7 @@ class SoftDirtySource(AccessSource):
         self._comm = proc_comm(pid, proc_root, missing="?")
         ensure_alive(proc_root, pid)
         self._fd: int | None = open_pagemap(proc_root, pid)
+        self._clear_fd: int | None = None
 
     @classmethod
     def probe(cls, **kwargs: Any) -> ProbeResult:
@@ -128,10 +129,32 @@ class SoftDirtySource(AccessSource):
         ensure_alive(self.proc_root, self.pid)
         return soft_dirty_bits(entries)
 
+    def make_sampler(self, impl: Any) -> Any | None:
+        """Soft-dirty sampler: clear_refs stays open, one write per sampling interval."""
+        if self._fd is None:
+            return None
+        if self._clear_fd is None:
+            path = f"{self.proc_root}/{self.pid}/clear_refs"
+            try:
+                self._clear_fd = os.open(path, os.O_WRONLY)
+            except (FileNotFoundError, ProcessLookupError):
+                raise TargetGone(f"pid {self.pid} exited ({path} gone)") from None
+            except OSError as e:
+                raise SourceError(f"cannot open {path}: {e.strerror}") from None
+        mode = impl.CONSTANTS["MODE_SOFTDIRTY"]
+        return impl.PageSampler(mode, self._fd, -1, self._clear_fd, -1, self.page_size)
+
+    def sampler_file(self, code: int) -> str:
+        return {1: self.pagemap_path, 3: f"{self.proc_root}/{self.pid}/clear_refs"}.get(
+            code, f"file {code}"
+        )
+
     def describe(self) -> str:
         return f"softdirty (page granularity, writes) pid {self.pid} ({self._comm})"
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        for attr in ("_fd", "_clear_fd"):
+            fd = getattr(self, attr, None)
+            if fd is not None:
+                os.close(fd)
+                setattr(self, attr, None)

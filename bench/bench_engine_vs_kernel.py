@@ -1,0 +1,251 @@
+"""damontui's engine (pageidle) against the kernel's own vaddr DAMON, in one guest boot.
+
+Run (host, root): python bench/bench_engine_vs_kernel.py [--seconds S]
+
+Boots the page-idle guest (tests/vm/pageidle/build.sh must have built its kernel)
+once and runs this file inside it with --in-guest. There, one workload (six 8 MiB
+areas, two touched constantly: tests/vm/pageidle/workload.py) is monitored for the
+same time, one after the other, at the same intervals (5 ms / 100 ms) and region
+bounds (10..1000):
+
+1. by damontui's engine with the pageidle source: CPU of the engine thread only
+   (/proc/self/task/TID/stat), not Python's start-up;
+2. by kernel vaddr DAMON through plain sysfs writes: CPU of the kdamond
+   (/proc/PID/stat).
+
+Hot sets: bytes of the workload's areas in regions with at least HOT_NR of 20 accesses,
+taken over the last 5 seconds (a byte is hot if it is hot in most readings), compared
+by Jaccard index. The last line is exactly:
+
+    engine/kernel CPU ratio R (engine X s, kdamond Y s over Z s); hot-set Jaccard J
+
+Timings under TCG emulation are not absolute figures: only the ratio, measured in the
+same guest run, means something.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests/vm/pageidle"))
+
+ADMIN = Path("/sys/kernel/mm/damon/admin")
+HOT_NR = 5  # of max_nr_accesses 20: "hot" for both monitors
+READINGS_S = 5.0
+U32_MAX, U64_MAX = 2**32 - 1, 2**64 - 1
+
+
+def _write(path: Path, value: object) -> None:
+    path.write_text(f"{value}\n")
+
+
+def _read(path: Path) -> str:
+    return path.read_text().strip()
+
+
+def hot_ranges(regions: list[tuple[int, int, int]], areas: list[tuple[int, int]]) -> list:
+    """Hot parts of the areas: (start, end) clipped to an area, nr_accesses >= HOT_NR."""
+    out = []
+    for s, e, nr in regions:
+        if nr < HOT_NR:
+            continue
+        for a, b in areas:
+            lo, hi = max(s, a), min(e, b)
+            if lo < hi:
+                out.append((lo, hi))
+    return out
+
+
+def majority(readings: list[list[tuple[int, int]]], areas: list[tuple[int, int]]) -> list:
+    """Bytes hot in more than half of the readings, as page-granular ranges."""
+    page = 4096
+    counts: dict[int, int] = {}
+    for ranges in readings:
+        pages = {p for s, e in ranges for p in range(s // page, e // page)}
+        for p in pages:
+            counts[p] = counts.get(p, 0) + 1
+    hot = sorted(p for p, c in counts.items() if c * 2 > len(readings))
+    out: list[tuple[int, int]] = []
+    for p in hot:
+        if out and out[-1][1] == p * page:
+            out[-1] = (out[-1][0], (p + 1) * page)
+        else:
+            out.append((p * page, (p + 1) * page))
+    return out
+
+
+def size(ranges: list[tuple[int, int]]) -> int:
+    return sum(e - s for s, e in ranges)
+
+
+def jaccard(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> float:
+    pa = {p for s, e in a for p in range(s // 4096, e // 4096)}
+    pb = {p for s, e in b for p in range(s // 4096, e // 4096)}
+    union = pa | pb
+    return len(pa & pb) / len(union) if union else 1.0
+
+
+def run_engine(w, seconds: float) -> tuple[float, float, list]:  # noqa: ANN001
+    import guestkit
+
+    from damontui.model import Target, TargetKind
+
+    run = guestkit.run_engine([Target(TargetKind.PID, pid=w.pid)], "pageidle", seconds)
+    if run.errors:
+        print(f"engine messages: {run.errors}")
+    end = run.snapshots[-1].elapsed_us
+    readings = [
+        hot_ranges(
+            [
+                (s, e, nr)
+                for t in snap.targets
+                for s, e, nr in zip(t.starts, t.ends, t.nr_accesses, strict=True)
+            ],
+            w.areas,
+        )
+        for snap in run.snapshots
+        if snap.elapsed_us >= end - READINGS_S * 1e6
+    ]
+    print(
+        f"engine: {run.elapsed_s:.1f} s monitored in {run.wall_s:.1f} s wall, "
+        f"{run.snapshots[-1].nr_regions} regions, per area "
+        + " ".join(f"{p:.0f}%" for p in run.area_percents(w.areas))
+    )
+    return run.cpu_s, run.wall_s, majority(readings, w.areas)
+
+
+def run_kernel(w, seconds: float) -> tuple[float, float, list]:  # noqa: ANN001
+    import guestkit
+
+    kd = ADMIN / "kdamonds/0"
+    _write(ADMIN / "kdamonds/nr_kdamonds", 1)
+    c = kd / "contexts/0"
+    _write(kd / "contexts/nr_contexts", 1)
+    _write(c / "operations", "vaddr")
+    for key, value in (("sample_us", 5000), ("aggr_us", 100_000), ("update_us", 60_000_000)):
+        _write(c / f"monitoring_attrs/intervals/{key}", value)
+    _write(c / "monitoring_attrs/nr_regions/min", 10)
+    _write(c / "monitoring_attrs/nr_regions/max", 1000)
+    _write(c / "targets/nr_targets", 1)
+    _write(c / "targets/0/pid_target", w.pid)
+    _write(c / "schemes/nr_schemes", 1)
+    sd = c / "schemes/0"
+    _write(sd / "action", "stat")
+    for key, hi in (("sz", U64_MAX), ("nr_accesses", U32_MAX), ("age", U32_MAX)):
+        _write(sd / f"access_pattern/{key}/min", 0)
+        _write(sd / f"access_pattern/{key}/max", hi)
+    _write(kd / "state", "on")
+    pid = int(_read(kd / "pid"))
+    cpu0, t0 = guestkit.thread_cpu_seconds(pid), time.monotonic()
+    readings = []
+    per_area: list[float] = []
+    while time.monotonic() - t0 < seconds:
+        time.sleep(0.5)
+        if time.monotonic() - t0 < seconds - READINGS_S:
+            continue
+        _write(kd / "state", "update_schemes_tried_regions")
+        tr = sd / "tried_regions"
+        regions = [
+            (int(_read(d / "start")), int(_read(d / "end")), int(_read(d / "nr_accesses")))
+            for d in sorted(tr.iterdir(), key=lambda p: p.name)
+            if d.name.isdigit()
+        ]
+        readings.append(hot_ranges(regions, w.areas))
+        per_area = [
+            sum(nr * (min(e, b) - max(s, a)) for s, e, nr in regions if s < b and e > a)
+            / (b - a)
+            / 20
+            * 100
+            for a, b in w.areas
+        ]
+    cpu1, wall = guestkit.thread_cpu_seconds(pid), time.monotonic() - t0
+    _write(kd / "state", "off")
+    _write(ADMIN / "kdamonds/nr_kdamonds", 0)
+    print(f"kernel: {len(readings)} readings, per area " + " ".join(f"{p:.0f}%" for p in per_area))
+    return cpu1 - cpu0, wall, majority(readings, w.areas)
+
+
+def in_guest(seconds: float) -> None:
+    import guestkit
+
+    problem = guestkit.guest_problem()
+    if problem:
+        sys.exit(f"bench_engine_vs_kernel: {problem}")
+    with guestkit.workload("--thp", "off") as w:
+        truth = [w.areas[i] for i in w.hot]
+        e_cpu, e_wall, e_hot = run_engine(w, seconds)
+        k_cpu, k_wall, k_hot = run_kernel(w, seconds)
+    print(
+        f"hot bytes: engine {size(e_hot) >> 20} MiB, kernel {size(k_hot) >> 20} MiB, truth "
+        f"{size(truth) >> 20} MiB; Jaccard engine/truth {jaccard(e_hot, truth):.2f}, "
+        f"kernel/truth {jaccard(k_hot, truth):.2f}"
+    )
+    ratio = e_cpu / k_cpu if k_cpu > 0 else float("inf")
+    print(
+        f"engine/kernel CPU ratio {ratio:.2f} (engine {e_cpu:.2f} s, kdamond {k_cpu:.2f} s "
+        f"over {min(e_wall, k_wall):.0f} s); hot-set Jaccard {jaccard(e_hot, k_hot):.2f}"
+    )
+
+
+def on_host(seconds: float) -> int:
+    spec = importlib.util.spec_from_file_location("damontui_vm", REPO / "tests/vm/damontui_vm.py")
+    assert spec and spec.loader
+    vm_mod = importlib.util.module_from_spec(spec)
+    sys.modules["damontui_vm"] = vm_mod
+    spec.loader.exec_module(vm_mod)
+    import subprocess
+
+    res = subprocess.run(
+        [str(REPO / "tests/vm/pageidle/build.sh"), "--print"], capture_output=True, text=True
+    )
+    if res.returncode != 0:
+        print(f"no page-idle kernel: {res.stderr.strip()} (run tests/vm/pageidle/build.sh)")
+        return 1
+    os.environ["DAMONTUI_VM_KERNEL"] = res.stdout.strip().splitlines()[-1]
+    vm = vm_mod.VM()
+    print(f"booting {vm.describe()}", flush=True)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--in-guest", "--seconds", str(seconds)]
+    env = {
+        "PATH": vm_mod.guest_path(sys.executable),
+        "HOME": os.environ.get("HOME", "/root"),
+        "DAMONTUI_IN_VM": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    out = vm.run(
+        cmd,
+        env=env,
+        cwd=str(REPO),
+        timeout=seconds * 4 + 300,
+        on_stdout=lambda c: print(c, end="", flush=True),
+        on_stderr=lambda c: print(c, end="", file=sys.stderr, flush=True),
+    )
+    if out.returncode != 0:
+        print(
+            f"guest run failed ({out.returncode}): {out.problem} {shlex.quote(out.stderr[-500:])}"
+        )
+        return 1
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--in-guest", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.in_guest:
+        in_guest(args.seconds)
+        return 0
+    return on_host(args.seconds)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The engine's page samplers: one compiled call per aggregation for page sources.
+
+For targets whose source offers a page sampler (pageidle, softdirty), picking pages,
+translating them, resetting and checking them, and adding the results to
+``nr_accesses`` all happen in ``sampler.impl.run()`` with the GIL released, for every
+sampling interval of an aggregation. Python runs once per aggregation (merge, split,
+age, snapshot, DAMOS). Errors come back as status codes and are turned here into the
+same messages (and target drops) as the per-step path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ...model import TargetKind
+from . import sampler
+from .sources.base import SourceError, TargetGone, pid_alive
+
+if TYPE_CHECKING:
+    from .engine import Engine, EngineTarget
+
+C = sampler.impl.CONSTANTS
+
+
+def make_stop_flag() -> Any:
+    return sampler.impl.StopFlag()
+
+
+def attach(et: EngineTarget) -> None:
+    """Give the target its source's sampler (None if the source has none)."""
+    et.sampler = et.source.make_sampler(sampler.impl)
+
+
+def prepare(engine: Engine, et: EngineTarget) -> None:
+    st = sampler.impl.prepare(et.sampler, et.regions, et.rng)
+    handle(engine, et, *st)
+
+
+def run(
+    engine: Engine,
+    ets: Sequence[EngineTarget],
+    nr: int,
+    sample_ns: int,
+    deadline_ns: int,
+    stop: Any,
+) -> tuple[int, int, int, int]:
+    """``nr`` sampling intervals for ``ets``; (done, deadline, lag ns, max lag ns)."""
+    done, statuses, deadline, lag, max_lag = sampler.impl.run(
+        [et.sampler for et in ets],
+        [et.regions for et in ets],
+        [et.rng for et in ets],
+        nr,
+        sample_ns,
+        deadline_ns,
+        stop,
+    )
+    for et, st in zip(list(ets), statuses, strict=True):
+        handle(engine, et, *st)
+    return done, deadline, lag, max_lag
+
+
+def handle(engine: Engine, et: EngineTarget, status: int, err: int, file: int) -> None:
+    """Turn a sampler status into a message or a target drop."""
+    if status == C["ST_OK"]:
+        return
+    path = et.source.sampler_file(file) if file else et.source.sampler_file(1)
+    pid = et.target.pid if et.target.kind is TargetKind.PID else None
+    proc_root = getattr(et.source, "proc_root", "/proc")
+    if status == C["ST_GONE"] or (pid is not None and not pid_alive(pid, proc_root)):
+        engine._drop(et, str(TargetGone(f"pid {pid} exited ({path} reads empty)")))
+        return
+    if status == C["ST_NO_PFN"]:
+        error = SourceError(
+            f"{path} shows PFN 0 for present pages: reading PFNs needs CAP_SYS_ADMIN (run as root)"
+        )
+    else:
+        error = SourceError(f"cannot use {path}: {os.strerror(err) if err else 'error'}")
+    engine.report(f"{et.target.label}: {error}")

@@ -1,0 +1,456 @@
+"""Pure-Python twin of ext/_sampler.pyx: the sampling loop of the page-granular sources.
+
+Same API, same results, same random-number consumption as the compiled module (the
+differential test in tests/test_sampler_differential.py holds them to it).
+
+A ``PageSampler`` holds the sampling state of one target. ``prepare()`` starts an
+aggregation: picks one page per region (splitmix64, one draw per region in order, as
+``kernels.pick_samples``) and resets its accessed state. ``run()`` then does
+``nr_samples`` sampling intervals for all targets: sleep to the next deadline, check
+each target's prepared pages into ``nr_accesses``, and (except after the last one)
+pick and prepare the next pages. Modes:
+
+* ``MODE_IDLE_VADDR``: PFNs from /proc/PID/pagemap (one sorted, coalesced read per
+  prepare; the PFN is kept for the check), idle bits set at prepare and read at check.
+  A page not present at prepare counts as accessed if it is present at check (it was
+  faulted in). Huge pages: only the head page is tracked, so a tail PFN is replaced by
+  its head, found through /proc/kpageflags; the answer is cached per 2 MiB virtual
+  block for one aggregation (a block seen as not huge stays so until the next one).
+* ``MODE_IDLE_PADDR``: PFN = address / page size; pages on no LRU (kernel memory,
+  free pages) cannot be tracked and count as not accessed, like DAMON's paddr ops.
+* ``MODE_SOFTDIRTY``: ``clear_refs`` 4 at prepare (the whole process), pagemap bit 55
+  at check.
+
+Statuses: ``ST_OK``; ``ST_GONE`` (pagemap read EOF/ESRCH: the address space is gone);
+``ST_ERRNO`` with an errno and a file code; ``ST_NO_PFN`` (present pages with PFN 0:
+the reader lacks CAP_SYS_ADMIN).
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+import os
+import threading
+import time
+from array import array
+from collections.abc import Sequence
+from typing import Any
+
+from .regionset import Regions, rng_next
+
+SAMPLER_API_VERSION = 1
+
+MODE_IDLE_VADDR, MODE_IDLE_PADDR, MODE_SOFTDIRTY = 0, 1, 2
+ST_OK, ST_GONE, ST_ERRNO, ST_NO_PFN = 0, 1, 2, 3
+FILE_PAGEMAP, FILE_BITMAP, FILE_CLEAR_REFS, FILE_KPAGEFLAGS = 1, 2, 3, 4
+CONSTANTS = {
+    name: value
+    for name, value in globals().items()
+    if name.startswith(("MODE_", "ST_", "FILE_")) and isinstance(value, int)
+}
+
+PM_PRESENT = 1 << 63
+PM_SOFT_DIRTY = 1 << 55
+PM_PFN_MASK = (1 << 55) - 1
+KPF_LRU, KPF_HEAD, KPF_TAIL, KPF_THP = 1 << 5, 1 << 15, 1 << 16, 1 << 22
+U32_MAX = (1 << 32) - 1
+# Words between two reads that still share one pread: pagemap gaps are cheap page
+# table walks; each PFN of a bitmap or kpageflags read costs the kernel a page lookup
+# (an rmap walk for idle pages), so those only join adjacent words.
+PAGEMAP_GAP, PFN_FILE_GAP = 64, 0
+# Bitmap writes: zero bits cost the kernel a loop step only, so words up to this far
+# apart share one pwrite (with zero words between them).
+WRITE_GAP = 8
+# Reading a bitmap word makes the kernel walk the rmap of every idle page among its 64
+# PFNs, and pages set idle stay idle until accessed (cold ones: forever). A sample is
+# moved to the first page among the next SLOT_PAGES of its region whose PFN is a
+# multiple of 64, if any: a word then holds at most one page we set idle.
+SLOT_PAGES = 64
+THP_SLOTS = 1024
+THP_PAGES = 512
+F_BITMAP, F_ABSENT, F_SKIP, F_DIRTY = 0, 1, 2, 3
+
+
+class _Gone(Exception):
+    pass
+
+
+class _Errno(Exception):
+    def __init__(self, err: int, file: int) -> None:
+        super().__init__(err, file)
+        self.err, self.file = err, file
+
+
+class StopFlag:
+    """Set from any thread to end a running ``run()`` at once (it wakes the sleep)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        return self._event.wait(seconds)
+
+
+def _pread(fd: int, nbytes: int, offset: int, file: int) -> bytes:
+    """nbytes from offset, zero-filled past EOF; a pagemap EOF at once means gone."""
+    out = b""
+    while len(out) < nbytes:
+        try:
+            got = os.pread(fd, nbytes - len(out), offset + len(out))
+        except InterruptedError:
+            continue
+        except ProcessLookupError:
+            raise _Gone() from None
+        except OSError as e:
+            raise _Errno(e.errno or errno_mod.EIO, file) from None
+        if not got:
+            if not out and file == FILE_PAGEMAP:
+                raise _Gone()
+            return out + bytes(nbytes - len(out))
+        out += got
+    return out
+
+
+class PageSampler:
+    """Sampling state of one target (see the module docstring)."""
+
+    def __init__(
+        self,
+        mode: int,
+        pagemap_fd: int,
+        bitmap_fd: int,
+        clear_refs_fd: int,
+        kpageflags_fd: int,
+        page_size: int,
+    ) -> None:
+        if mode not in (MODE_IDLE_VADDR, MODE_IDLE_PADDR, MODE_SOFTDIRTY):
+            raise ValueError(f"unknown sampler mode {mode}")
+        if page_size <= 0:
+            raise ValueError(f"page_size must be positive, got {page_size}")
+        self.mode = mode
+        self.pagemap_fd, self.bitmap_fd = pagemap_fd, bitmap_fd
+        self.clear_refs_fd, self.kpf_fd = clear_refs_fd, kpageflags_fd
+        self.page_size = page_size
+        self.pfn: list[int] = []
+        self.flag: list[int] = []
+        self.thp: list[tuple[int, int, int, int, bool]] = [(0, 0, 0, 0, False)] * THP_SLOTS
+        self.gen = 1
+        self._counters = dict.fromkeys(
+            ("checks", "reads", "writes", "kpageflags_reads", "thp_heads"), 0
+        )
+        self.err = self.err_file = 0
+        self._pre: list[int] = []
+        self._pre_pfn: list[int] = []
+        self._pre_flag: list[int] = []
+
+    def counters(self) -> dict[str, int]:
+        return dict(self._counters)
+
+    def prepared_pfns(self) -> list[tuple[int, int]]:
+        return list(zip(self.pfn, self.flag, strict=True))
+
+    def _bind(self, r: Regions) -> None:
+        n = len(r.starts)
+        if any(len(a) != n for a in (r.ends, r.nr_accesses, r.sample_addrs)):
+            raise ValueError("region arrays differ in length")
+        if len(self.flag) != n:
+            self.pfn, self.flag = [0] * n, [F_SKIP] * n
+
+    # --- I/O helpers -------------------------------------------------------------
+
+    def _gather(self, fd: int, keys: list[tuple[int, int]], file: int) -> dict[int, int]:
+        """{pos: file word} for (word, pos) keys; one pread per run of nearby words."""
+        keys = sorted(keys)
+        gap = PAGEMAP_GAP if file == FILE_PAGEMAP else PFN_FILE_GAP
+        out: dict[int, int] = {}
+        k = 0
+        while k < len(keys):
+            first = keys[k][0]
+            last = k
+            while last + 1 < len(keys) and keys[last + 1][0] - keys[last][0] <= gap + 1:
+                last += 1
+            self._counters["reads"] += 1
+            data = _pread(fd, (keys[last][0] - first + 1) * 8, first * 8, file)
+            for word, pos in keys[k : last + 1]:
+                off = (word - first) * 8
+                out[pos] = int.from_bytes(data[off : off + 8], "little")
+            k = last + 1
+        return out
+
+    def _set_idle(self) -> None:
+        bits: dict[int, int] = {}
+        for p, f in zip(self.pfn, self.flag, strict=True):
+            if f == F_BITMAP:
+                bits[p >> 6] = bits.get(p >> 6, 0) | (1 << (p & 63))
+        words = sorted(bits)
+        k = 0
+        while k < len(words):
+            j = k
+            while j + 1 < len(words) and words[j + 1] - words[j] <= WRITE_GAP + 1:
+                j += 1
+            first, last = words[k], words[j]
+            # zero words between them are no-ops for page_idle
+            data = b"".join(bits.get(w, 0).to_bytes(8, "little") for w in range(first, last + 1))
+            k = j + 1
+            self._counters["writes"] += 1
+            done = 0
+            while done < len(data):
+                try:
+                    put = os.pwrite(self.bitmap_fd, data[done:], first * 8 + done)
+                except InterruptedError:
+                    continue
+                except OSError as e:
+                    raise _Errno(e.errno or errno_mod.EIO, FILE_BITMAP) from None
+                if put == 0:
+                    raise _Errno(errno_mod.EIO, FILE_BITMAP)
+                done += put
+
+    def _resolve_heads(
+        self, samples: list[int], pfns: list[int], flags: list[int], paddr: bool
+    ) -> None:
+        keys = []
+        for i, (p, f) in enumerate(zip(pfns, flags, strict=True)):
+            if f != F_BITMAP:
+                continue
+            vpage = p if paddr else samples[i] // self.page_size
+            block = vpage // THP_PAGES
+            gen, sblock, head_vpage, head_pfn, huge = self.thp[block % THP_SLOTS]
+            if not paddr and gen == self.gen and sblock == block:
+                if huge and p >= head_pfn and p - head_pfn == vpage - head_vpage:
+                    pfns[i] = head_pfn
+                continue
+            keys.append((p, i))
+        if not keys:
+            return
+        self._counters["kpageflags_reads"] += 1
+        kflags = self._gather(self.kpf_fd, keys, FILE_KPAGEFLAGS)
+        for _, i in sorted(keys):
+            f, p = kflags[i], pfns[i]
+            vpage = p if paddr else samples[i] // self.page_size
+            block = vpage // THP_PAGES
+            if paddr and not f & KPF_LRU and not f & KPF_TAIL:
+                flags[i] = F_SKIP
+                continue
+            head = 0
+            if f & KPF_THP and f & KPF_TAIL:
+                base = p - p % THP_PAGES
+                self._counters["kpageflags_reads"] += 1
+                self._counters["reads"] += 1
+                data = _pread(self.kpf_fd, (p - base + 1) * 8, base * 8, FILE_KPAGEFLAGS)
+                head = base
+                for k in range(p - base, -1, -1):
+                    if int.from_bytes(data[k * 8 : k * 8 + 8], "little") & KPF_HEAD:
+                        head = base + k
+                        break
+                self._counters["thp_heads"] += 1
+                pfns[i] = head
+            elif f & KPF_THP and f & KPF_HEAD:
+                head = p
+            if not paddr:
+                head_vpage = vpage - (p - head) if head else 0
+                self.thp[block % THP_SLOTS] = (self.gen, block, head_vpage, head, head != 0)
+
+    # --- one sampling interval ---------------------------------------------------
+
+    def _draw(self, r: Regions, rng: array, sets: int) -> list[int]:
+        """One page per region for ``sets`` intervals, interval by interval."""
+        ps, starts, ends = self.page_size, r.starts, r.ends
+        out = []
+        for _ in range(sets):
+            for i in range(len(starts)):
+                npages = max((ends[i] - starts[i]) // ps, 1)
+                out.append(starts[i] + (rng_next(rng) % npages) * ps)
+        return out
+
+    def _gather_windows(self, samples: list[int], ends: array, n: int) -> dict[int, int]:
+        """{i: pagemap entry} with sample i moved like the compiled one (SLOT_PAGES)."""
+        ps = self.page_size
+        keys = sorted((a // ps, i) for i, a in enumerate(samples))
+        out: dict[int, int] = {}
+        k = 0
+        while k < len(keys):
+            first = keys[k][0]
+            last = k
+            while (
+                last + 1 < len(keys)
+                and keys[last + 1][0] <= keys[last][0] + SLOT_PAGES + PAGEMAP_GAP
+            ):
+                last += 1
+            span = keys[last][0] + SLOT_PAGES - first
+            self._counters["reads"] += 1
+            data = _pread(self.pagemap_fd, span * 8, first * 8, FILE_PAGEMAP)
+            for v, pos in keys[k : last + 1]:
+                lim = min(SLOT_PAGES, ends[pos % n] // ps - v)
+                chosen = 0
+                for t in range(lim):
+                    off = (v + t - first) * 8
+                    e = int.from_bytes(data[off : off + 8], "little")
+                    pfn = e & PM_PFN_MASK
+                    if e & PM_PRESENT and pfn and pfn % SLOT_PAGES == 0:
+                        chosen = t
+                        break
+                off = (v + chosen - first) * 8
+                out[pos] = int.from_bytes(data[off : off + 8], "little")
+                samples[pos] = (v + chosen) * ps
+            k = last + 1
+        return out
+
+    def _translate(self, samples: list[int], ends: array) -> tuple[int, list[int], list[int]]:
+        """(status, pfns, flags) of sampled addresses (moved in place, see SLOT_PAGES)."""
+        m, ps, n = len(samples), self.page_size, len(ends)
+        if self.mode == MODE_SOFTDIRTY:
+            return ST_OK, [0] * m, [F_DIRTY] * m
+        if self.mode == MODE_IDLE_PADDR:
+            for i, a in enumerate(samples):
+                p = a // ps
+                q = p + (SLOT_PAGES - p % SLOT_PAGES) % SLOT_PAGES
+                samples[i] = (q if q < ends[i % n] // ps else p) * ps
+            pfns, flags = [a // ps for a in samples], [F_BITMAP] * m
+        else:
+            pfns, flags = [0] * m, [F_ABSENT] * m
+            if not m:
+                return ST_OK, pfns, flags
+            entries = self._gather_windows(samples, ends, n)
+            present = nonzero = 0
+            for i in range(m):
+                e = entries[i]
+                if e & PM_PRESENT:
+                    present += 1
+                    pfns[i] = e & PM_PFN_MASK
+                    nonzero += bool(pfns[i])
+                    flags[i] = F_BITMAP if pfns[i] else F_SKIP
+            if present and not nonzero:
+                return ST_NO_PFN, pfns, flags
+        if self.kpf_fd >= 0 and m:
+            self._resolve_heads(samples, pfns, flags, self.mode == MODE_IDLE_PADDR)
+        return ST_OK, pfns, flags
+
+    def _reset(self, n: int) -> int:
+        if n == 0:
+            return ST_OK
+        if self.mode == MODE_SOFTDIRTY:
+            self._counters["writes"] += 1
+            try:
+                os.write(self.clear_refs_fd, b"4")
+            except ProcessLookupError:
+                return ST_GONE
+            except OSError as e:
+                self.err, self.err_file = e.errno or errno_mod.EIO, FILE_CLEAR_REFS
+                return ST_ERRNO
+            return ST_OK
+        self._set_idle()
+        return ST_OK
+
+    def _prepare(self, r: Regions, rng: array) -> int:
+        samples = self._draw(r, rng, 1)
+        status, self.pfn, self.flag = self._translate(samples, r.ends)
+        r.sample_addrs[:] = array("Q", samples)
+        if status != ST_OK:
+            return status
+        return self._reset(len(samples))
+
+    def _draw_ahead(self, r: Regions, rng: array, sets: int) -> int:
+        self._pre = self._draw(r, rng, sets)
+        status, self._pre_pfn, self._pre_flag = self._translate(self._pre, r.ends)
+        return status
+
+    def _next(self, r: Regions, k: int) -> int:
+        n = len(r.starts)
+        o = k * n
+        r.sample_addrs[:] = array("Q", self._pre[o : o + n])
+        self.pfn, self.flag = self._pre_pfn[o : o + n], self._pre_flag[o : o + n]
+        return self._reset(n)
+
+    def _check(self, r: Regions) -> int:
+        ps, n = self.page_size, len(r.starts)
+        hit = [0] * n
+        keys = [(self.pfn[i] >> 6, i) for i in range(n) if self.flag[i] == F_BITMAP]
+        if keys:
+            words = self._gather(self.bitmap_fd, keys, FILE_BITMAP)
+            for i, w in words.items():
+                hit[i] = 0 if (w >> (self.pfn[i] & 63)) & 1 else 1
+        keys = [
+            (r.sample_addrs[i] // ps, i) for i in range(n) if self.flag[i] in (F_ABSENT, F_DIRTY)
+        ]
+        if keys:
+            entries = self._gather(self.pagemap_fd, keys, FILE_PAGEMAP)
+            for i, e in entries.items():
+                if self.flag[i] == F_ABSENT:
+                    hit[i] = 1 if e & PM_PRESENT else 0
+                else:
+                    hit[i] = 1 if e & PM_SOFT_DIRTY else 0
+        nr = r.nr_accesses
+        for i in range(n):
+            if hit[i] and nr[i] != U32_MAX:
+                nr[i] += 1
+        self._counters["checks"] += n
+        return ST_OK
+
+    def _guarded(self, fn: Any, *args: Any) -> int:
+        try:
+            return int(fn(*args))
+        except _Gone:
+            return ST_GONE
+        except _Errno as e:
+            self.err, self.err_file = e.err, e.file
+            return ST_ERRNO
+
+
+def prepare(sampler: PageSampler, r: Regions, rng: array) -> tuple[int, int, int]:
+    """Start an aggregation: new page-cache generation, pick and prepare pages."""
+    sampler._bind(r)
+    sampler.gen += 1
+    sampler.err = sampler.err_file = 0
+    status = sampler._guarded(sampler._prepare, r, rng)
+    return status, sampler.err, sampler.err_file
+
+
+def run(
+    samplers: Sequence[PageSampler],
+    regions: Sequence[Regions],
+    rngs: Sequence[array],
+    nr_samples: int,
+    sample_ns: int,
+    deadline_ns: int,
+    stop: StopFlag,
+) -> tuple[int, list[tuple[int, int, int]], int, int, int]:
+    """Run ``nr_samples`` sampling intervals for all targets (see the compiled one)."""
+    if not len(samplers) == len(regions) == len(rngs):
+        raise ValueError("samplers, regions and rngs differ in length")
+    for s, r in zip(samplers, regions, strict=True):
+        s._bind(r)
+        s.err = s.err_file = 0
+    status = [ST_OK] * len(samplers)
+    if nr_samples > 1:
+        for t, (s, r, rng) in enumerate(zip(samplers, regions, rngs, strict=True)):
+            status[t] = s._guarded(s._draw_ahead, r, rng, nr_samples - 1)
+    deadline, lag, max_lag, k = deadline_ns, 0, 0, 0
+    while k < nr_samples and not stop.is_set():
+        if sample_ns:
+            deadline += sample_ns
+            now = time.monotonic_ns()
+            if now < deadline:
+                if stop.wait((deadline - now) / 1e9):
+                    break
+            else:
+                lag += now - deadline
+                max_lag = max(max_lag, now - deadline)
+        for t, (s, r) in enumerate(zip(samplers, regions, strict=True)):
+            if status[t] == ST_OK:
+                status[t] = s._guarded(s._check, r)
+        k += 1
+        if k < nr_samples:
+            for t, (s, r) in enumerate(zip(samplers, regions, strict=True)):
+                if status[t] == ST_OK:
+                    status[t] = s._guarded(s._next, r, k - 1)
+    out = [(st, s.err, s.err_file) for st, s in zip(status, samplers, strict=True)]
+    return k, out, deadline, lag, max_lag

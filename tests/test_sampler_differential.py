@@ -1,0 +1,255 @@
+"""Differential tests: the compiled page sampler and its pure-Python twin must agree.
+
+Both run on their own copies of the same file-emulated pagemap, idle bitmap and
+kpageflags (this host has no page_idle), with the same regions and random state.
+Between batches the same "accesses" are applied to both copies (idle bits cleared,
+pages faulted in, soft-dirty bits set). Afterwards nr_accesses, the sample addresses,
+the random state, the prepared PFNs, the I/O counters, the statuses and the bytes of
+the bitmap file must be identical.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from array import array
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from damontui.backends.engine import sampler_py as py
+from damontui.backends.engine.regionset import Regions, make_rng
+
+try:
+    from damontui import _sampler as cy
+except ImportError as exc:  # pragma: no cover - depends on the build
+    if os.environ.get("DAMONTUI_REQUIRE_COMPILED") == "1":
+        raise
+    pytestmark = pytest.mark.skip(reason=f"damontui._sampler is not built: {exc}")
+    cy = py
+
+PAGE = 4096
+NR_VPAGES = 8192  # 32 MiB of virtual space: 16 huge-page blocks
+NR_PFNS = 65536
+PRESENT, SOFT_DIRTY = 1 << 63, 1 << 55
+KPF_LRU, KPF_HEAD, KPF_TAIL, KPF_THP = 1 << 5, 1 << 15, 1 << 16, 1 << 22
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+class World:
+    """File-emulated pagemap / bitmap / kpageflags / clear_refs for one implementation."""
+
+    def __init__(self, root: Path, pagemap: list[int], kpf: list[int]) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.pagemap_path, self.bitmap_path = root / "pagemap", root / "bitmap"
+        self.pagemap = list(pagemap)
+        self._write_pagemap()
+        self.bitmap_path.write_bytes(bytes(NR_PFNS // 8))
+        (root / "kpageflags").write_bytes(b"".join(f.to_bytes(8, "little") for f in kpf))
+        (root / "clear_refs").write_bytes(b"")
+        self.fds = [
+            os.open(self.pagemap_path, os.O_RDONLY),
+            os.open(self.bitmap_path, os.O_RDWR),
+            os.open(root / "clear_refs", os.O_WRONLY),
+            os.open(root / "kpageflags", os.O_RDONLY),
+        ]
+
+    def _write_pagemap(self) -> None:
+        self.pagemap_path.write_bytes(b"".join(e.to_bytes(8, "little") for e in self.pagemap))
+
+    def access(self, pfns: list[int], fault_in: list[tuple[int, int]], dirty: list[int]) -> None:
+        """What the kernel would do on accesses: clear idle bits, map pages, dirty them."""
+        data = bytearray(self.bitmap_path.read_bytes())
+        for p in pfns:
+            data[p // 8] &= ~(1 << (p % 8)) & 0xFF
+        self.bitmap_path.write_bytes(bytes(data))
+        for vpage, pfn in fault_in:
+            self.pagemap[vpage] = PRESENT | pfn
+        for vpage in dirty:
+            self.pagemap[vpage] |= SOFT_DIRTY
+        self._write_pagemap()
+
+    def clear_dirty(self) -> None:
+        self.pagemap = [e & ~SOFT_DIRTY for e in self.pagemap]
+        self._write_pagemap()
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+
+
+def make_layout(seed: int) -> tuple[list[int], list[int]]:
+    """A pagemap and kpageflags: some 2 MiB blocks are huge pages (head + 511 tails)."""
+    rnd = random.Random(seed)
+    pagemap = [0] * NR_VPAGES
+    kpf = [0] * NR_PFNS
+    free_blocks = list(range(1, NR_PFNS // 512))
+    rnd.shuffle(free_blocks)
+    next_small = 0
+    for block in range(NR_VPAGES // 512):
+        if rnd.random() < 0.3:  # a PMD-mapped THP
+            base = free_blocks.pop() * 512
+            kpf[base] = KPF_THP | KPF_HEAD | KPF_LRU
+            for k in range(1, 512):
+                kpf[base + k] = KPF_THP | KPF_TAIL
+            for k in range(512):
+                pagemap[block * 512 + k] = PRESENT | (base + k)
+            continue
+        small_base = free_blocks.pop() * 512
+        for k in range(512):
+            if rnd.random() < 0.7:
+                pfn = small_base + (next_small + k * 7) % 512
+                pagemap[block * 512 + k] = PRESENT | pfn
+                kpf[pfn] = KPF_LRU if rnd.random() < 0.9 else 0
+    return pagemap, kpf
+
+
+def run_both(
+    tmp_path: Path, mode: int, seed: int, nr_regions: int, batches: list[int]
+) -> list[int]:
+    """Run both implementations; the (identical) nr_accesses at the end."""
+    pagemap, kpf = make_layout(seed)
+    worlds = {
+        "cy": World(tmp_path / "cy", pagemap, kpf),
+        "py": World(tmp_path / "py", pagemap, kpf),
+    }
+    impls: dict[str, ModuleType] = {"cy": cy, "py": py}
+    if mode == py.MODE_IDLE_PADDR:
+        ranges = [(0, NR_PFNS * PAGE)]
+    else:
+        ranges = [(0, NR_VPAGES * PAGE // 2), (NR_VPAGES * PAGE // 2 + 3 * PAGE, NR_VPAGES * PAGE)]
+    state = {}
+    for name, impl in impls.items():
+        w = worlds[name]
+        pm, bm, cr, kp = w.fds
+        s = impl.PageSampler(mode, pm, bm, cr, kp, PAGE)
+        r = Regions.from_ranges(ranges, nr_regions, PAGE)
+        state[name] = (s, r, make_rng(seed))
+    rnd = random.Random(seed + 1)
+    try:
+        got = {n: impls[n].prepare(s, r, rng) for n, (s, r, rng) in state.items()}
+        assert got["cy"] == got["py"]
+        for nr in batches:
+            pfns = [rnd.randrange(NR_PFNS) for _ in range(rnd.randrange(0, 4000))]
+            # and about half of the mapped pages (the ones paddr can track)
+            pfns += [e & (PRESENT - 1) for e in pagemap if e and rnd.random() < 0.5]
+            fault = [(rnd.randrange(NR_VPAGES), rnd.randrange(NR_PFNS)) for _ in range(20)]
+            dirty = [rnd.randrange(NR_VPAGES) for _ in range(rnd.randrange(0, 3000))]
+            for name in impls:
+                if mode == py.MODE_SOFTDIRTY:
+                    worlds[name].clear_dirty()
+                worlds[name].access(pfns, fault, dirty)
+            out = {}
+            for name, (s, r, rng) in state.items():
+                out[name] = impls[name].run([s], [r], [rng], nr, 0, 0, impls[name].StopFlag())
+            assert out["cy"] == out["py"]
+            (sc, rc, gc), (sp, rp, gp) = state["cy"], state["py"]
+            assert rc == rp
+            assert gc == gp
+            assert sc.prepared_pfns() == sp.prepared_pfns()
+            assert sc.counters() == sp.counters()
+            assert worlds["cy"].bitmap_path.read_bytes() == worlds["py"].bitmap_path.read_bytes()
+        return list(state["cy"][1].nr_accesses)
+    finally:
+        for w in worlds.values():
+            w.close()
+
+
+@SETTINGS
+@given(
+    mode=st.sampled_from([py.MODE_IDLE_VADDR, py.MODE_IDLE_PADDR, py.MODE_SOFTDIRTY]),
+    seed=st.integers(0, 2**32),
+    nr_regions=st.integers(1, 300),
+    batches=st.lists(st.integers(1, 4), min_size=1, max_size=4),
+)
+def test_compiled_and_python_samplers_agree(
+    tmp_path_factory: pytest.TempPathFactory,
+    mode: int,
+    seed: int,
+    nr_regions: int,
+    batches: list[int],
+) -> None:
+    run_both(tmp_path_factory.mktemp("w"), mode, seed, nr_regions, batches)
+
+
+@pytest.mark.parametrize("mode", [py.MODE_IDLE_VADDR, py.MODE_IDLE_PADDR, py.MODE_SOFTDIRTY])
+def test_accesses_are_counted(tmp_path: Path, mode: int) -> None:
+    """Not vacuous: with many regions and many accesses, both count some, not all."""
+    nr = run_both(tmp_path, mode, 7, 300, [3, 3])
+    assert 0 < sum(nr) < 6 * len(nr)
+
+
+@pytest.mark.parametrize("impl", [cy, py], ids=["cython", "python"])
+def test_huge_page_tails_are_checked_at_their_head(tmp_path: Path, impl: ModuleType) -> None:
+    # One THP at PFN 512..1023 mapped at vpages 0..511: every sample must use PFN 512.
+    pagemap = [PRESENT | (512 + k) for k in range(512)]
+    kpf = [0] * 2048
+    kpf[512] = KPF_THP | KPF_HEAD | KPF_LRU
+    for k in range(1, 512):
+        kpf[512 + k] = KPF_THP | KPF_TAIL
+    w = World(tmp_path, pagemap, kpf)
+    pm, bm, cr, kp = w.fds
+    s = impl.PageSampler(impl.CONSTANTS["MODE_IDLE_VADDR"], pm, bm, cr, kp, PAGE)
+    r = Regions.from_ranges([(0, 512 * PAGE)], 8, PAGE)
+    rng = make_rng(3)
+    assert impl.prepare(s, r, rng)[0] == py.ST_OK
+    assert {pfn for pfn, _ in s.prepared_pfns()} == {512}
+    # idle bit of the head set, nothing else
+    data = w.bitmap_path.read_bytes()
+    assert data[512 // 8] == 1 and sum(data) == 1
+    done, statuses, *_ = impl.run([s], [r], [rng], 1, 0, 0, impl.StopFlag())
+    assert (done, statuses[0][0]) == (1, py.ST_OK)
+    assert list(r.nr_accesses) == [0] * 8  # head still idle: nobody accessed the page
+    assert s.counters()["thp_heads"] >= 1
+    w.close()
+
+
+@pytest.mark.parametrize("impl", [cy, py], ids=["cython", "python"])
+def test_empty_pagemap_means_target_gone(tmp_path: Path, impl: ModuleType) -> None:
+    w = World(tmp_path, [], [0] * 64)
+    pm, bm, cr, kp = w.fds
+    s = impl.PageSampler(impl.CONSTANTS["MODE_IDLE_VADDR"], pm, bm, cr, kp, PAGE)
+    r = Regions.from_ranges([(0, 64 * PAGE)], 4, PAGE)
+    assert impl.prepare(s, r, make_rng(1))[0] == py.ST_GONE
+    s = impl.PageSampler(impl.CONSTANTS["MODE_SOFTDIRTY"], pm, bm, cr, kp, PAGE)
+    rng = make_rng(1)
+    assert impl.prepare(s, r, rng)[0] == py.ST_OK  # clear_refs accepted the write
+    assert impl.run([s], [r], [rng], 2, 0, 0, impl.StopFlag())[1][0][0] == py.ST_GONE
+    w.close()
+
+
+def test_constants_match() -> None:
+    assert cy.CONSTANTS == py.CONSTANTS
+    assert cy.SAMPLER_API_VERSION == py.SAMPLER_API_VERSION
+
+
+@pytest.mark.parametrize("impl", [cy, py], ids=["cython", "python"])
+def test_stop_flag_ends_a_paced_run(tmp_path: Path, impl: ModuleType) -> None:
+    import threading
+    import time
+
+    w = World(tmp_path, [PRESENT | k for k in range(1, 65)], [KPF_LRU] * 128)
+    pm, bm, cr, kp = w.fds
+    s = impl.PageSampler(impl.CONSTANTS["MODE_IDLE_VADDR"], pm, bm, cr, kp, PAGE)
+    r = Regions.from_ranges([(0, 64 * PAGE)], 4, PAGE)
+    rng = make_rng(1)
+    impl.prepare(s, r, rng)
+    stop = impl.StopFlag()
+    threading.Timer(0.2, stop.set).start()
+    t0 = time.monotonic()
+    # 1000 intervals of 100 ms would take 100 s; the flag must end it at once
+    done, *_ = impl.run([s], [r], [rng], 1000, 100_000_000, time.monotonic_ns(), stop)
+    assert time.monotonic() - t0 < 30
+    assert done < 1000
+    w.close()
+
+
+def test_array_types_are_checked() -> None:
+    s = cy.PageSampler(cy.CONSTANTS["MODE_IDLE_PADDR"], -1, -1, -1, -1, PAGE)
+    r = Regions.from_ranges([(0, 64 * PAGE)], 4, PAGE)
+    r.sample_addrs = array("Q", [0])
+    with pytest.raises(ValueError):
+        cy.prepare(s, r, make_rng(1))
