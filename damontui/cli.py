@@ -47,6 +47,7 @@ SORTS = report.SORT_KEYS
 # Every flag value goes through damontui.inputs: finite, in range, exit 2 with the flag.
 _REFRESH = inputs.seconds_flag("--refresh", 0.05, 3600)
 _DELAY = inputs.seconds_flag("--delay", 0, 86_400)
+_DURATION = inputs.seconds_flag("--duration", 0.001, 31_622_400)  # `record`: up to a year
 _SIM_SECONDS = inputs.seconds_flag("--sim-seconds", 0.001, 86_400)
 _COUNT = inputs.whole_flag("--count", 0, 1_000_000_000)
 _LIMIT = inputs.whole_flag("--limit", 1, 1_000_000_000)
@@ -128,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="turn the in-kernel DAMON user MODULE (damon_stat, damon_reclaim, "
                              "damon_lru_sort) off for this run and back on at exit; it holds "
                              "DAMON exclusively (repeatable)")
+    from .remote import cli as remote_cli
+
+    remote_cli.add_options(parser)
     batch = parser.add_argument_group("batch mode (plain text, no TUI)")
     batch.add_argument("--once", action="store_true", help="print one report and exit")
     batch.add_argument("--batch", action="store_true", help="print reports instead of the TUI")
@@ -138,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--sort", choices=SORTS, default="temperature",
                        help="region table order in batch mode (default: temperature)")
     batch.add_argument("--limit", type=_LIMIT, metavar="N", help="at most N table rows")
-    sub = parser.add_subparsers(dest="command", metavar="{engine}")
+    sub = parser.add_subparsers(dest="command", metavar="{engine,record,report,replay}")
     engine = sub.add_parser("engine", help="run the user-space engine and print its regions")
     _target_options(engine)
     engine.add_argument("--once", action="store_true", required=True,
@@ -149,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--sort", choices=SORTS, default="temperature")
     _weights_option(engine)
     engine.add_argument("--limit", type=_LIMIT, metavar="N")
+    from .record import cli as record_cli
+
+    record_cli.add_parsers(sub, _target_options, _DURATION)
     return parser
 
 
@@ -411,6 +418,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "engine":
             return run_engine_once(args, sys.stdout)
+        if args.command in ("record", "report", "replay"):
+            from .record import cli as record_cli
+
+            return record_cli.run(args)
         return _run(args)
     except InputError as e:  # a flag's value: the flags say what to change
         print(f"damontui: error: {e}", file=sys.stderr)
@@ -432,6 +443,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.no_color:
         os.environ["NO_COLOR"] = "1"
     batch = _want_batch(args)
+    from .remote import cli as remote_cli
+
+    remote_cli.check(args)
+    if args.remote:
+        return remote_cli.run_remote(args, batch, refresh_s)
     backend = _open_backend(args, config)
     if batch:
         for error in config_errors:

@@ -39,6 +39,7 @@ from ..model import (
     TemperatureWeights,
     ValidationError,
 )
+from ..record.live import SaveKeys
 from .app_dialogs import Dialogs
 from .app_exit import ExitHandling
 from .filter_screen import FilterScreen
@@ -64,7 +65,7 @@ REFRESH_STEPS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 WIDE = 120  # columns from which a side panel sits beside the main view
 
 
-class DamonApp(Dialogs, ExitHandling, App[int]):
+class DamonApp(Dialogs, ExitHandling, SaveKeys, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "damontui"
     # Unannotated: Textual declares it "ClassVar[...] | None", which mypy reads as an
@@ -96,6 +97,9 @@ class DamonApp(Dialogs, ExitHandling, App[int]):
         Binding("greater_than_sign", "sort(1)", "Sort by next column", id="app.sort_next",
                 show=False),
         Binding("I", "invert_sort", "Invert sort order", id="app.invert", show=False),
+        Binding("W", "save_history", "Save history to a record", id="app.save_history",
+                show=False),
+        Binding("S", "save_svg", "Save an SVG screenshot", id="app.screenshot", show=False),
     ]  # fmt: skip
     BINDINGS: ClassVar[list[BindingType]] = LEAD_BINDINGS + TAIL_BINDINGS
 
