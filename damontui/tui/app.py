@@ -13,7 +13,7 @@ and catch up when shown.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import ClassVar
@@ -32,14 +32,11 @@ from ..backends.base import Backend, BackendError
 from ..model import (
     DEFAULT_WEIGHTS,
     AccessPattern,
-    MonitoringAttrs,
-    Scheme,
     Snapshot,
-    Target,
     TemperatureWeights,
-    ValidationError,
 )
 from ..record.live import SaveKeys
+from .app_changes import BackendChanges
 from .app_dialogs import Dialogs
 from .app_exit import ExitHandling
 from .filter_screen import FilterScreen
@@ -48,12 +45,9 @@ from .heatmap import HeatmapView
 from .help_screen import commands
 from .histograms import HistogramsView
 from .messages import (
-    ApplyAttrs,
-    ApplySchemes,
     BackendNotice,
     PreviewPattern,
     SnapshotReady,
-    SwitchTarget,
 )
 from .nocolor import without_colour
 from .notes import NotesBar
@@ -65,7 +59,7 @@ REFRESH_STEPS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 WIDE = 120  # columns from which a side panel sits beside the main view
 
 
-class DamonApp(Dialogs, ExitHandling, SaveKeys, App[int]):
+class DamonApp(Dialogs, BackendChanges, ExitHandling, SaveKeys, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "damontui"
     # Unannotated: Textual declares it "ClassVar[...] | None", which mypy reads as an
@@ -424,67 +418,6 @@ class DamonApp(Dialogs, ExitHandling, SaveKeys, App[int]):
         self._generation += 1  # every view shows the preview: redraw them when visible
         self._show_views()
         self._show_status()
-
-    def on_apply_schemes(self, message: ApplySchemes) -> None:
-        if not self.apply_schemes(message.schemes):  # the panel goes back to what runs
-            refused = getattr(self.query_one("#schemes"), "refused", None)
-            if refused is not None:
-                refused(self.backend.schemes(), self.last_refusal)
-
-    def apply_schemes(self, schemes: Sequence[Scheme]) -> bool:
-        return self._change_backend(
-            "schemes", partial(self.backend.set_schemes, schemes),
-            "Schemes not applied ({}); the running schemes are unchanged.", "Invalid scheme",
-            f"{len(schemes)} scheme(s) applied.",
-        )  # fmt: skip
-
-    def on_apply_attrs(self, message: ApplyAttrs) -> None:
-        self.apply_attrs(message.attrs)
-
-    def apply_attrs(self, attrs: MonitoringAttrs) -> bool:
-        return self._change_backend(
-            "monitoring attributes", partial(self.backend.set_attrs, attrs),
-            "Attributes not applied ({}); monitoring continues unchanged.", "Invalid attributes",
-            "Monitoring attributes applied.",
-        )  # fmt: skip
-
-    def on_switch_target(self, message: SwitchTarget) -> None:
-        self.switch_target(message.target)
-
-    def switch_target(self, target: Target) -> bool:
-        if not self._change_backend(
-            "the target", partial(self.backend.set_targets, [target]), "Target not switched ({})."
-        ):
-            return False
-        self.history.clear()  # another address space: old columns would mislead
-        self.info = self.backend.info
-        self.notify(f"Now monitoring {target.label}.", markup=False)
-        self._show_chrome()
-        return True
-
-    def _change_backend(self, what: str, change: Callable[[], object], failed: str,
-                        title: str = "", done: str | None = None) -> bool:  # fmt: skip
-        """Run `change` unless read-only; on a refusal notify `failed` (its {} is the
-        error), else `done` if given. True if the backend took the change."""
-        if self._refuse_readonly(what):
-            return False
-        try:
-            change()
-        except (ValidationError, BackendError) as e:
-            self.last_refusal = str(e)
-            self.notify(failed.format(e), title=title, severity="error", markup=False)
-            return False
-        if done is not None:
-            self.notify(done, markup=False)
-        return True
-
-    def _refuse_readonly(self, what: str) -> bool:
-        if self.readonly or self.info.readonly:
-            self.last_refusal = f"read-only mode: {what} cannot be changed"
-            self.notify(f"Read-only mode: {what} cannot be changed.", severity="warning",
-                        markup=False)  # fmt: skip
-            return True
-        return False
 
     # --- command palette --------------------------------------------------------
 
