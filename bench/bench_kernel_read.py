@@ -60,16 +60,27 @@ def build(base: Path, nr_regions: int) -> tuple[str, str, list[str]]:
     fake = FakeSysfs.build(base, (6, 18))
     attrs = MonitoringAttrs()
     user = [
-        Scheme(action=Action.PAGEOUT, access_pattern=AccessPattern(
-            Range(0, U64), Range(0, 0), Range(10, U32))),
-        Scheme(action=Action.LRU_PRIO, access_pattern=AccessPattern(
-            Range(0, U64), Range(5, U32), Range(0, U32))),
-        Scheme(action=Action.STAT, access_pattern=AccessPattern(
-            Range(1 << 20, U64), Range(0, U32), Range(0, U32))),
+        Scheme(
+            action=Action.PAGEOUT,
+            access_pattern=AccessPattern(Range(0, U64), Range(0, 0), Range(10, U32)),
+        ),
+        Scheme(
+            action=Action.LRU_PRIO,
+            access_pattern=AccessPattern(Range(0, U64), Range(5, U32), Range(0, U32)),
+        ),
+        Scheme(
+            action=Action.STAT,
+            access_pattern=AccessPattern(Range(1 << 20, U64), Range(0, U32), Range(0, U32)),
+        ),
     ]
     snap = snapshot_scheme(attrs, fake.features())
-    fake.setup_kdamond(ops="paddr", targets=[Target(TargetKind.PADDR, ranges=((0, 1 << 40),))],
-                       attrs=attrs, schemes=user + [snap], running=True)
+    fake.setup_kdamond(
+        ops="paddr",
+        targets=[Target(TargetKind.PADDR, ranges=((0, 1 << 40),))],
+        attrs=attrs,
+        schemes=user + [snap],
+        running=True,
+    )
     size = (1 << 40) // nr_regions
     regions = [(i * size, (i + 1) * size, (i * 7) % 21, (i * 13) % 50) for i in range(nr_regions)]
     sroot = "kdamonds/0/contexts/0/schemes"
@@ -131,8 +142,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     sysfs = RealSysfs()
-    print(f"{'regions':>8} {'ours ms':>9} {'naive ms':>9} {'ratio':>6}   "
-          f"{'naive os.read ms':>16} {'ratio':>6}  files read (ours/naive)")
+    print(
+        f"{'regions':>8} {'ours ms':>9} {'naive ms':>9} {'ratio':>6}   "
+        f"{'naive os.read ms':>16} {'ratio':>6}  files read (ours/naive)"
+    )
     shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     for n in args.regions:
         with tempfile.TemporaryDirectory(prefix="damontui-bench-", dir=shm) as tmp:
@@ -145,9 +158,11 @@ def main() -> None:
             t_ours = timeit(partial(ours, snap_dir, user_dirs, sysfs, names), args.repeat)
             t_naive = timeit(partial(naive, kdamonds), args.repeat)
             t_fast = timeit(partial(naive_fast, kdamonds), args.repeat)
-            print(f"{n:>8} {t_ours * 1e3:>9.1f} {t_naive * 1e3:>9.1f} "
-                  f"{t_naive / t_ours:>5.1f}x   {t_fast * 1e3:>16.1f} {t_fast / t_ours:>5.1f}x  "
-                  f"{files_ours}/{files_naive}")
+            print(
+                f"{n:>8} {t_ours * 1e3:>9.1f} {t_naive * 1e3:>9.1f} "
+                f"{t_naive / t_ours:>5.1f}x   {t_fast * 1e3:>16.1f} {t_fast / t_ours:>5.1f}x  "
+                f"{files_ours}/{files_naive}"
+            )
 
 
 if __name__ == "__main__":

@@ -145,8 +145,10 @@ def main() -> None:
     print(f"  whole app, snapshot to screen    {times['app']:7.2f}  (CPU ms, incl. compositor)")
     for key, view in (("1", "regions"), ("2", "heatmap")):
         busy, idle = asyncio.run(cpu_percent(snaps, args.seconds, key))
-        print(f"  CPU {view:8} 10 refreshes/s: {busy:5.1f}% (target < 25)   "
-              f"idle: {idle:4.1f}% (target < 2)")
+        print(
+            f"  CPU {view:8} 10 refreshes/s: {busy:5.1f}% (target < 25)   "
+            f"idle: {idle:4.1f}% (target < 2)"
+        )
 
 
 if __name__ == "__main__":

@@ -69,8 +69,12 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--paddr", action="store_true", help="monitor physical memory")
     what.add_argument("--synthetic", choices=PATTERNS, metavar="PATTERN",
                       help=f"monitor a simulated workload: {', '.join(PATTERNS)}")  # fmt: skip
-    parser.add_argument("--source", choices=SOURCES, metavar="NAME",
-                        help=f"engine access source: {', '.join(SOURCES)} (default: best)")
+    parser.add_argument(
+        "--source",
+        choices=SOURCES,
+        metavar="NAME",
+        help=f"engine access source: {', '.join(SOURCES)} (default: best)",
+    )
     parser.add_argument("--seed", type=_SEED, metavar="N", help="synthetic workload seed")
     parser.add_argument("--sample", type=inputs.attr_flag("sample_us"), metavar="T",
                         help="sampling interval (5ms)")  # fmt: skip
@@ -82,12 +86,24 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
                         help="minimum regions (10)")  # fmt: skip
     parser.add_argument("--max-regions", type=inputs.attr_flag("max_nr_regions"), metavar="N",
                         help="maximum regions (1000)")  # fmt: skip
-    parser.add_argument("--cpu-budget", type=_CPU_BUDGET, metavar="PCT",
-                        help="engine CPU budget, percent of one core, or 'off' (2)")
-    parser.add_argument("--config", type=Path, metavar="PATH",
-                        help="config file (default: $XDG_CONFIG_HOME/damontui/config.toml)")
-    parser.add_argument("--damo-config", type=Path, metavar="FILE",
-                        help="start monitoring and schemes from a damo kdamonds JSON file")
+    parser.add_argument(
+        "--cpu-budget",
+        type=_CPU_BUDGET,
+        metavar="PCT",
+        help="engine CPU budget, percent of one core, or 'off' (2)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="config file (default: $XDG_CONFIG_HOME/damontui/config.toml)",
+    )
+    parser.add_argument(
+        "--damo-config",
+        type=Path,
+        metavar="FILE",
+        help="start monitoring and schemes from a damo kdamonds JSON file",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,37 +126,72 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--theme", metavar="NAME", help="colour theme")
     parser.add_argument("--no-color", action="store_true", help="no colours (as NO_COLOR)")
     parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
-    parser.add_argument("--readonly", action="store_true",
-                        help="observe only: never change schemes, attributes or targets")
+    parser.add_argument(
+        "--readonly",
+        action="store_true",
+        help="observe only: never change schemes, attributes or targets",
+    )
     _weights_option(parser)
-    parser.add_argument("--keep-running", action="store_true",
-                        help="leave kernel DAMON monitoring running after exit")
-    parser.add_argument("--kdamond", type=_KDAMOND, metavar="N",
-                        help="view (or re-attach to) the existing kdamond N")
-    parser.add_argument("--take-over", metavar="NAME",
-                        help="with --kdamond N: take over that kdamond though damontui did not "
-                             "start it; NAME must repeat its name (kdamond.N) or pid to confirm")
-    parser.add_argument("--reset-stopped", metavar="NAME", action="append", default=[],
-                        type=_KDAMOND_NAME,
-                        help="allow starting a kdamond although it resets the staged "
-                             "configuration of stopped kdamond NAME (kdamond.N; repeatable)")
-    parser.add_argument("--turn-off", metavar="MODULE", action="append", default=[],
-                        choices=("damon_stat", "damon_reclaim", "damon_lru_sort"),
-                        help="turn the in-kernel DAMON user MODULE (damon_stat, damon_reclaim, "
-                             "damon_lru_sort) off for this run and back on at exit; it holds "
-                             "DAMON exclusively (repeatable)")
+    parser.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="leave kernel DAMON monitoring running after exit",
+    )
+    parser.add_argument(
+        "--kdamond",
+        type=_KDAMOND,
+        metavar="N",
+        help="view (or re-attach to) the existing kdamond N",
+    )
+    parser.add_argument(
+        "--take-over",
+        metavar="NAME",
+        help="with --kdamond N: take over that kdamond though damontui did not "
+        "start it; NAME must repeat its name (kdamond.N) or pid to confirm",
+    )
+    parser.add_argument(
+        "--reset-stopped",
+        metavar="NAME",
+        action="append",
+        default=[],
+        type=_KDAMOND_NAME,
+        help="allow starting a kdamond although it resets the staged "
+        "configuration of stopped kdamond NAME (kdamond.N; repeatable)",
+    )
+    parser.add_argument(
+        "--turn-off",
+        metavar="MODULE",
+        action="append",
+        default=[],
+        choices=("damon_stat", "damon_reclaim", "damon_lru_sort"),
+        help="turn the in-kernel DAMON user MODULE (damon_stat, damon_reclaim, "
+        "damon_lru_sort) off for this run and back on at exit; it holds "
+        "DAMON exclusively (repeatable)",
+    )
     from .remote import cli as remote_cli
 
     remote_cli.add_options(parser)
     batch = parser.add_argument_group("batch mode (plain text, no TUI)")
     batch.add_argument("--once", action="store_true", help="print one report and exit")
     batch.add_argument("--batch", action="store_true", help="print reports instead of the TUI")
-    batch.add_argument("--count", type=_COUNT, metavar="N",
-                       help="reports to print (default 1; 0: until interrupted)")
-    batch.add_argument("--delay", type=_DELAY, metavar="S",
-                       help="seconds between reports (default: the refresh interval)")
-    batch.add_argument("--sort", choices=SORTS, default="temperature",
-                       help="region table order in batch mode (default: temperature)")
+    batch.add_argument(
+        "--count",
+        type=_COUNT,
+        metavar="N",
+        help="reports to print (default 1; 0: until interrupted)",
+    )
+    batch.add_argument(
+        "--delay",
+        type=_DELAY,
+        metavar="S",
+        help="seconds between reports (default: the refresh interval)",
+    )
+    batch.add_argument(
+        "--sort",
+        choices=SORTS,
+        default="temperature",
+        help="region table order in batch mode (default: temperature)",
+    )
     batch.add_argument("--limit", type=_LIMIT, metavar="N", help="at most N table rows")
     sub = parser.add_subparsers(dest="command", metavar="{engine,record,report,replay}")
     engine = sub.add_parser("engine", help="run the user-space engine and print its regions")
@@ -217,8 +268,9 @@ def _request(args: argparse.Namespace, config: object | None) -> BackendRequest:
         backend=str(_setting(args, config, "backend", "backend", "auto")),
         target=_target(args),
         source=args.source or (None if config_source == "auto" else config_source),
-        synthetic_pattern=str(_setting(args, config, "synthetic", "synthetic_pattern",
-                                       "hotcold")),  # fmt: skip
+        synthetic_pattern=str(
+            _setting(args, config, "synthetic", "synthetic_pattern", "hotcold")
+        ),  # fmt: skip
         seed=int(_setting(args, config, "seed", "seed", 0)),
         attrs=_attrs(args, config),
         schemes=tuple(getattr(config, "schemes", ())),
@@ -226,8 +278,11 @@ def _request(args: argparse.Namespace, config: object | None) -> BackendRequest:
         take_over=getattr(args, "take_over", None),
         reset_stopped=tuple(getattr(args, "reset_stopped", ()) or ()),
         keep_running=bool(getattr(args, "keep_running", False)),
-        cpu_budget=(getattr(config, "cpu_budget", 2.0) if args.cpu_budget is None
-                    else args.cpu_budget or None),  # fmt: skip
+        cpu_budget=(
+            getattr(config, "cpu_budget", 2.0)
+            if args.cpu_budget is None
+            else args.cpu_budget or None
+        ),  # fmt: skip
         turn_off=tuple(getattr(args, "turn_off", ()) or ()),
     )
 
@@ -276,10 +331,15 @@ class _Collector:
 
 
 def _weights_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--temperature-weights", "--temperature_weights", type=_WEIGHT, nargs=3,
-                        metavar=("SIZE", "ACCESS_RATE", "AGE"),
-                        help="damo's temperature weights: per byte, per %% access rate and per "
-                             "us of age (default 0 100 100; the config's [temperature_weights])")
+    parser.add_argument(
+        "--temperature-weights",
+        "--temperature_weights",
+        type=_WEIGHT,
+        nargs=3,
+        metavar=("SIZE", "ACCESS_RATE", "AGE"),
+        help="damo's temperature weights: per byte, per %% access rate and per "
+        "us of age (default 0 100 100; the config's [temperature_weights])",
+    )
 
 
 def _temperature_weights(args: argparse.Namespace, config: object | None) -> TemperatureWeights:
@@ -297,8 +357,11 @@ def print_report(out: TextIO, snap: Snapshot, history: Sequence[Snapshot], backe
         from .damon_stat_text import format_report
 
         notes = "".join(f"note: {n}\n" for n in backend.info.notes)
-        out.write(f"damontui {backend.info.kernel_version}\n{notes}\n"
-                  + format_report(snap.damon_stat, width) + "\n")
+        out.write(
+            f"damontui {backend.info.kernel_version}\n{notes}\n"
+            + format_report(snap.damon_stat, width)
+            + "\n"
+        )
         out.flush()
         return
     weights = getattr(args, "weights", DEFAULT_WEIGHTS)

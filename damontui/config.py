@@ -94,8 +94,10 @@ class Config:
 # --- finding the line of a key ----------------------------------------------------------
 
 _HEADER = re.compile(r"\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"
-                  r"\"[^\"]*\"|'[^']*'))*)\s*=")
+_KEY = re.compile(
+    r"\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"
+    r"\"[^\"]*\"|'[^']*'))*)\s*="
+)
 
 
 def _parts(dotted: str) -> list[str]:
@@ -196,10 +198,10 @@ def _weights(value: object, key: str) -> TemperatureWeights:
 
 def _keymap(value: object, key: str) -> dict[str, str]:
     if not isinstance(value, dict):
-        raise ValidationError(key, value, "a table of binding id = \"keys\"")
+        raise ValidationError(key, value, 'a table of binding id = "keys"')
     for name, keys in value.items():
         if not isinstance(keys, str) or not keys.strip():
-            raise ValidationError(f"{key}.{name}", keys, "keys as a string, e.g. \"q,f10\"")
+            raise ValidationError(f"{key}.{name}", keys, 'keys as a string, e.g. "q,f10"')
     return dict(value)
 
 
@@ -328,8 +330,9 @@ def parse_config(text: str, file: Path) -> tuple[Config, list[str]]:
     else:
         errors.add("intervals", "intervals: expected a table")
     if "schemes" in data:
-        values["schemes"] = _schemes(data["schemes"], values.get("intervals", MonitoringAttrs()),
-                                     errors)
+        values["schemes"] = _schemes(
+            data["schemes"], values.get("intervals", MonitoringAttrs()), errors
+        )
     return Config(**values), errors.items
 
 

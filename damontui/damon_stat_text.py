@@ -46,14 +46,17 @@ def idle_bar(ms: int, max_abs_ms: int, width: int) -> str:
     return ("█" if ms > 0 else "▒") * max(1, round(frac * width))
 
 
-def idle_curve_rows(percentiles: Sequence[int], width: int = 40,
-                    keys: Sequence[int] = KEY_PERCENTILES) -> list[tuple[str, str, str]]:
+def idle_curve_rows(
+    percentiles: Sequence[int], width: int = 40, keys: Sequence[int] = KEY_PERCENTILES
+) -> list[tuple[str, str, str]]:
     """(label, bar, value) rows of the idle-time curve at the key percentiles."""
     if len(percentiles) != 101:
         return []
     top = max(abs(v) for v in percentiles) or 1
-    return [(f"p{p:<3}", idle_bar(percentiles[p], top, width), format_idle_ms(percentiles[p]))
-            for p in keys]
+    return [
+        (f"p{p:<3}", idle_bar(percentiles[p], top, width), format_idle_ms(percentiles[p]))
+        for p in keys
+    ]
 
 
 def sparkline(values: Sequence[float], width: int) -> str:
@@ -64,37 +67,44 @@ def sparkline(values: Sequence[float], width: int) -> str:
     top = max(vals)
     if top <= 0:
         return SPARK[0] * len(vals)
-    return "".join(SPARK[min(len(SPARK) - 1, int(v / top * (len(SPARK) - 1) + 0.5))]
-                   for v in vals)
+    return "".join(SPARK[min(len(SPARK) - 1, int(v / top * (len(SPARK) - 1) + 0.5))] for v in vals)
 
 
 def summary_line(s: DamonStatSample) -> str:
     """DAMON_STAT's state in one line (the line naming DAMON_STAT in batch mode)."""
     state = "enabled" if s.enabled else "disabled (values are the last it published)"
     pid = f"kdamond pid {s.kdamond_pid}" if s.kdamond_pid else "kdamond pid unknown"
-    aggr = (format_duration_us(s.aggr_interval_us) if s.aggr_interval_us
-            else "not exposed by this kernel")
-    return (f"DAMON_STAT (in-kernel, read-only): {state}; {pid}, cpu {s.cpu_percent:.1f}%; "
-            f"aggregation interval {aggr} (auto-tuned)")
+    aggr = (
+        format_duration_us(s.aggr_interval_us)
+        if s.aggr_interval_us
+        else "not exposed by this kernel"
+    )
+    return (
+        f"DAMON_STAT (in-kernel, read-only): {state}; {pid}, cpu {s.cpu_percent:.1f}%; "
+        f"aggregation interval {aggr} (auto-tuned)"
+    )
 
 
 def format_report(s: DamonStatSample, width: int = 100) -> str:
     """The text batch mode prints for a DAMON_STAT sample."""
     bar_w = max(10, min(50, width - 40))
-    lines = [summary_line(s),
-             f"estimated memory bandwidth: {format_bandwidth(s.bandwidth_bps)}"]
+    lines = [summary_line(s), f"estimated memory bandwidth: {format_bandwidth(s.bandwidth_bps)}"]
     history = [bw for _, bw in s.bandwidth_history]
     if len(history) > 1:
         span = s.bandwidth_history[-1][0] - s.bandwidth_history[0][0]
-        lines.append(f"bandwidth over the last {format_duration_us(span * 1e6)}: "
-                     f"{sparkline(history, bar_w)} (max {format_bandwidth(max(history))})")
+        lines.append(
+            f"bandwidth over the last {format_duration_us(span * 1e6)}: "
+            f"{sparkline(history, bar_w)} (max {format_bandwidth(max(history))})"
+        )
     lines.append("")
     if not s.has_percentiles:
         lines.append("memory idle time percentiles: not readable")
         return "\n".join(lines)
     p = s.idle_ms_percentiles
-    lines.append("memory idle time percentiles (memory_idle_ms_percentiles; p50 = half of "
-                 "the memory is idle at most that long):")
+    lines.append(
+        "memory idle time percentiles (memory_idle_ms_percentiles; p50 = half of "
+        "the memory is idle at most that long):"
+    )
     for label, bar, value in idle_curve_rows(p, bar_w):
         lines.append(f"  {label} {bar:<{bar_w}} {value}")
     for ms in (1_000, 60_000):

@@ -32,6 +32,7 @@ class _DamonWriteGuard:
 
     def real_writes(self) -> list[tuple[str, str]]:
         from damontui.backends.kernel.sysfs import is_under_real_damon
+
         return [(p, d) for p, d in self.writes if is_under_real_damon(p)]
 
 
@@ -52,7 +53,8 @@ def damon_write_guard(monkeypatch):
             guard.blocked.append((str(path), data))
             raise RealDamonWriteBlocked(
                 f"test tried to write {data.strip()!r} to {path}: the host's DAMON sysfs "
-                "belongs to the machine (use a fake sysfs root, or the VM tier)")
+                "belongs to the machine (use a fake sysfs root, or the VM tier)"
+            )
         real_write(path, data)
 
     monkeypatch.setattr(ksysfs, "write_file", guarded_write_file)

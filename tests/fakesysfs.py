@@ -89,8 +89,11 @@ SCHEME_FILES = [
     ("action", "stat", (5, 18), True),
     ("target_nid", "-1", (6, 11), True),
     ("apply_interval_us", "0", (6, 7), True),
-    *[(f"access_pattern/{k}/{m}", "0", (5, 18), True)
-      for k in ("sz", "nr_accesses", "age") for m in ("min", "max")],
+    *[
+        (f"access_pattern/{k}/{m}", "0", (5, 18), True)
+        for k in ("sz", "nr_accesses", "age")
+        for m in ("min", "max")
+    ],
     ("quotas/ms", "0", (5, 18), True),
     ("quotas/bytes", "0", (5, 18), True),
     ("quotas/reset_interval_ms", "0", (5, 18), True),
@@ -111,8 +114,10 @@ SCHEME_FILES = [
     ("core_filters/nr_filters", "0", (6, 15), True),
     ("ops_filters/nr_filters", "0", (6, 15), True),
     ("dests/nr_dests", "0", (6, 17), True),
-    *[(f"stats/{n}", "0", (5, 18), False)
-      for n in ("nr_tried", "sz_tried", "nr_applied", "sz_applied", "qt_exceeds")],
+    *[
+        (f"stats/{n}", "0", (5, 18), False)
+        for n in ("nr_tried", "sz_tried", "nr_applied", "sz_applied", "qt_exceeds")
+    ],
     ("stats/sz_ops_filter_passed", "0", (6, 14), False),
     ("stats/nr_snapshots", "0", (7, 0), False),
     ("stats/max_nr_snapshots", "0", (7, 0), True),
@@ -151,21 +156,66 @@ NR_FILES = {
     "nr_dests": "dest",
 }
 KIND_FILES = {
-    "kdamond": KDAMOND_FILES, "context": CONTEXT_FILES, "target": TARGET_FILES,
-    "region": REGION_FILES, "scheme": SCHEME_FILES, "goal": GOAL_FILES,
-    "filter": FILTER_FILES, "dest": DEST_FILES,
+    "kdamond": KDAMOND_FILES,
+    "context": CONTEXT_FILES,
+    "target": TARGET_FILES,
+    "region": REGION_FILES,
+    "scheme": SCHEME_FILES,
+    "goal": GOAL_FILES,
+    "filter": FILTER_FILES,
+    "dest": DEST_FILES,
 }
 INT_FILES = {
-    "pid_target", "start", "end", "min", "max", "sample_us", "aggr_us", "update_us",
-    "access_bp", "aggrs", "min_sample_us", "max_sample_us", "apply_interval_us", "ms",
-    "bytes", "reset_interval_ms", "sz_permil", "nr_accesses_permil", "age_permil",
-    "interval_us", "high", "mid", "low", "target_value", "current_value", "nid",
-    "addr_start", "addr_end", "damon_target_idx", "refresh_ms", "addr_unit", "id",
-    "weight", "max_nr_snapshots", "fail_charge_num", "fail_charge_denom",
+    "pid_target",
+    "start",
+    "end",
+    "min",
+    "max",
+    "sample_us",
+    "aggr_us",
+    "update_us",
+    "access_bp",
+    "aggrs",
+    "min_sample_us",
+    "max_sample_us",
+    "apply_interval_us",
+    "ms",
+    "bytes",
+    "reset_interval_ms",
+    "sz_permil",
+    "nr_accesses_permil",
+    "age_permil",
+    "interval_us",
+    "high",
+    "mid",
+    "low",
+    "target_value",
+    "current_value",
+    "nid",
+    "addr_start",
+    "addr_end",
+    "damon_target_idx",
+    "refresh_ms",
+    "addr_unit",
+    "id",
+    "weight",
+    "max_nr_snapshots",
+    "fail_charge_num",
+    "fail_charge_denom",
 }
 BOOL_FILES = {"matching", "allow", "obsolete_target"}
-BOOL_WORDS = {"y": "Y", "yes": "Y", "1": "Y", "on": "Y", "true": "Y",
-              "n": "N", "no": "N", "0": "N", "off": "N", "false": "N"}
+BOOL_WORDS = {
+    "y": "Y",
+    "yes": "Y",
+    "1": "Y",
+    "on": "Y",
+    "true": "Y",
+    "n": "N",
+    "no": "N",
+    "0": "N",
+    "off": "N",
+    "false": "N",
+}
 
 
 class _KernelError(OSError):
@@ -202,10 +252,16 @@ class KState:
 class FakeSysfs(RealSysfs):
     """See module docstring."""
 
-    def __init__(self, base: Path, version: Version = (6, 18),
-                 avail_operations: Sequence[str] = ("vaddr", "fvaddr", "paddr"),
-                 memcgs: Iterable[str] = ("/",), live_pids: Iterable[int] | None = None,
-                 pid_base: int = 4000, memcg_commit_quirk: bool = False) -> None:
+    def __init__(
+        self,
+        base: Path,
+        version: Version = (6, 18),
+        avail_operations: Sequence[str] = ("vaddr", "fvaddr", "paddr"),
+        memcgs: Iterable[str] = ("/",),
+        live_pids: Iterable[int] | None = None,
+        pid_base: int = 4000,
+        memcg_commit_quirk: bool = False,
+    ) -> None:
         base = Path(base)
         if ksysfs.is_under_real_damon(str(base)) or str(base.resolve()).startswith("/sys"):
             raise RuntimeError("FakeSysfs must live in a temporary directory, not under /sys")
@@ -261,13 +317,20 @@ class FakeSysfs(RealSysfs):
 
     def backend_paths(self) -> dict:
         """Keyword arguments pointing a KernelBackend at this fake machine."""
-        return dict(root=self.admin, sysfs=self, runtime_dir=self.runtime_dir,
-                    proc_root=self.proc_root, iomem_path=self.iomem,
-                    kernel_release=self.release, cgroup_root=self.cgroup_root,
-                    module_root=self.module_root)
+        return dict(
+            root=self.admin,
+            sysfs=self,
+            runtime_dir=self.runtime_dir,
+            proc_root=self.proc_root,
+            iomem_path=self.iomem,
+            kernel_release=self.release,
+            cgroup_root=self.cgroup_root,
+            module_root=self.module_root,
+        )
 
-    def add_module(self, name: str, enabled: bool = True, pid: int | None = 50,
-                   with_pid_file: bool = True) -> None:
+    def add_module(
+        self, name: str, enabled: bool = True, pid: int | None = 50, with_pid_file: bool = True
+    ) -> None:
         """An exclusive in-kernel DAMON module (damon_stat, ...) under module_root.
         While enabled, every sysfs `state on` fails with EBUSY (as the kernel does)."""
         params = Path(self.module_root) / name / "parameters"
@@ -279,7 +342,8 @@ class FakeSysfs(RealSysfs):
             (params / "aggr_interval_us").write_text("1500000\n")
             (params / "estimated_memory_bandwidth").write_text("123456789\n")
             (params / "memory_idle_ms_percentiles").write_text(
-                ",".join(str(i * 100) for i in range(101)) + "\n")
+                ",".join(str(i * 100) for i in range(101)) + "\n"
+            )
         if enabled and pid:
             self._write_proc_stat(pid, "kdamond.0", 0)
 
@@ -289,8 +353,10 @@ class FakeSysfs(RealSysfs):
     def _exclusive_running(self) -> bool:
         root = Path(self.module_root)
         return root.is_dir() and any(
-            (d / "parameters/enabled").read_text().strip() == "Y" for d in root.iterdir()
-            if (d / "parameters/enabled").exists())
+            (d / "parameters/enabled").read_text().strip() == "Y"
+            for d in root.iterdir()
+            if (d / "parameters/enabled").exists()
+        )
 
     def features(self):
         return detect_features(self, self.admin, self.release)
@@ -308,8 +374,14 @@ class FakeSysfs(RealSysfs):
         prefix = rel_prefix.rstrip("/") + "/"
         return [(p, v) for p, v in self.attempts if p == rel_prefix or p.startswith(prefix)]
 
-    def inject(self, pattern: str, err: int, value: str | None = None, times: int = 1,
-               then: Callable[[], None] | None = None) -> None:
+    def inject(
+        self,
+        pattern: str,
+        err: int,
+        value: str | None = None,
+        times: int = 1,
+        then: Callable[[], None] | None = None,
+    ) -> None:
         """The next `times` writes to matching files fail with `err` (then() runs
         each time it fires)."""
         self.injections.append(Injection(pattern, err, value, times, then))
@@ -340,8 +412,9 @@ class FakeSysfs(RealSysfs):
         self.memcgs.add(path)
         os.makedirs(join(self.cgroup_root, path), exist_ok=True)
 
-    def set_regions(self, kd: int, per_target: Sequence[Sequence[tuple[int, int, int, int]]]
-                    ) -> None:
+    def set_regions(
+        self, kd: int, per_target: Sequence[Sequence[tuple[int, int, int, int]]]
+    ) -> None:
         """What the fake kernel monitors: per target, (start, end, nr_accesses, age)."""
         self.regions[kd] = [list(t) for t in per_target]
 
@@ -365,16 +438,24 @@ class FakeSysfs(RealSysfs):
         st.cpu_ticks += ticks
         self._write_proc_stat(st.pid, f"kdamond.{kd}", st.cpu_ticks)
 
-    def setup_kdamond(self, ops: str = "paddr", targets: Sequence[Target] | None = None,
-                      ranges: Sequence[tuple[int, int]] = ((1 << 32, 1 << 33),),
-                      attrs: MonitoringAttrs | None = None, schemes: Sequence[Scheme] = (),
-                      running: bool = True, pid: int | None = None,
-                      refresh_ms: int = 0) -> int:
+    def setup_kdamond(
+        self,
+        ops: str = "paddr",
+        targets: Sequence[Target] | None = None,
+        ranges: Sequence[tuple[int, int]] = ((1 << 32, 1 << 33),),
+        attrs: MonitoringAttrs | None = None,
+        schemes: Sequence[Scheme] = (),
+        running: bool = True,
+        pid: int | None = None,
+        refresh_ms: int = 0,
+    ) -> int:
         """Add one kdamond as ANOTHER tool would (not logged as damontui writes).
         Returns its index.  Must be called while no kdamond runs."""
         if any(s.running for s in self.kd.values()):
-            raise RuntimeError("setup_kdamond: turn the running kdamonds off first, or add "
-                               "all kdamonds before starting any")
+            raise RuntimeError(
+                "setup_kdamond: turn the running kdamonds off first, or add "
+                "all kdamonds before starting any"
+            )
         saved = {i: self._capture(i) for i in self.kd}
         self._internal += 1
         try:
@@ -388,11 +469,15 @@ class FakeSysfs(RealSysfs):
                 if ops == "paddr":
                     targets = [Target(TargetKind.PADDR, ranges=tuple(ranges))]
                 else:
-                    targets = [Target(TargetKind.PID, pid=1, ranges=tuple(ranges)
-                                      if ops == "fvaddr" else ())]
+                    targets = [
+                        Target(
+                            TargetKind.PID, pid=1, ranges=tuple(ranges) if ops == "fvaddr" else ()
+                        )
+                    ]
             writer = Writer(self, self.features())
-            writer.stage_context(self.path(f"{kd}/contexts/0"), ops, attrs or MonitoringAttrs(),
-                                 targets, schemes)
+            writer.stage_context(
+                self.path(f"{kd}/contexts/0"), ops, attrs or MonitoringAttrs(), targets, schemes
+            )
             if refresh_ms and os.path.exists(self.path(f"{kd}/refresh_ms")):
                 self.write(self.path(f"{kd}/refresh_ms"), refresh_ms)
             if running:
@@ -430,18 +515,21 @@ class FakeSysfs(RealSysfs):
 
     def _capture(self, index: int) -> dict[str, str]:
         from damontui.backends.kernel.reader import read_config_tree
+
         return read_config_tree(self, self.path(f"kdamonds/{index}"))
 
     def _restore(self, index: int, tree: dict[str, str]) -> None:
         from damontui.backends.kernel.writer import restore_tree
+
         restore_tree(self, self.path(f"kdamonds/{index}"), tree)
 
     # --- reads (counted) ----------------------------------------------------------
 
     def _check_read(self, path: str) -> None:
         if self.denied is not None:
-            raise SysfsReadError(ksysfs.describe_read_error(path, self.denied), path, None,
-                                 self.denied)
+            raise SysfsReadError(
+                ksysfs.describe_read_error(path, self.denied), path, None, self.denied
+            )
 
     def _sleep(self, seconds: float) -> None:
         self.busy_sleeps.append(seconds)
@@ -500,8 +588,11 @@ class FakeSysfs(RealSysfs):
         if self.denied is not None:
             raise _KernelError(self.denied)
         for inj in self.injections:
-            if inj.times and fnmatch.fnmatch(rel, inj.pattern) and (
-                    inj.value is None or inj.value == text.strip()):
+            if (
+                inj.times
+                and fnmatch.fnmatch(rel, inj.pattern)
+                and (inj.value is None or inj.value == text.strip())
+            ):
                 if inj.times > 0:
                     inj.times -= 1
                 if inj.then is not None:
@@ -543,8 +634,7 @@ class FakeSysfs(RealSysfs):
                 raise _KernelError(errno.EINVAL)
             return str(number)
         if name == "operations":
-            if value not in self.avail_operations or (value == "fvaddr" and
-                                                      self.version < (5, 19)):
+            if value not in self.avail_operations or (value == "fvaddr" and self.version < (5, 19)):
                 raise _KernelError(errno.EINVAL)
             return value
         if name == "action":
@@ -604,8 +694,9 @@ class FakeSysfs(RealSysfs):
             if self.version < version:
                 continue
             if default is None:  # avail_operations
-                default = " ".join(o for o in self.avail_operations
-                                   if o != "fvaddr" or self.version >= (5, 19))
+                default = " ".join(
+                    o for o in self.avail_operations if o != "fvaddr" or self.version >= (5, 19)
+                )
             self._put(join(rel_dir, frel), default, writable)
         if kind == "scheme":
             for drel, version in SCHEME_DIRS:
@@ -691,8 +782,10 @@ class FakeSysfs(RealSysfs):
                     self._clear_tried(sdir)
             elif cmd == "commit_schemes_quota_goals":
                 staged = read_schemes(self, join(kd, "contexts/0"))
-                st.schemes = [replace(s, quotas=replace(s.quotas, goals=n.quotas.goals))
-                              for s, n in zip(st.schemes, staged, strict=False)]
+                st.schemes = [
+                    replace(s, quotas=replace(s.quotas, goals=n.quotas.goals))
+                    for s, n in zip(st.schemes, staged, strict=False)
+                ]
             elif cmd == "update_schemes_effective_quotas":
                 self._publish_effective(index)
             elif cmd == "update_tuned_intervals":
@@ -742,8 +835,9 @@ class FakeSysfs(RealSysfs):
         sroot = self.path(f"kdamonds/{index}/contexts/0/schemes")
         if not os.path.isdir(sroot):
             return []
-        return [join(sroot, n) for n in sorted((n for n in os.listdir(sroot) if n.isdigit()),
-                                               key=int)]
+        return [
+            join(sroot, n) for n in sorted((n for n in os.listdir(sroot) if n.isdigit()), key=int)
+        ]
 
     def _publish_stats(self, index: int) -> None:
         for si, sdir in enumerate(self._scheme_dirs(index)):
@@ -756,8 +850,7 @@ class FakeSysfs(RealSysfs):
         for si, sdir in enumerate(self._scheme_dirs(index)):
             p = join(sdir, "quotas/effective_bytes")
             if (index, si) in self.effective and os.path.exists(p):
-                self._put(os.path.relpath(p, self.admin), str(self.effective[(index, si)]),
-                          False)
+                self._put(os.path.relpath(p, self.admin), str(self.effective[(index, si)]), False)
 
     def _publish_tuned(self, index: int) -> None:
         if index not in self.tuned:
@@ -809,11 +902,15 @@ class FakeSysfs(RealSysfs):
                 self._clear_tried(sdir)
                 self.write_tried_regions(srel, tried)
             if os.path.exists(join(sdir, "tried_regions/total_bytes")):
-                self._put(f"{srel}/tried_regions/total_bytes",
-                          str(sum(e - s for s, e, _, _ in tried)), False)
+                self._put(
+                    f"{srel}/tried_regions/total_bytes",
+                    str(sum(e - s for s, e, _, _ in tried)),
+                    False,
+                )
 
-    def write_tried_regions(self, scheme_rel: str, regions: Sequence[tuple[int, int, int, int]]
-                            ) -> None:
+    def write_tried_regions(
+        self, scheme_rel: str, regions: Sequence[tuple[int, int, int, int]]
+    ) -> None:
         """Materialize tried_regions/N dirs (also used to give a foreign kdamond some)."""
         base = Path(self.path(scheme_rel)) / "tried_regions"
         base.mkdir(parents=True, exist_ok=True)
@@ -836,8 +933,28 @@ class FakeSysfs(RealSysfs):
         d.mkdir(parents=True, exist_ok=True)
         # fields after ')': state ppid pgrp session tty tpgid flags minflt cminflt majflt
         # cmajflt utime stime cutime cstime priority nice threads itrealvalue starttime
-        fields = ["S", "2", "0", "0", "0", "-1", "0", "0", "0", "0", "0",
-                  str(ticks), "0", "0", "0", "20", "0", "1", "0", str(1000 + pid)]
+        fields = [
+            "S",
+            "2",
+            "0",
+            "0",
+            "0",
+            "-1",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0",
+            str(ticks),
+            "0",
+            "0",
+            "0",
+            "20",
+            "0",
+            "1",
+            "0",
+            str(1000 + pid),
+        ]
         (d / "stat").write_text(f"{pid} ({comm}) " + " ".join(fields) + "\n")
         if not (d / "comm").exists():
             (d / "comm").write_text(comm + "\n")
@@ -859,27 +976,41 @@ def host_like_scheme(version: Version = (6, 18)) -> Scheme:
 
     filters: tuple = ()
     if version >= (6, 15):
-        filters = (Filter(FilterType.ANON, matching=True),
-                   Filter(FilterType.UNMAPPED, matching=True, allow=True))
+        filters = (
+            Filter(FilterType.ANON, matching=True),
+            Filter(FilterType.UNMAPPED, matching=True, allow=True),
+        )
     elif version >= (6, 3):
         filters = (Filter(FilterType.ANON, matching=True),)
     return Scheme(
         action=Action.PAGEOUT,
-        access_pattern=AccessPattern(Range(0, (1 << 64) - 1), Range(0, 1),
-                                     Range(12, (1 << 32) - 1)),
-        quotas=Quotas(ms=50, bytes=128 << 20, reset_interval_ms=1000,
-                      weights=QuotaWeights(0, 0, 1000)),
+        access_pattern=AccessPattern(
+            Range(0, (1 << 64) - 1), Range(0, 1), Range(12, (1 << 32) - 1)
+        ),
+        quotas=Quotas(
+            ms=50, bytes=128 << 20, reset_interval_ms=1000, weights=QuotaWeights(0, 0, 1000)
+        ),
         watermarks=Watermarks(WatermarkMetric.NONE, 0, 0, 0, 0),
         filters=filters,
     )
 
 
-HOST_ATTRS = MonitoringAttrs(sample_us=500_000, aggr_us=5_000_000, update_us=60_000_000,
-                             min_nr_regions=1024, max_nr_regions=8192)
+HOST_ATTRS = MonitoringAttrs(
+    sample_us=500_000,
+    aggr_us=5_000_000,
+    update_us=60_000_000,
+    min_nr_regions=1024,
+    max_nr_regions=8192,
+)
 
 
 def host_like_kdamond(fake: FakeSysfs, running: bool = True, pid: int = 71) -> int:
     """A foreign paddr kdamond like this machine's kdamond.0 (not damontui's)."""
-    return fake.setup_kdamond(ops="paddr", ranges=[(4294967296, 6845104128)],
-                              attrs=HOST_ATTRS, schemes=[host_like_scheme(fake.version)],
-                              running=running, pid=pid)
+    return fake.setup_kdamond(
+        ops="paddr",
+        ranges=[(4294967296, 6845104128)],
+        attrs=HOST_ATTRS,
+        schemes=[host_like_scheme(fake.version)],
+        running=running,
+        pid=pid,
+    )

@@ -94,7 +94,11 @@ def test_good_file(xdg: Path) -> None:
     assert errors == []
     assert config.path == path
     assert (config.backend, config.source, config.synthetic_pattern, config.seed) == (
-        "engine", "synthetic", "stairs", 42)
+        "engine",
+        "synthetic",
+        "stairs",
+        42,
+    )
     assert config.refresh_s == 0.5 and config.theme == "damon-light"
     assert config.schemes_file == Path.home() / "my-schemes.toml"
     assert config.intervals.sample_us == 10_000 and config.intervals.aggr_us == 200_000
@@ -119,9 +123,11 @@ def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_bad_values_name_key_and_line_and_fall_back(tmp_path: Path) -> None:
-    text = GOOD.replace('seed = 42', 'seed = "forty-two"').replace(
-        'aggr_us = "200ms"', 'aggr_us = "12 parsecs"').replace(
-        'backend = "engine"', 'backend = "gpu"\ncolour = "blue"')
+    text = (
+        GOOD.replace("seed = 42", 'seed = "forty-two"')
+        .replace('aggr_us = "200ms"', 'aggr_us = "12 parsecs"')
+        .replace('backend = "engine"', 'backend = "gpu"\ncolour = "blue"')
+    )
     path = write(tmp_path / "config.toml", text)
     config, errors = load_config(path)
     lines = text.splitlines()
@@ -162,20 +168,23 @@ def test_cross_field_interval_error_falls_back(tmp_path: Path) -> None:
     assert errors and errors[0].startswith(f"{path}:3: intervals.aggr_us:")
 
 
-@pytest.mark.parametrize(("path", "line"), [
-    ("backend", 1),
-    ("intervals", 3),
-    ("intervals.sample_us", 4),
-    ("intervals.intervals_goal.aggrs", 7),
-    ("schemes[0].action", 10),
-    ("schemes[0].filters[0].type", 13),
-    ("schemes[1].action", 16),
-    ("schemes[1].access_pattern.age.min", 17),  # a dotted key holding a list
-    ("schemes[1].quotas.bytes", 19),
-    ("schemes[1].quotas.goals[0].target_value", 22),
-    ("schemes[1].quotas.goals[0].path", 21),  # unset: the enclosing table's line
-    ("nothing.here", None),
-])
+@pytest.mark.parametrize(
+    ("path", "line"),
+    [
+        ("backend", 1),
+        ("intervals", 3),
+        ("intervals.sample_us", 4),
+        ("intervals.intervals_goal.aggrs", 7),
+        ("schemes[0].action", 10),
+        ("schemes[0].filters[0].type", 13),
+        ("schemes[1].action", 16),
+        ("schemes[1].access_pattern.age.min", 17),  # a dotted key holding a list
+        ("schemes[1].quotas.bytes", 19),
+        ("schemes[1].quotas.goals[0].target_value", 22),
+        ("schemes[1].quotas.goals[0].path", 21),  # unset: the enclosing table's line
+        ("nothing.here", None),
+    ],
+)
 def test_key_line(path: str, line: int | None) -> None:
     text = """\
 backend = "x"

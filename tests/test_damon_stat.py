@@ -19,8 +19,13 @@ from damontui.model import MonitoringAttrs, Target, TargetKind
 PCTS = [-3000] * 10 + [0] * 10 + [i * 1000 for i in range(81)]  # 101 values, sorted
 
 
-def fake_module(tmp_path: Path, enabled: bool = True, pid: int | None = 4242,
-                percentiles=PCTS, aggr: str | None = "2000000") -> str:
+def fake_module(
+    tmp_path: Path,
+    enabled: bool = True,
+    pid: int | None = 4242,
+    percentiles=PCTS,
+    aggr: str | None = "2000000",
+) -> str:
     root = tmp_path / "module"
     p = root / "damon_stat/parameters"
     p.mkdir(parents=True)
@@ -33,8 +38,9 @@ def fake_module(tmp_path: Path, enabled: bool = True, pid: int | None = 4242,
         (p / "kdamond_pid").write_text(f"{pid if enabled else -1}\n")
         proc = tmp_path / "proc" / str(pid)
         proc.mkdir(parents=True)
-        (proc / "stat").write_text(f"{pid} (kdamond.0) S " + " ".join(["0"] * 8) + " 7 3 "
-                                   + " ".join(["0"] * 30) + "\n")
+        (proc / "stat").write_text(
+            f"{pid} (kdamond.0) S " + " ".join(["0"] * 8) + " 7 3 " + " ".join(["0"] * 30) + "\n"
+        )
     return str(root)
 
 
@@ -62,8 +68,11 @@ def test_sample_reads_everything_and_writes_nothing(tmp_path, monkeypatch):
 
 def test_every_change_is_refused(tmp_path):
     b = ds.DamonStatBackend(module_root=fake_module(tmp_path))
-    for call in (lambda: b.set_attrs(MonitoringAttrs()), lambda: b.set_schemes([]),
-                 lambda: b.set_targets([Target(TargetKind.PADDR)])):
+    for call in (
+        lambda: b.set_attrs(MonitoringAttrs()),
+        lambda: b.set_schemes([]),
+        lambda: b.set_targets([Target(TargetKind.PADDR)]),
+    ):
         with pytest.raises(BackendError, match="read-only"):
             call()
 
@@ -123,21 +132,26 @@ def test_auto_with_damon_stat_off_does_not_pick_it(tmp_path):
 
     class Engine:
         from damontui.model import BackendInfo
+
         info = BackendInfo(backend="engine", source="x")
 
     def kernel_factory(request, target):
         raise BackendError("no kernel here")
 
-    b = open_backend(BackendRequest(module_root=root), engine_factory=lambda r, t: Engine(),
-                     kernel_factory=kernel_factory)
+    b = open_backend(
+        BackendRequest(module_root=root),
+        engine_factory=lambda r, t: Engine(),
+        kernel_factory=kernel_factory,
+    )
     assert b.info.backend == "engine"
 
 
 def test_explicit_backend_takes_no_target(tmp_path):
     root = fake_module(tmp_path)
     with pytest.raises(BackendError, match="takes no --pid"):
-        open_backend(BackendRequest(backend="damon_stat", module_root=root,
-                                    target=Target(TargetKind.PADDR)))
+        open_backend(
+            BackendRequest(backend="damon_stat", module_root=root, target=Target(TargetKind.PADDR))
+        )
 
 
 def test_batch_report_names_damon_stat(tmp_path):
@@ -145,8 +159,7 @@ def test_batch_report_names_damon_stat(tmp_path):
 
     b = ds.DamonStatBackend(module_root=fake_module(tmp_path), notes=("a note",))
     out = io.StringIO()
-    print_report(out, b.snapshot_once(), [], b, argparse.Namespace(sort="temperature",
-                                                                  limit=20))
+    print_report(out, b.snapshot_once(), [], b, argparse.Namespace(sort="temperature", limit=20))
     assert "DAMON_STAT (in-kernel, read-only)" in out.getvalue()
     assert "note: a note" in out.getvalue()
     assert "p100" in out.getvalue()
@@ -156,8 +169,9 @@ async def test_tui_opens_on_the_damon_stat_view(tmp_path):
     from damontui.tui.app import DamonApp
     from damontui.tui.damon_stat_view import DamonStatView, damon_stat_registry
 
-    b = ds.DamonStatBackend(module_root=fake_module(tmp_path), interval_s=0.05,
-                            notes=("DAMON_STAT runs",))
+    b = ds.DamonStatBackend(
+        module_root=fake_module(tmp_path), interval_s=0.05, notes=("DAMON_STAT runs",)
+    )
     registry = damon_stat_registry()
     assert registry.main_views[0].key == "damon_stat"
     assert "damon_stat" not in damon_stat_registry.__globals__["REGISTRY"]  # others: not listed

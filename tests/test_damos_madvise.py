@@ -87,9 +87,7 @@ def test_failing_call_is_reported_with_errno(child: tuple[subprocess.Popen[str],
         _skip_if_refused(error)
         assert applied == 0
         assert error is not None
-        assert (
-            f"cold on pid {proc.pid} failed: process_madvise [0x1000, 0x2000): ENOMEM" in error
-        )
+        assert f"cold on pid {proc.pid} failed: process_madvise [0x1000, 0x2000): ENOMEM" in error
         # The mapped range after it still goes through.
         applied, error = actions.apply(Action.COLD, [(4096, 8192), (start, end)])
         assert applied == end - start

@@ -34,14 +34,21 @@ S0 = f"{C0}/schemes/0"
 
 def new_scheme(**quota_kw: object) -> Scheme:
     goals = (QuotaGoal(GoalMetric.NODE_ELIGIBLE_MEM_BP, target_value=3000, nid=0),)
-    quotas = Quotas(ms=10, reset_interval_ms=1000, goals=goals,
-                    goal_tuner=GoalTuner.TEMPORAL, fail_charge_num=1, fail_charge_denom=4)
+    quotas = Quotas(
+        ms=10,
+        reset_interval_ms=1000,
+        goals=goals,
+        goal_tuner=GoalTuner.TEMPORAL,
+        fail_charge_num=1,
+        fail_charge_denom=4,
+    )
     return Scheme(action=Action.PAGEOUT, quotas=quotas, max_nr_snapshots=5, **quota_kw)
 
 
 def make(fake: FakeSysfs, schemes=(), targets=(PADDR,), **kw) -> KernelBackend:
-    return KernelBackend(list(targets), MonitoringAttrs(), list(schemes),
-                         **fake.backend_paths(), **kw)
+    return KernelBackend(
+        list(targets), MonitoringAttrs(), list(schemes), **fake.backend_paths(), **kw
+    )
 
 
 def test_72_writes_every_7x_field(tmp_path):
@@ -130,26 +137,51 @@ def test_obsolete_target_written_and_read(tmp_path):
 
 
 REFUSALS = [
-    (dict(schemes=[Scheme(quotas=Quotas(goal_tuner=GoalTuner.TEMPORAL))]),
-     "quotas.goal_tuner", "7.1"),
-    (dict(schemes=[Scheme(quotas=Quotas(fail_charge_num=1, fail_charge_denom=2))]),
-     "fail_charge", "7.2"),
+    (
+        dict(schemes=[Scheme(quotas=Quotas(goal_tuner=GoalTuner.TEMPORAL))]),
+        "quotas.goal_tuner",
+        "7.1",
+    ),
+    (
+        dict(schemes=[Scheme(quotas=Quotas(fail_charge_num=1, fail_charge_denom=2))]),
+        "fail_charge",
+        "7.2",
+    ),
     (dict(schemes=[Scheme(max_nr_snapshots=3)]), "max_nr_snapshots", "7.0"),
-    (dict(schemes=[Scheme(action=Action.MIGRATE_HOT, dests=(Dest(0, 1),))]), "dests",
-     "6.17"),
-    (dict(schemes=[Scheme(quotas=Quotas(reset_interval_ms=100, goals=(
-        QuotaGoal(GoalMetric.NODE_ELIGIBLE_MEM_BP, 1000, nid=0),)))]),
-     "node_eligible_mem_bp", "7.2"),
-    (dict(schemes=[Scheme(quotas=Quotas(reset_interval_ms=100, goals=(
-        QuotaGoal(GoalMetric.ACTIVE_MEM_BP, 1000),)))]),
-     "active_mem_bp", "7.0"),
+    (dict(schemes=[Scheme(action=Action.MIGRATE_HOT, dests=(Dest(0, 1),))]), "dests", "6.17"),
+    (
+        dict(
+            schemes=[
+                Scheme(
+                    quotas=Quotas(
+                        reset_interval_ms=100,
+                        goals=(QuotaGoal(GoalMetric.NODE_ELIGIBLE_MEM_BP, 1000, nid=0),),
+                    )
+                )
+            ]
+        ),
+        "node_eligible_mem_bp",
+        "7.2",
+    ),
+    (
+        dict(
+            schemes=[
+                Scheme(
+                    quotas=Quotas(
+                        reset_interval_ms=100, goals=(QuotaGoal(GoalMetric.ACTIVE_MEM_BP, 1000),)
+                    )
+                )
+            ]
+        ),
+        "active_mem_bp",
+        "7.0",
+    ),
     (dict(addr_unit=4096), "addr_unit", "6.18"),
     (dict(pause=True), "pause", "7.2"),
 ]
 
 
-@pytest.mark.parametrize(("kw", "setting", "version"), REFUSALS,
-                         ids=[r[1] for r in REFUSALS])
+@pytest.mark.parametrize(("kw", "setting", "version"), REFUSALS, ids=[r[1] for r in REFUSALS])
 def test_612_refuses_before_any_write(tmp_path, kw, setting, version):
     fake = FakeSysfs.build(tmp_path, (6, 12))
     with pytest.raises(BackendError) as err:
@@ -183,8 +215,11 @@ def test_probes_and_complement_are_refused_plainly(tmp_path):
     old = FakeSysfs.build(tmp_path / "old", (6, 12))
     with pytest.raises(BackendError, match=r"probes.*kernel 7\.2\+"):
         KernelBackend([PADDR], attrs, [], **old.backend_paths())
-    comp = Scheme(quotas=Quotas(reset_interval_ms=100, goals=(QuotaGoal(GoalMetric.USER_INPUT, 10,
-                                                 complement=True),)))
+    comp = Scheme(
+        quotas=Quotas(
+            reset_interval_ms=100, goals=(QuotaGoal(GoalMetric.USER_INPUT, 10, complement=True),)
+        )
+    )
     with pytest.raises(BackendError, match=r"goals\[0\]\.complement"):
         make(fake, [comp])
     assert fake.writes_under("") == []

@@ -39,13 +39,15 @@ from damontui.model import (
 U64 = (1 << 64) - 1
 U32 = (1 << 32) - 1
 PADDR = Target(TargetKind.PADDR)
-COLD = Scheme(action=Action.COLD, access_pattern=AccessPattern(Range(4096, U64), Range(0, 0),
-                                                               Range(10, U32)))
+COLD = Scheme(
+    action=Action.COLD, access_pattern=AccessPattern(Range(4096, U64), Range(0, 0), Range(10, U32))
+)
 
 
 def make(fake, targets=(PADDR,), attrs=None, schemes=(COLD,), **kw) -> KernelBackend:
-    return KernelBackend(list(targets), attrs or MonitoringAttrs(), list(schemes),
-                         **fake.backend_paths(), **kw)
+    return KernelBackend(
+        list(targets), attrs or MonitoringAttrs(), list(schemes), **fake.backend_paths(), **kw
+    )
 
 
 def started(fake, *args, **kw) -> KernelBackend:
@@ -103,8 +105,9 @@ def test_start_vaddr_multiple_targets_get_per_target_snapshot_schemes(tmp_path):
     fake = FakeSysfs.build(tmp_path, (6, 18))
     for pid in (100, 200):
         fake.add_process(pid, f"p{pid}")
-    b = started(fake, targets=[Target(TargetKind.PID, pid=100), Target(TargetKind.PID, pid=200)],
-                schemes=())
+    b = started(
+        fake, targets=[Target(TargetKind.PID, pid=100), Target(TargetKind.PID, pid=200)], schemes=()
+    )
     ctx = "kdamonds/0/contexts/0"
     assert fake.value(f"{ctx}/operations") == "vaddr"
     assert fake.value(f"{ctx}/targets/1/pid_target") == "200"
@@ -165,22 +168,55 @@ def test_kernel_5_18_no_tried_regions(tmp_path):
 # --------------------------------------------------------------------------- refusing
 
 
-@pytest.mark.parametrize("version,scheme,field,needed", [
-    ((6, 2), replace(COLD, quotas=Quotas(ms=10, reset_interval_ms=100, goals=(QuotaGoal(),))),
-     "scheme 0 quotas.goals", "kernel 6.8+"),
-    ((6, 9), replace(COLD, filters=(Filter(FilterType.ANON, allow=True),)),
-     "scheme 0 filters[0].allow", "kernel 6.14+"),
-    ((6, 9), Scheme(action=Action.MIGRATE_HOT, target_nid=1), "scheme 0 action", "kernel 6.11+"),
-    ((5, 18), replace(COLD, filters=(Filter(FilterType.ANON),)), "scheme 0 filters",
-     "kernel 6.3+"),
-    ((6, 9), replace(COLD, filters=(Filter(FilterType.UNMAPPED),)), "scheme 0 filters[0].type",
-     "kernel 6.15+"),
-    ((6, 9), replace(COLD, quotas=Quotas(ms=1, reset_interval_ms=1, goals=(
-        QuotaGoal(GoalMetric.NODE_MEM_USED_BP, 5000),))), "scheme 0 quotas.goals[0].metric",
-     "kernel 6.16+"),
-])
-def test_scheme_needing_missing_feature_raises_before_writing(tmp_path, version, scheme, field,
-                                                              needed):
+@pytest.mark.parametrize(
+    "version,scheme,field,needed",
+    [
+        (
+            (6, 2),
+            replace(COLD, quotas=Quotas(ms=10, reset_interval_ms=100, goals=(QuotaGoal(),))),
+            "scheme 0 quotas.goals",
+            "kernel 6.8+",
+        ),
+        (
+            (6, 9),
+            replace(COLD, filters=(Filter(FilterType.ANON, allow=True),)),
+            "scheme 0 filters[0].allow",
+            "kernel 6.14+",
+        ),
+        (
+            (6, 9),
+            Scheme(action=Action.MIGRATE_HOT, target_nid=1),
+            "scheme 0 action",
+            "kernel 6.11+",
+        ),
+        (
+            (5, 18),
+            replace(COLD, filters=(Filter(FilterType.ANON),)),
+            "scheme 0 filters",
+            "kernel 6.3+",
+        ),
+        (
+            (6, 9),
+            replace(COLD, filters=(Filter(FilterType.UNMAPPED),)),
+            "scheme 0 filters[0].type",
+            "kernel 6.15+",
+        ),
+        (
+            (6, 9),
+            replace(
+                COLD,
+                quotas=Quotas(
+                    ms=1, reset_interval_ms=1, goals=(QuotaGoal(GoalMetric.NODE_MEM_USED_BP, 5000),)
+                ),
+            ),
+            "scheme 0 quotas.goals[0].metric",
+            "kernel 6.16+",
+        ),
+    ],
+)
+def test_scheme_needing_missing_feature_raises_before_writing(
+    tmp_path, version, scheme, field, needed
+):
     fake = FakeSysfs.build(tmp_path, version)
     with pytest.raises(BackendError) as e:
         make(fake, schemes=[scheme])
@@ -321,13 +357,16 @@ def test_reason_kernel_unusable_names_stopped_foreign_configs(tmp_path):
 # --------------------------------------------------------------------------- errno mapping
 
 
-@pytest.mark.parametrize("err,pattern,value,expect", [
-    (errno.EINVAL, "kdamonds/0/state", "on", "staged configuration is invalid"),
-    (errno.ENOMEM, "kdamonds/0/state", "on", "out of memory"),
-    (errno.EACCES, "kdamonds/nr_kdamonds", None, "needs root"),
-    (errno.EPERM, "kdamonds/0/contexts/nr_contexts", None, "needs root"),
-    (errno.ENOENT, "kdamonds/0/contexts/0/operations", None, "does not exist"),
-])
+@pytest.mark.parametrize(
+    "err,pattern,value,expect",
+    [
+        (errno.EINVAL, "kdamonds/0/state", "on", "staged configuration is invalid"),
+        (errno.ENOMEM, "kdamonds/0/state", "on", "out of memory"),
+        (errno.EACCES, "kdamonds/nr_kdamonds", None, "needs root"),
+        (errno.EPERM, "kdamonds/0/contexts/nr_contexts", None, "needs root"),
+        (errno.ENOENT, "kdamonds/0/contexts/0/operations", None, "does not exist"),
+    ],
+)
 def test_errno_becomes_message_naming_file_value_cause(tmp_path, err, pattern, value, expect):
     fake = FakeSysfs.build(tmp_path)
     fake.inject(pattern, err, value)
@@ -344,8 +383,9 @@ def test_errno_becomes_message_naming_file_value_cause(tmp_path, err, pattern, v
 def test_enomem_names_the_missing_memcg_path(tmp_path):
     fake = FakeSysfs.build(tmp_path)
     fake.add_memcg("/workload")
-    scheme = replace(COLD, filters=(Filter(FilterType.ANON),
-                                    Filter(FilterType.MEMCG, memcg_path="/foo")))
+    scheme = replace(
+        COLD, filters=(Filter(FilterType.ANON), Filter(FilterType.MEMCG, memcg_path="/foo"))
+    )
     with pytest.raises(BackendError) as e:
         started(fake, schemes=[scheme])
     msg = str(e.value)
@@ -377,7 +417,8 @@ def test_likely_cause_table():
     assert "read-only" in likely_cause("/x/kdamonds/0/pid", "1", errno.EACCES)
     assert "does not exist" in likely_cause("/x/pid_target", "5", errno.ESRCH)
     assert describe_write_error("/x/state", "on", errno.ENOMEM, "hint!") == (
-        "writing 'on' to /x/state failed: ENOMEM — hint!")
+        "writing 'on' to /x/state failed: ENOMEM — hint!"
+    )
 
 
 # --------------------------------------------------------------------------- live tuning
@@ -386,8 +427,9 @@ def test_likely_cause_table():
 def test_commit_of_a_changed_scheme(tmp_path):
     fake = FakeSysfs.build(tmp_path)
     b = started(fake)
-    new = replace(COLD, action=Action.PAGEOUT,
-                  quotas=Quotas(ms=20, bytes=1 << 30, reset_interval_ms=1000))
+    new = replace(
+        COLD, action=Action.PAGEOUT, quotas=Quotas(ms=20, bytes=1 << 30, reset_interval_ms=1000)
+    )
     b.set_schemes([new, COLD])
     assert [c for _, c in fake.commands][-1] == "commit"
     sroot = "kdamonds/0/contexts/0/schemes"
@@ -398,16 +440,19 @@ def test_commit_of_a_changed_scheme(tmp_path):
     assert b.schemes() == (new, COLD)
     fake.set_regions(0, [regions(3)])
     assert len(b.snapshot_once().targets[0]) == 3
-    [kd] = list_kdamonds(fake, fake.admin, runtime_dir=fake.runtime_dir,
-                         proc_root=fake.proc_root)
+    [kd] = list_kdamonds(fake, fake.admin, runtime_dir=fake.runtime_dir, proc_root=fake.proc_root)
     assert [s.snapshot for s in kd.contexts[0].schemes] == [False, False, True]
     b.stop()
 
 
 def test_goal_only_change_uses_commit_schemes_quota_goals(tmp_path):
     fake = FakeSysfs.build(tmp_path)
-    s = replace(COLD, quotas=Quotas(ms=10, reset_interval_ms=100,
-                                    goals=(QuotaGoal(GoalMetric.USER_INPUT, 100, 20),)))
+    s = replace(
+        COLD,
+        quotas=Quotas(
+            ms=10, reset_interval_ms=100, goals=(QuotaGoal(GoalMetric.USER_INPUT, 100, 20),)
+        ),
+    )
     b = started(fake, schemes=[s])
     b.set_goal_current_value(0, 0, 70)
     assert [c for _, c in fake.commands][-1] == "commit_schemes_quota_goals"
@@ -441,8 +486,10 @@ def test_memcg_mounts_from_proc_mounts(tmp_path):
     from damontui.procfs import memcg_mounts
 
     mounts = tmp_path / "mounts"
-    mounts.write_text("cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n"
-                      "cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0\n")
+    mounts.write_text(
+        "cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n"
+        "cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0\n"
+    )
     assert memcg_mounts(str(mounts)) == ["/sys/fs/cgroup/memory"]
     mounts.write_text("cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n")
     assert memcg_mounts(str(mounts)) == ["/sys/fs/cgroup"]
@@ -506,7 +553,8 @@ def test_remove_middle_target_uses_obsolete_target_on_6_19(tmp_path):
     troot = "kdamonds/0/contexts/0/targets"
     assert (f"{troot}/1/obsolete_target", "Y") in fake.writes
     assert fake.writes.index((f"{troot}/1/obsolete_target", "Y")) < fake.writes.index(
-        ("kdamonds/0/state", "commit"))
+        ("kdamonds/0/state", "commit")
+    )
     assert fake.value(f"{troot}/nr_targets") == "2"
     assert fake.value(f"{troot}/1/pid_target") == "300"
     assert b.targets() == (targets[0], targets[2])
@@ -565,8 +613,12 @@ def test_snapshot_reads_only_the_snapshot_schemes_tried_regions(tmp_path):
 
 def test_stats_by_state_command_without_refresh_ms(tmp_path):
     fake = FakeSysfs.build(tmp_path, (6, 15))
-    s = replace(COLD, quotas=Quotas(ms=10, reset_interval_ms=100, goals=(QuotaGoal(
-        GoalMetric.SOME_MEM_PSI_US, 1000),)))
+    s = replace(
+        COLD,
+        quotas=Quotas(
+            ms=10, reset_interval_ms=100, goals=(QuotaGoal(GoalMetric.SOME_MEM_PSI_US, 1000),)
+        ),
+    )
     b = started(fake, schemes=[s])
     fake.set_stats(0, 0, nr_applied=9)
     fake.set_effective_bytes(0, 0, 12345)
@@ -646,8 +698,9 @@ def test_foreign_kdamond_untouched_by_every_action(tmp_path):
     for pid in (100, 200):
         fake.add_process(pid)
     host_like_kdamond(fake, running=False)
-    b = started(fake, targets=[Target(TargetKind.PID, pid=100)],
-                reset_stopped_foreign=("kdamond.0",))
+    b = started(
+        fake, targets=[Target(TargetKind.PID, pid=100)], reset_stopped_foreign=("kdamond.0",)
+    )
     fake.start_kdamonds([0], [71])  # the machine's kdamond starts again
     fake.attempts.clear()
     b.snapshot_once()
@@ -686,8 +739,11 @@ def test_observe_foreign_is_view_only(tmp_path):
     assert len(snap.targets[0]) == 6
     assert snap.attrs.aggr_us == 5_000_000
     assert any("scheme 0 as last exposed" in m for m in snap.messages)
-    for call in (lambda: b.set_schemes([]), lambda: b.set_attrs(MonitoringAttrs()),
-                 lambda: b.set_targets([PADDR])):
+    for call in (
+        lambda: b.set_schemes([]),
+        lambda: b.set_attrs(MonitoringAttrs()),
+        lambda: b.set_targets([PADDR]),
+    ):
         with pytest.raises(BackendError, match="view-only"):
             call()
     got = threading.Event()
@@ -718,8 +774,7 @@ def test_take_over_needs_exact_confirmation(tmp_path):
     assert not list(Path(fake.runtime_dir).glob("*.json"))
     before = read_config_tree(fake, fake.path("kdamonds/0/contexts/0/schemes/0"))
     b = KernelBackend.take_over(0, "kdamond.0", **fake.backend_paths())
-    [kd] = list_kdamonds(fake, fake.admin, runtime_dir=fake.runtime_dir,
-                         proc_root=fake.proc_root)
+    [kd] = list_kdamonds(fake, fake.admin, runtime_dir=fake.runtime_dir, proc_root=fake.proc_root)
     assert kd.ours and kd.record.taken_over and kd.record.snapshot_schemes == [1]
     assert not b.readonly and b.schemes() == (host_like_scheme(),)
     # region snapshots need our stat scheme: appended (and committed) while the user's

@@ -112,9 +112,11 @@ def test_persisting_state_write_ebusy_names_contention_not_old_kernels(tmp_path)
     with pytest.raises(SysfsWriteError) as e:
         b.snapshot_once()
     msg = str(e.value)
-    assert msg.startswith("writing 'update_schemes_tried_regions' to "
-                          f"{fake.path('kdamonds/0/state')} failed: EBUSY (tried "
-                          f"{BUSY_ATTEMPTS} times")
+    assert msg.startswith(
+        "writing 'update_schemes_tried_regions' to "
+        f"{fake.path('kdamonds/0/state')} failed: EBUSY (tried "
+        f"{BUSY_ATTEMPTS} times"
+    )
     assert "another process" in msg and "older kernels" not in msg
     fake.injections.clear()
     b.stop()
@@ -163,8 +165,9 @@ def test_nr_kdamonds_ebusy_from_a_kdamond_started_meanwhile_names_it(tmp_path):
     fake.write(fake.path("kdamonds/nr_kdamonds"), 1)  # another tool's empty kdamond.0
     fake._internal -= 1
     b = KernelBackend([PADDR], MonitoringAttrs(), **fake.backend_paths())
-    fake.inject("kdamonds/nr_kdamonds", errno.EBUSY, times=-1,
-                then=lambda: fake.mark_running(0, 4242))
+    fake.inject(
+        "kdamonds/nr_kdamonds", errno.EBUSY, times=-1, then=lambda: fake.mark_running(0, 4242)
+    )
     with pytest.raises(BackendError) as e:
         b.launch()
     msg = str(e.value)
@@ -206,8 +209,7 @@ def test_failed_pid_read_is_not_taken_for_a_stopped_kdamond(tmp_path):
     assert any("state not readable" in m and "EBUSY" in m for m in snap.messages)
     snap = b.snapshot_once()  # the next read gets through
     assert not errors and not snap.messages and len(snap.targets[0]) == 4
-    [kd] = list_kdamonds(fake, fake.admin, runtime_dir=fake.runtime_dir,
-                         proc_root=fake.proc_root)
+    [kd] = list_kdamonds(fake, fake.admin, runtime_dir=fake.runtime_dir, proc_root=fake.proc_root)
     assert kd.ours  # the ownership record was kept
     b.set_attrs(MonitoringAttrs(sample_us=10_000, aggr_us=200_000))  # still writable
     # a confirmed "off" does end it, reported once
@@ -241,8 +243,7 @@ def test_pid_unreadable_at_launch_is_recorded_by_the_first_snapshot(tmp_path):
     b._on_error = errors.append
     b.snapshot_once()
     assert not errors
-    [kd] = list_kdamonds(fake, fake.admin, runtime_dir=fake.runtime_dir,
-                         proc_root=fake.proc_root)
+    [kd] = list_kdamonds(fake, fake.admin, runtime_dir=fake.runtime_dir, proc_root=fake.proc_root)
     assert kd.ours and kd.record.kdamond_pid == fake.kd[0].pid
     b.stop()
     assert fake.value("kdamonds/0/state") == "off"
@@ -252,8 +253,11 @@ def test_polling_thread_under_a_concurrent_reader(tmp_path):
     """Like tests/kernel test_concurrent_reader: EBUSY bursts on state and pid reads
     while the polling thread runs produce no errors."""
     fake = FakeSysfs.build(tmp_path)
-    b = KernelBackend([PADDR], MonitoringAttrs(sample_us=1000, aggr_us=10_000,
-                                               update_us=1_000_000), **fake.backend_paths())
+    b = KernelBackend(
+        [PADDR],
+        MonitoringAttrs(sample_us=1000, aggr_us=10_000, update_us=1_000_000),
+        **fake.backend_paths(),
+    )
     fake.set_regions(0, [regions(4)])
     got, errors = [], []
     enough = threading.Event()
@@ -296,6 +300,5 @@ def test_inventory_does_not_hide_a_kdamond_it_could_not_read(tmp_path):
         list_kdamonds(fake, fake.admin, runtime_dir=fake.runtime_dir, proc_root=fake.proc_root)
     assert e.value.errno == errno.EBUSY
     fake.busy.clear()
-    [kd] = list_kdamonds(fake, fake.admin, runtime_dir=fake.runtime_dir,
-                         proc_root=fake.proc_root)
+    [kd] = list_kdamonds(fake, fake.admin, runtime_dir=fake.runtime_dir, proc_root=fake.proc_root)
     assert kd.running and kd.pid == 71

@@ -85,8 +85,11 @@ def test_consent_with_keep_running_says_it_stays_off(tmp_path):
 
 def test_unknown_module_name_is_refused(tmp_path):
     fake = FakeSysfs.build(tmp_path, (7, 2))
-    with pytest.raises(BackendError, match="--turn-off: unknown module 'damon_foo'; allowed: "
-                                           "damon_stat, damon_reclaim, damon_lru_sort"):
+    with pytest.raises(
+        BackendError,
+        match="--turn-off: unknown module 'damon_foo'; allowed: "
+        "damon_stat, damon_reclaim, damon_lru_sort",
+    ):
         make(fake, turn_off_modules=("damon_foo",))
 
 
@@ -101,12 +104,16 @@ def test_auto_falls_back_to_engine_naming_the_module(tmp_path):
     def engine_factory(request, target):
         class Engine:
             from damontui.model import BackendInfo
+
             info = BackendInfo(backend="engine", source="fake engine")
+
         return Engine()
 
-    b = open_backend(BackendRequest(target=Target(TargetKind.PID, pid=1234),
-                                    sysfs_root=fake.admin),
-                     engine_factory=engine_factory, kernel_factory=kernel_factory)
+    b = open_backend(
+        BackendRequest(target=Target(TargetKind.PID, pid=1234), sysfs_root=fake.admin),
+        engine_factory=engine_factory,
+        kernel_factory=kernel_factory,
+    )
     notes = " ".join(b.info.notes)
     assert b.info.backend == "engine"
     assert "DAMON_STAT (damon_stat, kdamond pid 50) holds DAMON exclusively" in notes, notes

@@ -64,8 +64,11 @@ def test_injection_and_readonly(tmp_path):
 def test_unknown_command_and_stopped_command(tmp_path):
     fake = FakeSysfs.build(tmp_path, (6, 2))
     host_like_kdamond(fake, running=False)
-    for cmd, err in (("commit_schemes_quota_goals", errno.EINVAL), ("commit", errno.EINVAL),
-                     ("bogus", errno.EINVAL)):
+    for cmd, err in (
+        ("commit_schemes_quota_goals", errno.EINVAL),
+        ("commit", errno.EINVAL),
+        ("bogus", errno.EINVAL),
+    ):
         with pytest.raises(SysfsWriteError) as e:
             fake.write(fake.path("kdamonds/0/state"), cmd)
         assert e.value.errno == err

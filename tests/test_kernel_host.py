@@ -61,9 +61,11 @@ def test_host_inventory_shows_foreign_kdamond(host):
         with open(os.path.join(DEFAULT_ROOT, "kdamonds/0/contexts/0/schemes/nr_schemes")) as f:
             assert len(ctx.schemes) == int(f.read())
         for s in ctx.schemes:
-            print(f"  scheme {s.index}: {s.scheme.label}, filters "
-                  f"{[getattr(f.type, 'value', f.type) for f in s.scheme.filters]}, "
-                  f"stats {s.stats}")
+            print(
+                f"  scheme {s.index}: {s.scheme.label}, filters "
+                f"{[getattr(f.type, 'value', f.type) for f in s.scheme.filters]}, "
+                f"stats {s.stats}"
+            )
         assert ctx.attrs.sample_us > 0 and ctx.attrs.aggr_us >= ctx.attrs.sample_us
 
 

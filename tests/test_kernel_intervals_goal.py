@@ -21,8 +21,7 @@ def test_no_goal_writes_all_zero(tmp_path, version):
     b = KernelBackend([Target(TargetKind.PADDR)], MonitoringAttrs(), **fake.backend_paths())
     b.launch()
     written = {p.rsplit("/", 1)[1]: v for p, v in fake.writes if p.startswith(GOAL + "/")}
-    assert written == {"access_bp": "0", "aggrs": "0", "min_sample_us": "0",
-                       "max_sample_us": "0"}
+    assert written == {"access_bp": "0", "aggrs": "0", "min_sample_us": "0", "max_sample_us": "0"}
     for name in written:
         assert fake.value(f"{GOAL}/{name}") == "0"
     # and it reads back as "no goal"
@@ -63,17 +62,18 @@ def test_intervals_in_force_are_read_back_and_marked(tmp_path, version):
     snap = b.snapshot_once()
     assert (snap.attrs.sample_us, snap.attrs.aggr_us) == (160_000, 3_200_000)
     assert snap.tuned == ("sample_us", "aggr_us")
-    third = str(header_lines(HeaderState(b.info, b.targets(), 1.0, False, False, ()),
-                             snap)[2])
+    third = str(header_lines(HeaderState(b.info, b.targets(), 1.0, False, False, ()), snap)[2])
     assert "sample 160 ms* aggr 3.2 s*" in third and "tuned by the kernel" in third
     b.stop()
 
 
 def test_untuned_intervals_are_not_marked(tmp_path):
     fake = FakeSysfs.build(tmp_path, (7, 2))
-    b = KernelBackend([Target(TargetKind.PADDR)], MonitoringAttrs(sample_us=10_000,
-                                                                  aggr_us=200_000),
-                      **fake.backend_paths())
+    b = KernelBackend(
+        [Target(TargetKind.PADDR)],
+        MonitoringAttrs(sample_us=10_000, aggr_us=200_000),
+        **fake.backend_paths(),
+    )
     b.launch()
     snap = b.snapshot_once()
     assert snap.tuned == () and snap.attrs.sample_us == 10_000

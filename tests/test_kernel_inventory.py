@@ -19,16 +19,14 @@ from damontui.model import FilterType, Target, TargetKind
 
 
 def inventory(fake):
-    return list_kdamonds(fake, fake.admin, runtime_dir=fake.runtime_dir,
-                         proc_root=fake.proc_root)
+    return list_kdamonds(fake, fake.admin, runtime_dir=fake.runtime_dir, proc_root=fake.proc_root)
 
 
 @pytest.mark.parametrize("version", [(6, 2), (6, 9), (6, 15), (6, 18)])
 def test_foreign_kdamond_config_and_last_stats(tmp_path, version):
     fake = FakeSysfs.build(tmp_path, version)
     host_like_kdamond(fake, pid=71)
-    fake.set_stats(0, 0, nr_tried=7, sz_tried=4096, nr_applied=3, sz_applied=1024,
-                   qt_exceeds=1)
+    fake.set_stats(0, 0, nr_tried=7, sz_tried=4096, nr_applied=3, sz_applied=1024, qt_exceeds=1)
     fake.publish_stats(0)  # its owner asked for stats once
     fake.attempts.clear()
     [kd] = inventory(fake)

@@ -52,8 +52,9 @@ def test_unknown_files_are_named_and_kept(tmp_path):
     fake = FakeSysfs.build(tmp_path, (7, 2))
     index = host_like_kdamond(fake, running=True)
     fake.writes.clear()
-    b = KernelBackend.observe(index, **{k: v for k, v in fake.backend_paths().items()
-                                        if k != "module_root"})
+    b = KernelBackend.observe(
+        index, **{k: v for k, v in fake.backend_paths().items() if k != "module_root"}
+    )
     note = next(n for n in b.info.notes if "does not model" in n)
     assert "contexts/0/monitoring_attrs/probes/nr_probes=0" in note
     # modelled since the 7.x work: read back and written from the model

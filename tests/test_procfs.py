@@ -10,15 +10,43 @@ import pytest
 from damontui import procfs
 
 
-def fake_proc(root: Path, pid: int, state: str = "S", comm: str = "worker (1)",
-              start: int = 4242, utime: int = 7, stime: int = 5) -> None:
+def fake_proc(
+    root: Path,
+    pid: int,
+    state: str = "S",
+    comm: str = "worker (1)",
+    start: int = 4242,
+    utime: int = 7,
+    stime: int = 5,
+) -> None:
     d = root / str(pid)
     d.mkdir(parents=True)
     (d / "comm").write_text(comm + "\n")
     # fields after the comm: state ppid pgrp session tty tpgid flags minflt cminflt
     # majflt cmajflt utime stime cutime cstime priority nice threads itreal starttime
-    after = [state, "1", "1", "1", "0", "-1", "0", "0", "0", "0", "0", str(utime),
-             str(stime), "0", "0", "20", "0", "1", "0", str(start), "0"]
+    after = [
+        state,
+        "1",
+        "1",
+        "1",
+        "0",
+        "-1",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        str(utime),
+        str(stime),
+        "0",
+        "0",
+        "20",
+        "0",
+        "1",
+        "0",
+        str(start),
+        "0",
+    ]
     (d / "stat").write_text(f"{pid} ({comm}) " + " ".join(after) + "\n")
 
 
@@ -73,9 +101,11 @@ def test_uptime_unreadable(tmp_path: Path) -> None:
 
 def test_memcg_mounts_prefers_v1_memory(tmp_path: Path) -> None:
     mounts = tmp_path / "mounts"
-    mounts.write_text("cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n"
-                      "cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\n"
-                      "cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\nshort line\n")
+    mounts.write_text(
+        "cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n"
+        "cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\n"
+        "cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\nshort line\n"
+    )
     assert procfs.memcg_mounts(str(mounts)) == ["/sys/fs/cgroup/memory"]
     mounts.write_text("cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n")
     assert procfs.memcg_mounts(str(mounts)) == ["/sys/fs/cgroup"]
@@ -87,9 +117,11 @@ def test_system_ram_is_one_parser_for_both_backends(tmp_path: Path) -> None:
     from damontui.backends.kernel import read_system_ram
 
     iomem = tmp_path / "iomem"
-    iomem.write_text("00001000-0009ffff : System RAM\n"
-                     "00100000-3fffffff : System RAM\n  01000000-01ffffff : Kernel code\n"
-                     "fee00000-fee00fff : Local APIC\n")
+    iomem.write_text(
+        "00001000-0009ffff : System RAM\n"
+        "00100000-3fffffff : System RAM\n  01000000-01ffffff : Kernel code\n"
+        "fee00000-fee00fff : Local APIC\n"
+    )
     want = [(0x1000, 0xA0000), (0x100000, 0x40000000)]
     assert procfs.system_ram_ranges(iomem.read_text()) == want
     assert layout.system_ram_ranges is procfs.system_ram_ranges

@@ -189,8 +189,9 @@ def parser_flags() -> tuple[set[str], set[str]]:
                                 capture_output=True, text=True, timeout=60)  # fmt: skip
         assert result.returncode == 0, f"damontui {name} --help: {result.stderr}"
         texts.append(result.stdout)
-    entries = [line for text in texts for line in text.splitlines()
-               if re.match(r"\s{2}-", line)]  # the option list, not prose naming damo's flags
+    entries = [
+        line for text in texts for line in text.splitlines() if re.match(r"\s{2}-", line)
+    ]  # the option list, not prose naming damo's flags
     flags = {f for line in entries for f in re.findall(r"(?<![\w-])--[a-z][a-z_-]*", line)}
     return flags - {"--help"}, commands
 

@@ -59,9 +59,13 @@ def test_per_target_schemes_keep_their_own_values(tmp_path):
 
 
 def test_split_by_address_order_carries_the_values():
-    regions = RegionArrays(array("Q", [10, 30, 5]), array("Q", [20, 40, 8]),
-                           array("I", [1, 2, 3]), array("I", [0, 0, 0]),
-                           array("Q", [7, 8, 9]))
+    regions = RegionArrays(
+        array("Q", [10, 30, 5]),
+        array("Q", [20, 40, 8]),
+        array("I", [1, 2, 3]),
+        array("I", [0, 0, 0]),
+        array("Q", [7, 8, 9]),
+    )
     one, two = split_by_address_order(regions, 2)
     assert list(one.sz_filter_passed) == [7, 8] and list(two.sz_filter_passed) == [9]
     folded = split_by_address_order(regions, 1)
@@ -72,17 +76,25 @@ def test_split_by_address_order_carries_the_values():
 
 
 def test_concat_drops_the_column_unless_every_part_has_it():
-    with_ = RegionArrays(array("Q", [0]), array("Q", [4096]), array("I", [0]), array("I", [0]),
-                         array("Q", [4096]))
-    without = RegionArrays(array("Q", [8192]), array("Q", [12288]), array("I", [0]),
-                           array("I", [0]))
+    with_ = RegionArrays(
+        array("Q", [0]), array("Q", [4096]), array("I", [0]), array("I", [0]), array("Q", [4096])
+    )
+    without = RegionArrays(
+        array("Q", [8192]), array("Q", [12288]), array("I", [0]), array("I", [0])
+    )
     assert RegionArrays.concat([with_, with_]).sz_filter_passed == array("Q", [4096, 4096])
     assert RegionArrays.concat([with_, without]).sz_filter_passed is None
 
 
 def _rows(passed):
-    t = TargetSnapshot(PADDR, array("Q", [0, 1 << 20]), array("Q", [1 << 20, 3 << 20]),
-                       array("I", [1, 5]), array("I", [2, 3]), passed)
+    t = TargetSnapshot(
+        PADDR,
+        array("Q", [0, 1 << 20]),
+        array("Q", [1 << 20, 3 << 20]),
+        array("I", [1, 5]),
+        array("I", [2, 3]),
+        passed,
+    )
     snap = Snapshot(seq=1, timestamp=0.0, elapsed_us=0, attrs=MonitoringAttrs(), targets=(t,))
     return RegionRows(SnapshotAnalysis(snap), sort_key_name="start", descending=False)
 

@@ -121,9 +121,11 @@ def test_notes_are_dropped_once_the_user_picks_another_target(tmp_path) -> None:
 
     backend = open_backend(
         BackendRequest(sysfs_root=str(tmp_path)),
-        lambda request, target: Switchable("engine", target)
-        if target.kind is TargetKind.SYNTHETIC
-        else engine(request, target),
+        lambda request, target: (
+            Switchable("engine", target)
+            if target.kind is TargetKind.SYNTHETIC
+            else engine(request, target)
+        ),
         kernel,
     )
     assert len(backend.info.notes) == 4
@@ -150,8 +152,9 @@ def test_smaps_source_gets_longer_default_intervals() -> None:
         assert backend.attrs().sample_us == 50_000 and backend.attrs().aggr_us == 1_000_000
     finally:
         backend.close()
-    explicit = _engine(BackendRequest(source="smaps", attrs=MonitoringAttrs(sample_us=10_000,
-                                                                             aggr_us=100_000)), me)
+    explicit = _engine(
+        BackendRequest(source="smaps", attrs=MonitoringAttrs(sample_us=10_000, aggr_us=100_000)), me
+    )
     try:
         assert explicit.attrs().sample_us == 10_000
     finally:

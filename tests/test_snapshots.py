@@ -48,8 +48,13 @@ class SteadyInfo(EngineBackend):
 def make_app(pattern: str = "stairs", schemes: tuple[Scheme, ...] = ()) -> DamonApp:
     target = Target(TargetKind.SYNTHETIC, name=pattern)
     backend = SteadyInfo([target], attrs=ATTRS, schemes=schemes, seed=7, realtime=False)
-    return DamonApp(backend, refresh_s=1.0, autostart=False, theme="damon-dark",
-                    notes=("no kernel DAMON usable: user-space engine on synthetic workload",))
+    return DamonApp(
+        backend,
+        refresh_s=1.0,
+        autostart=False,
+        theme="damon-dark",
+        notes=("no kernel DAMON usable: user-space engine on synthetic workload",),
+    )
 
 
 def feeding(snapshots: int, *keys: str, preview: AccessPattern | None = None

@@ -72,23 +72,36 @@ async def test_each_shipped_theme_registers_and_applies(name: str) -> None:
 def test_shipped_files_have_every_theme_field() -> None:
     for name in SHIPPED:
         theme, ramp = parse_theme((REPO_THEMES / f"{name}.toml").read_text(), name)
-        for field in ("primary", "secondary", "accent", "foreground", "background", "surface",
-                      "panel", "warning", "error", "success"):
+        for field in (
+            "primary",
+            "secondary",
+            "accent",
+            "foreground",
+            "background",
+            "surface",
+            "panel",
+            "warning",
+            "error",
+            "success",
+        ):
             assert getattr(theme, field), f"{name}: {field}"
         assert theme.variables and len(ramp) >= 5
     assert parse_theme((REPO_THEMES / "damon-light.toml").read_text(), "x")[0].dark is False
 
 
-@pytest.mark.parametrize(("text", "key"), [
-    (VALID.replace('"#336699"', '"not-a-colour"'), "primary"),
-    (VALID.replace('"#ff0000"', '"#zzzzzz"'), "heat.ramp[1]"),
-    (VALID.replace('ramp = ["#000080", "#ff0000"]', 'ramp = ["#000080"]'), "heat.ramp"),
-    (VALID.replace('name = "mine"', ""), "name"),
-    (VALID.replace('primary = "#336699"', ""), "primary"),
-    ("dark = 3\n" + VALID, "dark"),
-    ('primry = "#fff"\n' + VALID, "primry"),
-    (VALID.replace("[heat]", "[variables]\nx = 1\n[heat]"), "variables.x"),
-])
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (VALID.replace('"#336699"', '"not-a-colour"'), "primary"),
+        (VALID.replace('"#ff0000"', '"#zzzzzz"'), "heat.ramp[1]"),
+        (VALID.replace('ramp = ["#000080", "#ff0000"]', 'ramp = ["#000080"]'), "heat.ramp"),
+        (VALID.replace('name = "mine"', ""), "name"),
+        (VALID.replace('primary = "#336699"', ""), "primary"),
+        ("dark = 3\n" + VALID, "dark"),
+        ('primry = "#fff"\n' + VALID, "primry"),
+        (VALID.replace("[heat]", "[variables]\nx = 1\n[heat]"), "variables.x"),
+    ],
+)
 def test_invalid_theme_names_the_key(text: str, key: str) -> None:
     with pytest.raises(ThemeFileError) as info:
         parse_theme(text, "my.toml")
@@ -103,8 +116,9 @@ def test_syntax_error_names_the_line() -> None:
 
 async def test_broken_user_theme_is_skipped_with_a_named_error(tmp_path: Path) -> None:
     (tmp_path / "good.toml").write_text(VALID)
-    (tmp_path / "bad.toml").write_text(VALID.replace("mine", "bad").replace(
-        '"#336699"', '"blurple"'))
+    (tmp_path / "bad.toml").write_text(
+        VALID.replace("mine", "bad").replace('"#336699"', '"blurple"')
+    )
     (tmp_path / "notes.txt").write_text("not a theme")
     app = ThemedApp(extra=(tmp_path,), theme="mine")
     async with app.run_test(size=(80, 24)) as pilot:

@@ -83,8 +83,9 @@ async def test_apply_returns_the_new_attrs() -> None:
         await set_field(pilot, "intervals_goal.access_bp", "4%")
         await pilot.press("enter")  # Enter in a field applies
         await pilot.pause()
-        assert app.result == MonitoringAttrs(10_000, 200_000, 60_000_000, 10, 2000,
-                                             IntervalsGoal(access_bp=400))
+        assert app.result == MonitoringAttrs(
+            10_000, 200_000, 60_000_000, 10, 2000, IntervalsGoal(access_bp=400)
+        )
         assert not isinstance(app.screen, AttrsScreen)
 
 
@@ -106,9 +107,16 @@ async def test_apply_button_and_escape() -> None:
 
 def test_build_attrs_reports_the_model_error() -> None:
     values: dict[str, int | None] = {
-        "sample_us": 5000, "aggr_us": 100_000, "update_us": 1000, "min_nr_regions": 10,
-        "max_nr_regions": 100, "intervals_goal.access_bp": 0, "intervals_goal.aggrs": 3,
-        "intervals_goal.min_sample_us": 1, "intervals_goal.max_sample_us": 2}
+        "sample_us": 5000,
+        "aggr_us": 100_000,
+        "update_us": 1000,
+        "min_nr_regions": 10,
+        "max_nr_regions": 100,
+        "intervals_goal.access_bp": 0,
+        "intervals_goal.aggrs": 3,
+        "intervals_goal.min_sample_us": 1,
+        "intervals_goal.max_sample_us": 2,
+    }
     attrs, errors = build_attrs(values)
     assert attrs is None and set(errors) == {"update_us"}
     values["update_us"] = None

@@ -45,14 +45,18 @@ from damontui.tui.schemes import PathPrompt, SchemeList, SchemesPanel
 
 MIB = 1 << 20
 ATTRS = MonitoringAttrs()  # 5 ms / 100 ms: nr_accesses 0..20
-COLD = Scheme(Action.PAGEOUT, AccessPattern(Range(4096, U64_MAX), Range(0, 0), Range(50, U32_MAX)),
-              name="cold")
+COLD = Scheme(
+    Action.PAGEOUT,
+    AccessPattern(Range(4096, U64_MAX), Range(0, 0), Range(50, U32_MAX)),
+    name="cold",
+)
 # ten 1 MiB regions: region i has nr_accesses 2*i and age 10*i
 REGIONS = [Region(i * MIB, (i + 1) * MIB, 2 * i, 10 * i) for i in range(10)]
 
 
-def snapshot(schemes: tuple[Scheme, ...] = (COLD,),
-             stats: tuple[SchemeStats, ...] = ()) -> Snapshot:
+def snapshot(
+    schemes: tuple[Scheme, ...] = (COLD,), stats: tuple[SchemeStats, ...] = ()
+) -> Snapshot:
     target = TargetSnapshot.from_regions(Target(TargetKind.SYNTHETIC, name="hotcold"), REGIONS)
     return Snapshot(1, 0.0, 0, ATTRS, (target,), schemes, stats)
 
@@ -145,8 +149,9 @@ async def test_preview_count_follows_the_pattern() -> None:
         assert app.match_text() == "would match: pattern invalid"
         await type_into(pilot, "access_pattern.age.min", "30")
         await pilot.pause(0.3)  # the preview is debounced
-        assert app.previews[-1] == AccessPattern(Range(4096, U64_MAX), Range(4, 10),
-                                                 Range(30, U32_MAX))
+        assert app.previews[-1] == AccessPattern(
+            Range(4096, U64_MAX), Range(4, 10), Range(30, U32_MAX)
+        )
         assert None not in app.previews
         # leaving the editor stops the preview
         app.query_one("#outside", Input).focus()
@@ -164,8 +169,9 @@ async def test_apply_posts_every_scheme_with_the_edit() -> None:
         await type_into(pilot, "quotas.reset_interval_ms", "1s")
         await pilot.press("ctrl+s")
         await pilot.pause()
-        expected = Scheme(Action.LRU_DEPRIO, COLD.access_pattern, Quotas(20, 0, 1000),
-                          name="colder")
+        expected = Scheme(
+            Action.LRU_DEPRIO, COLD.access_pattern, Quotas(20, 0, 1000), name="colder"
+        )
         assert app.applied == [(expected, second)]
         assert app.panel.applied == (expected, second)
         # the Apply button does the same
@@ -211,8 +217,12 @@ async def test_list_keys_add_duplicate_delete_select() -> None:
 
 async def test_save_and_load_round_trip_through_the_ui(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "schemes.toml"
-    hot = Scheme(Action.HUGEPAGE, AccessPattern(Range(2 * MIB, U64_MAX), Range(10, U32_MAX)),
-                 filters=(Filter(FilterType.ANON),), name="hot")
+    hot = Scheme(
+        Action.HUGEPAGE,
+        AccessPattern(Range(2 * MIB, U64_MAX), Range(10, U32_MAX)),
+        filters=(Filter(FilterType.ANON),),
+        name="hot",
+    )
     app = PanelApp((COLD, hot), schemes_file=path)
     async with app.run_test(size=(80, 24)) as pilot:
         app.query_one(SchemeList).focus()  # the panel's keys work with focus inside it
@@ -346,27 +356,37 @@ def editable_schemes(draw: st.DrawFn) -> Scheme:
     return Scheme(
         draw(st.sampled_from(Action)).value and Action.STAT,
         AccessPattern(Range(draw(st.integers(0, 1 << 40)), U64_MAX), Range(lo, hi), age),
-        Quotas(draw(st.integers(0, 10**6)), draw(st.integers(0, U64_MAX)),
-               draw(st.integers(1, 10**7)), goals=(QuotaGoal(GoalMetric.SOME_MEM_PSI_US,
-                                                             draw(st.integers(0, 10**9))),)),
-        filters=(Filter(FilterType.HUGEPAGE_SIZE, min=draw(st.integers(0, 1 << 30)),
-                        max=U64_MAX),),
-        apply_interval_us=draw(st.integers(0, 10**12)), name=draw(st.text(max_size=5)).strip())
+        Quotas(
+            draw(st.integers(0, 10**6)),
+            draw(st.integers(0, U64_MAX)),
+            draw(st.integers(1, 10**7)),
+            goals=(QuotaGoal(GoalMetric.SOME_MEM_PSI_US, draw(st.integers(0, 10**9))),),
+        ),
+        filters=(Filter(FilterType.HUGEPAGE_SIZE, min=draw(st.integers(0, 1 << 30)), max=U64_MAX),),
+        apply_interval_us=draw(st.integers(0, 10**12)),
+        name=draw(st.text(max_size=5)).strip(),
+    )
 
 
 @settings(max_examples=150, deadline=None)
 @given(editable_schemes())
 def test_editor_texts_parse_back_exactly(scheme: Scheme) -> None:
     """What the editor shows for a scheme parses back to the same scheme."""
+
     def parse(readers: dict, values: dict, prefix: str) -> dict:
-        return {k: readers[k](value_text(f"{prefix}{k}", v, ATTRS), k, ATTRS)
-                for k, v in values.items()}
+        return {
+            k: readers[k](value_text(f"{prefix}{k}", v, ATTRS), k, ATTRS) for k, v in values.items()
+        }
 
     simple = parse(READERS, scheme_values(scheme), "")
-    goals = [parse(GOAL_READERS, {k: getattr(g, k) for k in GOAL_READERS},
-                   "quotas.goals[0].") for g in scheme.quotas.goals]
-    filters = [parse(FILTER_READERS, {k: getattr(f, k) for k in FILTER_READERS},
-                     "filters[0].") for f in scheme.filters]
+    goals = [
+        parse(GOAL_READERS, {k: getattr(g, k) for k in GOAL_READERS}, "quotas.goals[0].")
+        for g in scheme.quotas.goals
+    ]
+    filters = [
+        parse(FILTER_READERS, {k: getattr(f, k) for k in FILTER_READERS}, "filters[0].")
+        for f in scheme.filters
+    ]
     rebuilt, pattern, errors = assemble(simple, goals, filters)
     assert errors == {}
     assert rebuilt == scheme and pattern == scheme.access_pattern
@@ -390,12 +410,22 @@ def test_editor_keeps_7x_settings_it_has_no_field_for() -> None:
     goal_tuner and fail_charge (the editor has no fields for them)."""
     from damontui.model import Dest, GoalTuner
 
-    base = Scheme(action=Action.MIGRATE_COLD, target_nid=0, dests=(Dest(0, 40), Dest(1, 60)),
-                  max_nr_snapshots=9,
-                  quotas=Quotas(ms=5, reset_interval_ms=100, goal_tuner=GoalTuner.TEMPORAL,
-                                fail_charge_num=1, fail_charge_denom=3))
-    simple = {k: READERS[k](value_text(k, v, ATTRS), k, ATTRS)
-              for k, v in scheme_values(base).items()}
+    base = Scheme(
+        action=Action.MIGRATE_COLD,
+        target_nid=0,
+        dests=(Dest(0, 40), Dest(1, 60)),
+        max_nr_snapshots=9,
+        quotas=Quotas(
+            ms=5,
+            reset_interval_ms=100,
+            goal_tuner=GoalTuner.TEMPORAL,
+            fail_charge_num=1,
+            fail_charge_denom=3,
+        ),
+    )
+    simple = {
+        k: READERS[k](value_text(k, v, ATTRS), k, ATTRS) for k, v in scheme_values(base).items()
+    }
     simple["quotas.ms"] = 7
     rebuilt, _, errors = assemble(simple, [], [], base)
     assert errors == {} and rebuilt is not None

@@ -42,8 +42,12 @@ class PickerApp(App[None]):
         return sorted(PROCESSES, key=lambda p: -p.rss)
 
     def on_mount(self) -> None:
-        kwargs = {"synthetic_patterns": ["hotcold", "stairs"], "lister": self.fake_lister,
-                  "is_alive": lambda process: True, **self.kwargs}
+        kwargs = {
+            "synthetic_patterns": ["hotcold", "stairs"],
+            "lister": self.fake_lister,
+            "is_alive": lambda process: True,
+            **self.kwargs,
+        }
         self.push_screen(TargetScreen(**kwargs), self.done)  # type: ignore[arg-type]
 
     def done(self, result: Target | None) -> None:
@@ -70,8 +74,14 @@ async def picker(**kwargs: object) -> AsyncIterator[tuple[PickerApp, Any]]:
 
 async def test_lists_fixed_entries_then_processes_by_rss() -> None:
     async with picker() as (app, pilot):
-        assert app.names() == ["physical memory", "synthetic: hotcold", "synthetic: stairs",
-                               "firefox", "postgres", "bash"]
+        assert app.names() == [
+            "physical memory",
+            "synthetic: hotcold",
+            "synthetic: stairs",
+            "firefox",
+            "postgres",
+            "bash",
+        ]
         assert app.lister_threads and app.lister_threads[0] != threading.main_thread().name
         table = app.screen.query_one(DataTable)
         assert table.get_row_at(3) == ["100", "firefox", "2.0 GiB", "alice"]

@@ -16,18 +16,32 @@ SETUP = Path(__file__).resolve().parent / "vm/setup.sh"
 def mirror(etc: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "DAMONTUI_VM_MIRROR"}
     env["DAMONTUI_VM_APT_ETC"] = str(etc)
-    return subprocess.run(["bash", str(SETUP), "--print-mirror"], capture_output=True,
-                          text=True, env=env, timeout=30)
+    return subprocess.run(
+        ["bash", str(SETUP), "--print-mirror"], capture_output=True, text=True, env=env, timeout=30
+    )
 
 
-@pytest.mark.parametrize("name, text, want", [
-    ("sources.list", "# comment\ndeb [arch=amd64 signed-by=/k.gpg] http://a.example/debian "
-     "bookworm main\n", "http://a.example/debian"),
-    ("sources.list.d/x.sources", "Types: deb\nURIs: https://b.example/pub/debian/ "
-     "http://c.example/other\nSuites: sid\n", "https://b.example/pub/debian"),
-    ("sources.list.d/y.list", "deb http://d.example/debian-security bookworm-security main\n"
-     "deb http://e.example/debian bookworm main\n", "http://e.example/debian"),
-])
+@pytest.mark.parametrize(
+    "name, text, want",
+    [
+        (
+            "sources.list",
+            "# comment\ndeb [arch=amd64 signed-by=/k.gpg] http://a.example/debian bookworm main\n",
+            "http://a.example/debian",
+        ),
+        (
+            "sources.list.d/x.sources",
+            "Types: deb\nURIs: https://b.example/pub/debian/ http://c.example/other\nSuites: sid\n",
+            "https://b.example/pub/debian",
+        ),
+        (
+            "sources.list.d/y.list",
+            "deb http://d.example/debian-security bookworm-security main\n"
+            "deb http://e.example/debian bookworm main\n",
+            "http://e.example/debian",
+        ),
+    ],
+)
 def test_mirror_from_apt_config(tmp_path, name, text, want):
     (tmp_path / "sources.list.d").mkdir()
     (tmp_path / name).write_text(text)

@@ -108,8 +108,14 @@ def _junit(path: Path) -> list[dict]:
                 outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[kind]
                 message = (el.get("message") or "").strip()
                 break
-        cases.append({"test": f"{tc.get('classname')}::{tc.get('name')}", "outcome": outcome,
-                      "time_s": float(tc.get("time") or 0), "message": message[:500]})
+        cases.append(
+            {
+                "test": f"{tc.get('classname')}::{tc.get('name')}",
+                "outcome": outcome,
+                "time_s": float(tc.get("time") or 0),
+                "message": message[:500],
+            }
+        )
     return cases
 
 
@@ -124,10 +130,12 @@ def summary_line(boot: dict, counts: dict[str, int]) -> str:
     """The per-kernel line, exactly as issue 8 asks for it."""
     stat = boot.get("modules", {}).get("damon_stat", {})
     idle = "yes" if boot.get("page_idle") else "no"
-    return (f"vm-tier {boot.get('release', '?')}: {counts.get('passed', 0)} passed, "
-            f"{counts.get('failed', 0) + counts.get('error', 0)} failed, "
-            f"{counts.get('skipped', 0)} skipped (page_idle {idle}, "
-            f"damon_stat {'on' if stat.get('enabled') else 'off'})")
+    return (
+        f"vm-tier {boot.get('release', '?')}: {counts.get('passed', 0)} passed, "
+        f"{counts.get('failed', 0) + counts.get('error', 0)} failed, "
+        f"{counts.get('skipped', 0)} skipped (page_idle {idle}, "
+        f"damon_stat {'on' if stat.get('enabled') else 'off'})"
+    )
 
 
 def _write_line(name: str, line: str) -> None:
@@ -150,56 +158,98 @@ def test_kernel_tier_in_vm(kernel: str, tmp_path, capsys):
     for what, path in (("the checkout", str(REPO)), ("the Python interpreter", sys.executable)):
         mount = vm_mod.hidden_from_guest(path)
         if mount:
-            _skip(capsys, f"{what} ({path}) is on {mount}, a filesystem the guest cannot see "
-                          "(only / and local disk/tmpfs submounts are shared)")
+            _skip(
+                capsys,
+                f"{what} ({path}) is on {mount}, a filesystem the guest cannot see "
+                "(only / and local disk/tmpfs submounts are shared)",
+            )
     if not list((REPO / "damontui").glob("_kernels*.so")):
-        _say(capsys, "[vm-tier] note: damontui/_kernels*.so not built; the guest uses the "
-                     "pure-Python kernels")
+        _say(
+            capsys,
+            "[vm-tier] note: damontui/_kernels*.so not built; the guest uses the "
+            "pure-Python kernels",
+        )
 
     results = tmp_path / "results"
     results.mkdir()
     junit = results / "junit.xml"
-    cmd = [sys.executable, str(REPO / "tests/vm/guest_tier.py"), str(results), "--",
-           "-p", "no:cacheprovider", "-q", "-s", "-rA",
-           "--color=no", f"--junitxml={junit}", "-o", "junit_family=xunit2",
-           *shlex.split(os.environ.get("DAMONTUI_VM_PYTEST_ARGS", "")), "tests/kernel"]
+    cmd = [
+        sys.executable,
+        str(REPO / "tests/vm/guest_tier.py"),
+        str(results),
+        "--",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-s",
+        "-rA",
+        "--color=no",
+        f"--junitxml={junit}",
+        "-o",
+        "junit_family=xunit2",
+        *shlex.split(os.environ.get("DAMONTUI_VM_PYTEST_ARGS", "")),
+        "tests/kernel",
+    ]
     timeout = float(os.environ.get("DAMONTUI_VM_TIMEOUT", "900"))
     _say(capsys, f"\n[vm-tier] {kernel}: booting {vm.describe()}; guest runs: {shlex.join(cmd)}")
     t0 = time.monotonic()
     out, err = _Lines(capsys), _Lines(capsys)
     env = _guest_env(vm_mod)
     env["DAMONTUI_VM_KERNEL_NAME"] = kernel
-    res = vm.run(cmd, env=env, cwd=str(REPO), rw_dirs=[str(results)],
-                 timeout=timeout, on_stdout=out, on_stderr=err)
+    res = vm.run(
+        cmd,
+        env=env,
+        cwd=str(REPO),
+        rw_dirs=[str(results)],
+        timeout=timeout,
+        on_stdout=out,
+        on_stderr=err,
+    )
     out.flush()
     err.flush()
     wall = time.monotonic() - t0
 
     cases = _junit(junit)
-    counts = {k: sum(c["outcome"] == k for c in cases)
-              for k in ("passed", "failed", "error", "skipped")}
+    counts = {
+        k: sum(c["outcome"] == k for c in cases) for k in ("passed", "failed", "error", "skipped")
+    }
     boot_file = results / "boot.json"
     boot = json.loads(boot_file.read_text()) if boot_file.exists() else {"release": vm.release}
     line = summary_line(boot, counts)
-    summary = {"kernel": vm.release, "name": kernel, "accel": vm.accel, "smp": vm.smp,
-               "mem": vm.mem, "wall_s": round(wall, 1), "boots": res.attempts,
-               "returncode": res.returncode, "problem": res.problem, "boot": boot,
-               "counts": counts, "summary_line": line, "tests": cases}
+    summary = {
+        "kernel": vm.release,
+        "name": kernel,
+        "accel": vm.accel,
+        "smp": vm.smp,
+        "mem": vm.mem,
+        "wall_s": round(wall, 1),
+        "boots": res.attempts,
+        "returncode": res.returncode,
+        "problem": res.problem,
+        "boot": boot,
+        "counts": counts,
+        "summary_line": line,
+        "tests": cases,
+    }
     (results / "summary.json").write_text(json.dumps(summary, indent=2))
     (results / "guest-output.log").write_text(
         f"--- stdout\n{res.stdout}\n--- stderr\n{res.stderr}\n--- console tail\n"
-        f"{res.console_tail}\n")
+        f"{res.console_tail}\n"
+    )
     if os.environ.get("DAMONTUI_VM_RESULTS"):
         dest = Path(os.environ["DAMONTUI_VM_RESULTS"]) / kernel
         dest.mkdir(parents=True, exist_ok=True)
         for f in results.iterdir():
             shutil.copy(f, dest / f.name)
     _write_line(kernel, line)
-    lines = [f"[vm-tier] {kernel}: {wall:.1f}s wall, {res.attempts} boot(s), "
-             f"guest exit {res.returncode}"]
-    lines += [f"[vm-tier]   {c['outcome']:7} {c['time_s']:6.1f}s  {c['test']}"
-              + (f"  ({c['message'][:120]})" if c["outcome"] != "passed" and c["message"] else "")
-              for c in cases]
+    lines = [
+        f"[vm-tier] {kernel}: {wall:.1f}s wall, {res.attempts} boot(s), guest exit {res.returncode}"
+    ]
+    lines += [
+        f"[vm-tier]   {c['outcome']:7} {c['time_s']:6.1f}s  {c['test']}"
+        + (f"  ({c['message'][:120]})" if c["outcome"] != "passed" and c["message"] else "")
+        for c in cases
+    ]
     lines.append(line)
     _say(capsys, "\n".join(lines))
 
@@ -207,13 +257,19 @@ def test_kernel_tier_in_vm(kernel: str, tmp_path, capsys):
         if not res.started and not res.timed_out:
             # never got as far as the command, even after retries: the machine
             # cannot boot the guest - that is not a test failure
-            _skip(capsys, f"the guest could not be booted: {res.problem}\n"
-                          f"console tail:\n{res.console_tail}")
-        pytest.fail(f"VM tier: {res.problem}\nguest console tail:\n{res.console_tail}\n"
-                    f"guest stderr tail:\n{res.stderr[-3000:]}")
+            _skip(
+                capsys,
+                f"the guest could not be booted: {res.problem}\nconsole tail:\n{res.console_tail}",
+            )
+        pytest.fail(
+            f"VM tier: {res.problem}\nguest console tail:\n{res.console_tail}\n"
+            f"guest stderr tail:\n{res.stderr[-3000:]}"
+        )
     bad = [c for c in cases if c["outcome"] in ("failed", "error")]
     if res.returncode != 0 or bad:
-        pytest.fail(f"VM tier: guest pytest exited {res.returncode}; failed: "
-                    + (", ".join(c["test"] for c in bad) or "(see output above)")
-                    + f"\n--- guest output tail:\n{res.stdout[-4000:]}\n{res.stderr[-2000:]}")
+        pytest.fail(
+            f"VM tier: guest pytest exited {res.returncode}; failed: "
+            + (", ".join(c["test"] for c in bad) or "(see output above)")
+            + f"\n--- guest output tail:\n{res.stdout[-4000:]}\n{res.stderr[-2000:]}"
+        )
     assert counts["passed"] > 0, "no kernel test passed in the guest (all skipped?)"

@@ -23,8 +23,10 @@ from .base import BackendError, ErrorCallback, SnapshotCallback
 MODULE_ROOT = "/sys/module"
 PARAMS = "damon_stat/parameters"
 HISTORY = 600  # bandwidth samples kept (10 min at 1 s)
-READONLY = ("DAMON_STAT's results are read-only: damontui shows them and changes nothing "
-            "(to monitor with your own settings, turn DAMON_STAT off or use --backend engine)")
+READONLY = (
+    "DAMON_STAT's results are read-only: damontui shows them and changes nothing "
+    "(to monitor with your own settings, turn DAMON_STAT off or use --backend engine)"
+)
 
 
 def _read(path: str) -> str | None:
@@ -68,13 +70,21 @@ def kernel_release() -> str:
 class DamonStatBackend:
     """See module docstring."""
 
-    def __init__(self, *, module_root: str = MODULE_ROOT, proc_root: str = "/proc",
-                 interval_s: float = 1.0, notes: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        module_root: str = MODULE_ROOT,
+        proc_root: str = "/proc",
+        interval_s: float = 1.0,
+        notes: Sequence[str] = (),
+    ) -> None:
         self._params = f"{module_root}/{PARAMS}"
         self._proc = proc_root
         if _read(f"{self._params}/enabled") is None:
-            raise BackendError(f"DAMON_STAT: {self._params}/enabled does not exist (this "
-                               "kernel has no CONFIG_DAMON_STAT)")
+            raise BackendError(
+                f"DAMON_STAT: {self._params}/enabled does not exist (this "
+                "kernel has no CONFIG_DAMON_STAT)"
+            )
         self._interval = max(0.05, interval_s)
         self._notes = tuple(notes)
         self._stop = threading.Event()
@@ -127,14 +137,23 @@ class DamonStatBackend:
     def snapshot_once(self) -> Snapshot:
         sample = self.read_sample()
         self._seq += 1
-        messages = () if sample.enabled else (
-            "DAMON_STAT is off (enabled = N): its values are the last it published",)
+        messages = (
+            ()
+            if sample.enabled
+            else ("DAMON_STAT is off (enabled = N): its values are the last it published",)
+        )
         attrs = MonitoringAttrs()
         if sample.aggr_interval_us and sample.aggr_interval_us >= attrs.sample_us:
             attrs = MonitoringAttrs(aggr_us=sample.aggr_interval_us)
-        snap = Snapshot(seq=self._seq, timestamp=sample.timestamp,
-                        elapsed_us=int((time.monotonic() - self._t0) * 1e6), attrs=attrs,
-                        cpu_percent=sample.cpu_percent, messages=messages, damon_stat=sample)
+        snap = Snapshot(
+            seq=self._seq,
+            timestamp=sample.timestamp,
+            elapsed_us=int((time.monotonic() - self._t0) * 1e6),
+            attrs=attrs,
+            cpu_percent=sample.cpu_percent,
+            messages=messages,
+            damon_stat=sample,
+        )
         self._latest = snap
         return snap
 
@@ -142,8 +161,13 @@ class DamonStatBackend:
 
     @property
     def info(self) -> BackendInfo:
-        return BackendInfo(backend="damon_stat", source="DAMON_STAT (physical memory)",
-                           kernel_version=kernel_release(), notes=self._notes, readonly=True)
+        return BackendInfo(
+            backend="damon_stat",
+            source="DAMON_STAT (physical memory)",
+            kernel_version=kernel_release(),
+            notes=self._notes,
+            readonly=True,
+        )
 
     def start(self, on_snapshot: SnapshotCallback, on_error: ErrorCallback) -> None:
         if self._thread is not None and self._thread.is_alive():

@@ -155,9 +155,11 @@ def _damon_stat(request: BackendRequest, notes: Sequence[str] = ()) -> Backend:
     return DamonStatBackend(module_root=request.module_root, notes=notes)
 
 
-DAMON_STAT_NOTE = ("DAMON_STAT runs and holds DAMON exclusively: showing its results "
-                   "read-only (--pid N or --paddr to monitor with the engine, or "
-                   "--turn-off damon_stat to use kernel DAMON)")
+DAMON_STAT_NOTE = (
+    "DAMON_STAT runs and holds DAMON exclusively: showing its results "
+    "read-only (--pid N or --paddr to monitor with the engine, or "
+    "--turn-off damon_stat to use kernel DAMON)"
+)
 
 
 def _existing_kdamond(request: BackendRequest) -> Backend:
@@ -172,8 +174,9 @@ def _existing_kdamond(request: BackendRequest) -> Backend:
         known = ", ".join(str(i) for i in sorted(infos)) or "none"
         raise BackendError(f"--kdamond {index}: no such kdamond (existing: {known})")
     if infos[index].ownership is Ownership.OURS:
-        return KernelBackend.attach(index, root=request.sysfs_root,
-                                    keep_running=request.keep_running)
+        return KernelBackend.attach(
+            index, root=request.sysfs_root, keep_running=request.keep_running
+        )
     return KernelObserver(index, root=request.sysfs_root)
 
 
@@ -218,21 +221,25 @@ def open_backend(
         return engine_factory(request, request.target or _synthetic(request))
     if request.backend == "damon_stat":
         if request.target is not None:
-            raise BackendError("--backend damon_stat shows DAMON_STAT's own results (the whole "
-                               "physical memory): it takes no --pid, --paddr or --synthetic")
+            raise BackendError(
+                "--backend damon_stat shows DAMON_STAT's own results (the whole "
+                "physical memory): it takes no --pid, --paddr or --synthetic"
+            )
         return _damon_stat(request)
     if request.backend == "kernel":
         if request.target is None or request.target.kind is TargetKind.SYNTHETIC:
             target = request.target or Target(TargetKind.PADDR)
             if target.kind is TargetKind.SYNTHETIC:
-                raise BackendError("the synthetic workload runs only on the user-space engine "
-                                   "(--backend engine)")
+                raise BackendError(
+                    "the synthetic workload runs only on the user-space engine (--backend engine)"
+                )
         else:
             target = request.target
         return kernel_factory(request, target)
     if request.backend != "auto":
-        raise BackendError(f"--backend: {request.backend!r} is invalid; use auto, engine, "
-                           "kernel or damon_stat")
+        raise BackendError(
+            f"--backend: {request.backend!r} is invalid; use auto, engine, kernel or damon_stat"
+        )
     return _auto(request, engine_factory, kernel_factory)
 
 
@@ -245,14 +252,17 @@ def _kernel_note(request: BackendRequest, exc: Exception) -> str:
     try:
         from .kernel import RealSysfs, kdamond_states
 
-        running = [i for i, state, _ in kdamond_states(RealSysfs(), request.sysfs_root)
-                   if state == "on"]
+        running = [
+            i for i, state, _ in kdamond_states(RealSysfs(), request.sysfs_root) if state == "on"
+        ]
     except Exception:  # no DAMON sysfs at all, or unreadable: fall back to the error
         running = []
     if running:
         names = ", ".join(f"kdamond.{i}" for i in running)
-        return (f"kernel DAMON busy: {names} runs and is not damontui's "
-                f"(view it read-only: damontui --kdamond {running[0]})")
+        return (
+            f"kernel DAMON busy: {names} runs and is not damontui's "
+            f"(view it read-only: damontui --kdamond {running[0]})"
+        )
     return f"kernel DAMON not used: {_first_sentence(exc)}"
 
 

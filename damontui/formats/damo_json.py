@@ -114,8 +114,11 @@ def _pattern(o: dict, path: str, attrs: MonitoringAttrs) -> AccessPattern:
 def _goal(o: dict, path: str) -> QuotaGoal:
     if "target_value_bp" in o:  # damo's old naming: a user_input goal
         target = _int(o["target_value_bp"], f"{path}.target_value_bp")
-        return QuotaGoal(GoalMetric.USER_INPUT, target,
-                         _int(o.get("current_value_bp", 0), f"{path}.current_value_bp"))
+        return QuotaGoal(
+            GoalMetric.USER_INPUT,
+            target,
+            _int(o.get("current_value_bp", 0), f"{path}.current_value_bp"),
+        )
     metric = _enum(GoalMetric, o.get("metric", "user_input"), f"{path}.metric")
     tp, target = f"{path}.target_value", o.get("target_value", "0")
     if metric is GoalMetric.SOME_MEM_PSI_US:
@@ -270,9 +273,14 @@ def _context(o: dict, path: str) -> DamoContext:
                         for rp in (f"{tp}.regions[{j}]",))  # fmt: skip
         pid = t.get("pid")
         kind = TargetKind.PADDR if ops == "paddr" else TargetKind.PID
-        targets.append(Target(kind, _int(pid, f"{tp}.pid") if pid is not None else None,
-                              ranges=regions,
-                              obsolete=dv.boolean(t.get("obsolete", False), f"{tp}.obsolete")))
+        targets.append(
+            Target(
+                kind,
+                _int(pid, f"{tp}.pid") if pid is not None else None,
+                ranges=regions,
+                obsolete=dv.boolean(t.get("obsolete", False), f"{tp}.obsolete"),
+            )
+        )
     srcs = _lst(o.get("schemes", []), f"{path}.schemes")
     schemes = tuple(_scheme(_obj(s, f"{path}.schemes[{i}]"), f"{path}.schemes[{i}]", attrs)
                     for i, s in enumerate(srcs))  # fmt: skip
@@ -342,6 +350,3 @@ def _load(data: str | bytes | dict | list) -> list[DamoKdamond]:
 
 def loads(text: str | bytes) -> list[DamoKdamond]:
     return load_damo(text)
-
-
-

@@ -211,8 +211,10 @@ class _Writer:
     def _range(self, src: Src, key: str, lo: int, hi: int, one: Callable[..., Any]) -> list:
         s = _sub(src, key)
         s = s if isinstance(s, list) and len(s) == 2 else [None, None]
-        return [one({"v": s[0]} if s[0] is not None else None, "v", lo),
-                one({"v": s[1]} if s[1] is not None else None, "v", hi)]
+        return [
+            one({"v": s[0]} if s[0] is not None else None, "v", lo),
+            one({"v": s[1]} if s[1] is not None else None, "v", hi),
+        ]
 
     def filter(self, src: Src, f: Filter) -> dict:
         kind = _v(f.type)
@@ -254,7 +256,8 @@ class _Writer:
         stats = _sub(src, "stats")
         if isinstance(stats, dict) or s.max_nr_snapshots:
             out["stats"] = self.finish(
-                {"max_nr_snapshots": self.nr(stats, "max_nr_snapshots", s.max_nr_snapshots)}, stats)
+                {"max_nr_snapshots": self.nr(stats, "max_nr_snapshots", s.max_nr_snapshots)}, stats
+            )
         return self.finish(out, src, {
             "access_pattern": s.access_pattern == AccessPattern(),
             "quotas": s.quotas == DAMO_QUOTAS, "watermarks": s.watermarks == DAMO_WATERMARKS,

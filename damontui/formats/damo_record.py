@@ -81,12 +81,17 @@ def records_of(snapshots: Sequence[Snapshot]) -> list[dict[str, Any]]:
         for ts in snap.targets:
             if ts.target not in records:
                 records[ts.target] = _record(_record_target_id(ts.target, len(records)), first)
-            regions = [{
-                "start": dv.fmt_nr(s), "end": dv.fmt_nr(e),
-                "nr_accesses": {"samples": n, "percent": None},
-                "age": {"usec": None, "aggr_intervals": dv.fmt_nr(a)},
-                "probe_hits": [], "sz_filter_passed": "0 B",
-            } for s, e, n, a in zip(ts.starts, ts.ends, ts.nr_accesses, ts.ages, strict=True)]
+            regions = [
+                {
+                    "start": dv.fmt_nr(s),
+                    "end": dv.fmt_nr(e),
+                    "nr_accesses": {"samples": n, "percent": None},
+                    "age": {"usec": None, "aggr_intervals": dv.fmt_nr(a)},
+                    "probe_hits": [],
+                    "sz_filter_passed": "0 B",
+                }
+                for s, e, n, a in zip(ts.starts, ts.ends, ts.nr_accesses, ts.ages, strict=True)
+            ]
             records[ts.target]["snapshots"].append({
                 "start_time": str(start_ns), "end_time": str(end_ns), "regions": regions,
                 "total_bytes": str(ts.total_size), "damos_stats": None,

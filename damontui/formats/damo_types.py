@@ -51,5 +51,3 @@ class DamoKdamond:
     state: str | None = None
     pid: int | None = None
     source: Any = field(default=None, compare=False, repr=False)
-
-

@@ -236,7 +236,6 @@ def age_range(o: dict, path: str, aggr_us: int) -> Range:
     return Range(to_int(a, f"{path}.min", U32_MAX), to_int(b, f"{path}.max", U32_MAX))
 
 
-
 # --------------------------------------------------------------------------- writers
 
 
@@ -318,5 +317,3 @@ def fmt_percent_of_samples(samples: int, max_nr: float) -> str | None:
         if 0 <= pct <= 100 and int(pct / 100.0 * 100 * max_nr / 100) == samples:
             return f"{pct:,} %"
     return None
-
-

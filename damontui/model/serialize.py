@@ -245,9 +245,7 @@ def _prefixed(error: ValidationError, path: str) -> ValidationError:
     return ValidationError(_join(path, error.field), error.value, error.allowed)
 
 
-def scheme_from_dict(
-    data: object, attrs: MonitoringAttrs | None = None, path: str = ""
-) -> Scheme:
+def scheme_from_dict(data: object, attrs: MonitoringAttrs | None = None, path: str = "") -> Scheme:
     """A validated Scheme from a table (anything else is an error naming `path`);
     `path` prefixes error fields (e.g. 'schemes[1]')."""
     attrs = attrs or MonitoringAttrs()

@@ -44,9 +44,13 @@ FIELDS: dict[str, tuple[str, Callable[[object, str], int]]] = {
 def attrs_values(attrs: MonitoringAttrs) -> dict[str, int]:
     goal = attrs.intervals_goal
     return {
-        "sample_us": attrs.sample_us, "aggr_us": attrs.aggr_us, "update_us": attrs.update_us,
-        "min_nr_regions": attrs.min_nr_regions, "max_nr_regions": attrs.max_nr_regions,
-        "intervals_goal.access_bp": goal.access_bp, "intervals_goal.aggrs": goal.aggrs,
+        "sample_us": attrs.sample_us,
+        "aggr_us": attrs.aggr_us,
+        "update_us": attrs.update_us,
+        "min_nr_regions": attrs.min_nr_regions,
+        "max_nr_regions": attrs.max_nr_regions,
+        "intervals_goal.access_bp": goal.access_bp,
+        "intervals_goal.aggrs": goal.aggrs,
         "intervals_goal.min_sample_us": goal.min_sample_us,
         "intervals_goal.max_sample_us": goal.max_sample_us,
     }
@@ -58,13 +62,24 @@ def build_attrs(values: dict[str, int | None]) -> tuple[MonitoringAttrs | None, 
         return None, {}
     v: dict[str, Any] = values
     attrs = MonitoringAttrs(
-        v["sample_us"], v["aggr_us"], v["update_us"], v["min_nr_regions"], v["max_nr_regions"],
-        IntervalsGoal(v["intervals_goal.access_bp"], v["intervals_goal.aggrs"],
-                      v["intervals_goal.min_sample_us"], v["intervals_goal.max_sample_us"]))
+        v["sample_us"],
+        v["aggr_us"],
+        v["update_us"],
+        v["min_nr_regions"],
+        v["max_nr_regions"],
+        IntervalsGoal(
+            v["intervals_goal.access_bp"],
+            v["intervals_goal.aggrs"],
+            v["intervals_goal.min_sample_us"],
+            v["intervals_goal.max_sample_us"],
+        ),
+    )
     errors: dict[str, str] = {}
     # Validate the goal apart from the rest so both kinds of error show at once.
-    for check in (attrs.intervals_goal.validate,
-                  replace(attrs, intervals_goal=IntervalsGoal()).validate):
+    for check in (
+        attrs.intervals_goal.validate,
+        replace(attrs, intervals_goal=IntervalsGoal()).validate,
+    ):
         try:
             check()
         except ValidationError as exc:
@@ -79,7 +94,9 @@ def _text(key: str, value: int) -> str:
 class AttrsScreen(ModalScreen[MonitoringAttrs | None]):
     """Edit monitoring attributes; errors show next to the field and in a summary."""
 
-    DEFAULT_CSS = FORM_CSS + """
+    DEFAULT_CSS = (
+        FORM_CSS
+        + """
     AttrsScreen { align: center middle; }
     AttrsScreen > Vertical { width: 78; max-height: 100%; height: auto;
                              border: round $primary; background: $surface; }
@@ -87,6 +104,7 @@ class AttrsScreen(ModalScreen[MonitoringAttrs | None]):
     AttrsScreen #buttons { height: 1; margin-top: 1; }
     AttrsScreen #buttons Button { min-width: 0; width: auto; margin-right: 2; }
     """
+    )
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="attrs.cancel"),
         Binding("ctrl+s", "apply", "Apply", id="attrs.apply"),
@@ -114,8 +132,9 @@ class AttrsScreen(ModalScreen[MonitoringAttrs | None]):
                     if key == "intervals_goal.access_bp":
                         yield section("Intervals auto-tuning (access goal 0 = off)")
                     value = _text(key, initial[key])
-                    yield field_row(label, Input(value, id=field_id(key), compact=True),
-                                    note=self._notes[key])
+                    yield field_row(
+                        label, Input(value, id=field_id(key), compact=True), note=self._notes[key]
+                    )
             with Horizontal(id="buttons"):
                 yield Button("Apply ^s", id="apply", variant="primary", compact=True)
                 yield Button("Cancel esc", id="cancel", compact=True)

@@ -31,8 +31,7 @@ from .views import ViewRegistry, ViewSpec
 CURVE_KEYS = (0, 1, 5, 10, 25, 50, 75, 90, 95, 99, 100)
 
 
-def view_text(sample: DamonStatSample | None, width: int, notes: tuple[str, ...] = ()
-              ) -> Text:
+def view_text(sample: DamonStatSample | None, width: int, notes: tuple[str, ...] = ()) -> Text:
     """Everything the view shows, for a terminal `width` columns wide."""
     out = Text()
     if sample is None:
@@ -45,11 +44,16 @@ def view_text(sample: DamonStatSample | None, width: int, notes: tuple[str, ...]
     history = [bw for _, bw in sample.bandwidth_history]
     spark_w = max(10, width - 12)
     if len(history) > 1:
-        span = sample.bandwidth_history[-1][0] - sample.bandwidth_history[-min(
-            len(history), spark_w)][0]
+        span = (
+            sample.bandwidth_history[-1][0]
+            - sample.bandwidth_history[-min(len(history), spark_w)][0]
+        )
         out.append(f"  {sparkline(history, spark_w)}\n", style="cyan")
-        out.append(f"  last {format_duration_us(span * 1e6)}, max "
-                   f"{format_bandwidth(max(history[-spark_w:]))}\n", style="dim")
+        out.append(
+            f"  last {format_duration_us(span * 1e6)}, max "
+            f"{format_bandwidth(max(history[-spark_w:]))}\n",
+            style="dim",
+        )
     out.append("\nidle time by share of memory (memory_idle_ms_percentiles)\n", style="bold")
     if not sample.has_percentiles:
         out.append("  not readable on this kernel\n", style="italic")
@@ -61,9 +65,11 @@ def view_text(sample: DamonStatSample | None, width: int, notes: tuple[str, ...]
         out.append(f" {value}\n")
     out.append("  █ idle for that long   ▒ accessed for that long (log scale)\n", style="dim")
     p = sample.idle_ms_percentiles
-    out.append(f"\n  idle >= 1 s: {share_idle_at_least(p, 1_000):.0f}% of memory · idle >= 1 m: "
-               f"{share_idle_at_least(p, 60_000):.0f}% · idle >= 10 m: "
-               f"{share_idle_at_least(p, 600_000):.0f}%\n")
+    out.append(
+        f"\n  idle >= 1 s: {share_idle_at_least(p, 1_000):.0f}% of memory · idle >= 1 m: "
+        f"{share_idle_at_least(p, 60_000):.0f}% · idle >= 10 m: "
+        f"{share_idle_at_least(p, 600_000):.0f}%\n"
+    )
     return out
 
 
@@ -82,8 +88,9 @@ class DamonStatView(Widget):
             self.sample = snapshot.damon_stat
             self.refresh()
 
-    def show(self, snapshot: Snapshot | None, analysis: SnapshotAnalysis | None,
-             history: HistoryFrame) -> None:
+    def show(
+        self, snapshot: Snapshot | None, analysis: SnapshotAnalysis | None, history: HistoryFrame
+    ) -> None:
         """The registry's View protocol (views.py)."""
         if snapshot is not None:
             self.set_snapshot(snapshot)
@@ -96,8 +103,13 @@ def damon_stat_registry() -> ViewRegistry:
     """The app's views with the DAMON_STAT view first (the one shown at start) -
     used when the backend is DAMON_STAT's (cli.py); other backends don't list it."""
     registry = REGISTRY.copy()
-    registry.register(ViewSpec("damon_stat", "DAMON_STAT", "DAMON_STAT's own results, "
-                               "read-only: idle-time percentiles, bandwidth",
-                               lambda app: DamonStatView(app.backend.info.notes)),
-                      before=registry.keys()[0])
+    registry.register(
+        ViewSpec(
+            "damon_stat",
+            "DAMON_STAT",
+            "DAMON_STAT's own results, read-only: idle-time percentiles, bandwidth",
+            lambda app: DamonStatView(app.backend.info.notes),
+        ),
+        before=registry.keys()[0],
+    )
     return registry

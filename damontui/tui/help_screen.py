@@ -75,6 +75,7 @@ HELP_EXTRA = (
     "Ctrl+P opens the command palette: every action above is there too.",
 )
 
+
 def commands(registry: ViewRegistry) -> list[tuple[str, str, str]]:
     """(title, help, action): the command palette's entries beyond Textual's, with one
     entry per registered view."""

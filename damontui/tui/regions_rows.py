@@ -98,12 +98,19 @@ def table_columns(rows: RegionRows | None) -> list[Column]:
     columns = [Column("mark", "", 1)]
     if rows is not None and rows.multi_target:
         columns.append(Column("target", "tgt", 3))
-    return columns + [
-        Column("start", "start", addr),
-        Column("end", "end", addr),
-        Column("size", "size", 10),
-        Column("access", "access", max(6, 5 + nr_width)),
-        Column("age", "age", 9),
-        Column("temp", "temp", 9),
-    ] + ([Column("passed", "passed", 10)] if rows is not None and rows.filter_passed
-         is not None else [])
+    return (
+        columns
+        + [
+            Column("start", "start", addr),
+            Column("end", "end", addr),
+            Column("size", "size", 10),
+            Column("access", "access", max(6, 5 + nr_width)),
+            Column("age", "age", 9),
+            Column("temp", "temp", 9),
+        ]
+        + (
+            [Column("passed", "passed", 10)]
+            if rows is not None and rows.filter_passed is not None
+            else []
+        )
+    )

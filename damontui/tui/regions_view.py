@@ -210,9 +210,7 @@ class RegionsTable(ScrollView, can_focus=True):
         if strip is None:
             style = self._styles()["header"]
             arrow = "▼" if self.descending else "▲"
-            texts = [
-                c.title + (arrow if c.key == self.sort_key else "") for c in self._columns
-            ]
+            texts = [c.title + (arrow if c.key == self.sort_key else "") for c in self._columns]
             strip = self._join(texts, [style] * len(texts), style)
             self._strips.set(key, strip)
         return strip
@@ -246,8 +244,8 @@ class RegionsTable(ScrollView, can_focus=True):
         segments = []
         for column, text, style in zip(self._columns, texts, styles, strict=True):
             text = text[: column.width]
-            cell = text.ljust(column.width) if column.key in LEFT_ALIGNED else text.rjust(
-                column.width
+            cell = (
+                text.ljust(column.width) if column.key in LEFT_ALIGNED else text.rjust(column.width)
             )
             segments.append(Segment(cell, style))
             segments.append(Segment(" ", gap_style))

@@ -113,26 +113,40 @@ def _raw(value: Any, text: str) -> Any:
 class SchemeEditor(Vertical):
     """Edits one scheme. `load()` shows a scheme; `Changed` reports each edit."""
 
-    DEFAULT_CSS = FORM_CSS + """
+    DEFAULT_CSS = (
+        FORM_CSS
+        + """
     SchemeEditor { height: 1fr; }
     SchemeEditor > VerticalScroll { height: 1fr; }
     SchemeEditor #goals, SchemeEditor #filters, .list-row { height: auto; }
     .list-row { padding-left: 2; }
     """
+    )
 
     class Changed(Message):
         """An edit: `scheme` is None while any field is invalid; errors by field key."""
 
-        def __init__(self, editor: SchemeEditor, scheme: Scheme | None,
-                     pattern: AccessPattern | None, errors: dict[str, str]) -> None:
+        def __init__(
+            self,
+            editor: SchemeEditor,
+            scheme: Scheme | None,
+            pattern: AccessPattern | None,
+            errors: dict[str, str],
+        ) -> None:
             self.editor = editor
             self.scheme = scheme
             self.pattern = pattern
             self.errors = errors
             super().__init__()
 
-    def __init__(self, scheme: Scheme | None = None, attrs: MonitoringAttrs | None = None, *,
-                 id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        scheme: Scheme | None = None,
+        attrs: MonitoringAttrs | None = None,
+        *,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(id=id, classes=classes)
         self._scheme_in = scheme or Scheme()
         self.attrs = attrs or MonitoringAttrs()
@@ -164,7 +178,9 @@ class SchemeEditor(Vertical):
         """Show `scheme` (discarding any edits)."""
         self._scheme_in = scheme
         same_shape = [len(scheme.quotas.goals), len(scheme.filters)] == [
-            len(self._groups["goals"]), len(self._groups["filters"])]
+            len(self._groups["goals"]),
+            len(self._groups["filters"]),
+        ]
         if same_shape and self.is_mounted:
             self._fill(scheme)  # much cheaper than rebuilding ~70 widgets
         else:
@@ -214,16 +230,23 @@ class SchemeEditor(Vertical):
             yield self._row("Apply every", values, "apply_interval_us")
             yield self._row("Target nid", values, "target_nid")
 
-    def _control(self, key: str, value: Any, note: Note, group: str = "",
-                 uid: int = 0) -> Widget:
-        reader = READERS[key] if not group else (
-            GOAL_READERS if group == "goals" else FILTER_READERS)[key.rsplit(".", 1)[-1]]
+    def _control(self, key: str, value: Any, note: Note, group: str = "", uid: int = 0) -> Widget:
+        reader = (
+            READERS[key]
+            if not group
+            else (GOAL_READERS if group == "goals" else FILTER_READERS)[key.rsplit(".", 1)[-1]]
+        )
         wid = field_id(key) if not group else f"f-{group[:-1]}{uid}-{key.rsplit('.', 1)[-1]}"
         raw = _raw(value, value_text(key, value, self.attrs))
         control: Input | Checkbox | Select[Any]
         if isinstance(value, ENUM_TYPES):
-            control = Select([(m.value, m.value) for m in type(value)], value=raw,
-                             allow_blank=False, compact=True, id=wid)
+            control = Select(
+                [(m.value, m.value) for m in type(value)],
+                value=raw,
+                allow_blank=False,
+                compact=True,
+                id=wid,
+            )
         elif isinstance(value, bool):
             control = Checkbox(key.rsplit(".", 1)[-1], value, compact=True, id=wid)
         else:
@@ -231,8 +254,9 @@ class SchemeEditor(Vertical):
         self._slots[wid] = _Slot(key, reader, note, group, uid, value, widget=control, raw=raw)
         return control
 
-    def _row(self, label: str, values: Mapping[str, Any], *keys: str,
-             between: str = "..") -> Horizontal:
+    def _row(
+        self, label: str, values: Mapping[str, Any], *keys: str, between: str = ".."
+    ) -> Horizontal:
         note = Note()
         controls: list[Widget] = []
         for index, key in enumerate(keys):
@@ -246,25 +270,38 @@ class SchemeEditor(Vertical):
         yield self._row("Action", values, "action")
         yield section("Access pattern (access: count or %, age: time or aggregations)")
         for label, name in (("Size", "sz"), ("Access", "nr_accesses"), ("Age", "age")):
-            yield self._row(label, values, f"access_pattern.{name}.min",
-                            f"access_pattern.{name}.max")
+            yield self._row(
+                label, values, f"access_pattern.{name}.min", f"access_pattern.{name}.max"
+            )
         yield section("Quotas (0 = unlimited)")
         yield self._row("Time", values, "quotas.ms")
         yield self._row("Size", values, "quotas.bytes")
         yield self._row("Reset every", values, "quotas.reset_interval_ms")
-        yield self._row("sz/acc/age ‰", values, "quotas.weights.sz_permil",
-                        "quotas.weights.nr_accesses_permil", "quotas.weights.age_permil",
-                        between="/")
+        yield self._row(
+            "sz/acc/age ‰",
+            values,
+            "quotas.weights.sz_permil",
+            "quotas.weights.nr_accesses_permil",
+            "quotas.weights.age_permil",
+            between="/",
+        )
 
     def _watermark_rows(self, values: Mapping[str, Any]) -> Iterable[Widget]:
         yield section("Watermarks (free memory ‰)")
         yield self._row("Metric", values, "watermarks.metric")
         yield self._row("Check every", values, "watermarks.interval_us")
-        yield self._row("High/mid/low", values, "watermarks.high", "watermarks.mid",
-                        "watermarks.low", between="/")
+        yield self._row(
+            "High/mid/low",
+            values,
+            "watermarks.high",
+            "watermarks.mid",
+            "watermarks.low",
+            between="/",
+        )
 
-    def _new_block(self, group: str, prefix: str,
-                   item: QuotaGoal | Filter) -> tuple[int, Note, Callable[[str], Widget]]:
+    def _new_block(
+        self, group: str, prefix: str, item: QuotaGoal | Filter
+    ) -> tuple[int, Note, Callable[[str], Widget]]:
         """A new goal/filter row: its uid, its note, and a maker of its controls by field."""
         uid = next(self._uids)
         self._groups[group].append(uid)
@@ -280,27 +317,54 @@ class SchemeEditor(Vertical):
         node = "for-node_mem_used_bp for-node_mem_free_bp"
         memcg = "for-node_memcg_used_bp for-node_memcg_free_bp"
         return Vertical(
-            Horizontal(ctl("metric"), Label(" target "), ctl("target_value"), Label(" "),
-                       Button("remove", id=f"remove-goal{uid}", compact=True), classes="field-row"),
-            Horizontal(Label("current value "), ctl("current_value"),
-                       classes="field-row for-user_input"),
+            Horizontal(
+                ctl("metric"),
+                Label(" target "),
+                ctl("target_value"),
+                Label(" "),
+                Button("remove", id=f"remove-goal{uid}", compact=True),
+                classes="field-row",
+            ),
+            Horizontal(
+                Label("current value "), ctl("current_value"), classes="field-row for-user_input"
+            ),
             Horizontal(Label("NUMA node "), ctl("nid"), classes=f"field-row {node} {memcg}"),
             Horizontal(Label("memcg path "), ctl("path"), classes=f"field-row {memcg}"),
-            note, classes="list-row", id=f"goal{uid}")
+            note,
+            classes="list-row",
+            id=f"goal{uid}",
+        )
 
     def _filter_block(self, flt: Filter) -> Vertical:
         uid, note, ctl = self._new_block("filters", "filters", flt)
         return Vertical(
-            Horizontal(ctl("type"), ctl("matching"), ctl("allow"),
-                       Button("remove", id=f"remove-filter{uid}", compact=True),
-                       classes="field-row"),
+            Horizontal(
+                ctl("type"),
+                ctl("matching"),
+                ctl("allow"),
+                Button("remove", id=f"remove-filter{uid}", compact=True),
+                classes="field-row",
+            ),
             Horizontal(Label("memcg path "), ctl("memcg_path"), classes="field-row for-memcg"),
-            Horizontal(Label("addresses "), ctl("addr_start"), Label(" .. "), ctl("addr_end"),
-                       classes="field-row for-addr"),
+            Horizontal(
+                Label("addresses "),
+                ctl("addr_start"),
+                Label(" .. "),
+                ctl("addr_end"),
+                classes="field-row for-addr",
+            ),
             Horizontal(Label("target idx "), ctl("target_idx"), classes="field-row for-target"),
-            Horizontal(Label("page size "), ctl("min"), Label(" .. "), ctl("max"),
-                       classes="field-row for-hugepage_size"),
-            note, classes="list-row", id=f"filter{uid}")
+            Horizontal(
+                Label("page size "),
+                ctl("min"),
+                Label(" .. "),
+                ctl("max"),
+                classes="field-row for-hugepage_size",
+            ),
+            note,
+            classes="list-row",
+            id=f"filter{uid}",
+        )
 
     def on_mount(self) -> None:
         self._show_relevant_fields()
@@ -361,8 +425,11 @@ class SchemeEditor(Vertical):
         elif bid == "add-filter":
             await self.query_one("#filters").mount(self._filter_block(Filter(FilterType.ANON)))
         elif bid.startswith("remove-"):
-            group, uid = ("goals", int(bid[11:])) if bid.startswith("remove-goal") else (
-                "filters", int(bid[13:]))
+            group, uid = (
+                ("goals", int(bid[11:]))
+                if bid.startswith("remove-goal")
+                else ("filters", int(bid[13:]))
+            )
             self._groups[group].remove(uid)
             for wid in [w for w, s in self._slots.items() if s.group == group and s.uid == uid]:
                 del self._slots[wid]
@@ -375,11 +442,19 @@ class SchemeEditor(Vertical):
     def _revalidate(self, notify: bool, pattern_edit: bool = False) -> None:
         simple = {s.template: s.value for s in self._slots.values() if not s.group}
         rows: dict[str, list[dict[str, Any]]] = {
-            group: [{s.template.rsplit(".", 1)[-1]: s.value for s in self._slots.values()
-                     if s.group == group and s.uid == uid} for uid in uids]
-            for group, uids in self._groups.items()}
-        scheme, pattern, model_errors = assemble(simple, rows["goals"], rows["filters"],
-                                                 self._scheme_in)
+            group: [
+                {
+                    s.template.rsplit(".", 1)[-1]: s.value
+                    for s in self._slots.values()
+                    if s.group == group and s.uid == uid
+                }
+                for uid in uids
+            ]
+            for group, uids in self._groups.items()
+        }
+        scheme, pattern, model_errors = assemble(
+            simple, rows["goals"], rows["filters"], self._scheme_in
+        )
         parse_errors = {self._key(s): s.error for s in self._slots.values() if s.error}
         self._errors = {**model_errors, **parse_errors}
         self._scheme, self._pattern = scheme, pattern
@@ -415,15 +490,17 @@ class SchemeEditor(Vertical):
         values = {k: s.value for s in self._slots.values() if (k := self._key(s)) in keys}
         max_nr = self.attrs.max_nr_accesses
         if "access_pattern.nr_accesses.min" in values:
-            lo, hi = (min(values[f"access_pattern.nr_accesses.{e}"], max_nr)
-                      for e in ("min", "max"))
+            lo, hi = (
+                min(values[f"access_pattern.nr_accesses.{e}"], max_nr) for e in ("min", "max")
+            )
             return f"= {100 * lo / max_nr:.0f}%..{100 * hi / max_nr:.0f}% of {max_nr} samples"
         if "access_pattern.age.min" in values:
             lo, hi = (count_text(values[f"access_pattern.age.{e}"]) for e in ("min", "max"))
             return f"= {lo}..{hi} aggregations"
         if "watermarks.high" in values:
-            return "/".join(format_permil(values[f"watermarks.{n}"])
-                            for n in ("high", "mid", "low"))
+            return "/".join(
+                format_permil(values[f"watermarks.{n}"]) for n in ("high", "mid", "low")
+            )
         return ""
 
     # --- preview of the access pattern

@@ -128,18 +128,27 @@ def scheme_values(scheme: Scheme) -> dict[str, Any]:
     """The model values behind each top-level field key."""
     p, q, w = scheme.access_pattern, scheme.quotas, scheme.watermarks
     return {
-        "name": scheme.name, "action": Action(scheme.action),
-        "access_pattern.sz.min": p.sz.min, "access_pattern.sz.max": p.sz.max,
+        "name": scheme.name,
+        "action": Action(scheme.action),
+        "access_pattern.sz.min": p.sz.min,
+        "access_pattern.sz.max": p.sz.max,
         "access_pattern.nr_accesses.min": p.nr_accesses.min,
         "access_pattern.nr_accesses.max": p.nr_accesses.max,
-        "access_pattern.age.min": p.age.min, "access_pattern.age.max": p.age.max,
-        "quotas.ms": q.ms, "quotas.bytes": q.bytes, "quotas.reset_interval_ms": q.reset_interval_ms,
+        "access_pattern.age.min": p.age.min,
+        "access_pattern.age.max": p.age.max,
+        "quotas.ms": q.ms,
+        "quotas.bytes": q.bytes,
+        "quotas.reset_interval_ms": q.reset_interval_ms,
         "quotas.weights.sz_permil": q.weights.sz_permil,
         "quotas.weights.nr_accesses_permil": q.weights.nr_accesses_permil,
         "quotas.weights.age_permil": q.weights.age_permil,
-        "watermarks.metric": WatermarkMetric(w.metric), "watermarks.interval_us": w.interval_us,
-        "watermarks.high": w.high, "watermarks.mid": w.mid, "watermarks.low": w.low,
-        "apply_interval_us": scheme.apply_interval_us, "target_nid": scheme.target_nid,
+        "watermarks.metric": WatermarkMetric(w.metric),
+        "watermarks.interval_us": w.interval_us,
+        "watermarks.high": w.high,
+        "watermarks.mid": w.mid,
+        "watermarks.low": w.low,
+        "apply_interval_us": scheme.apply_interval_us,
+        "target_nid": scheme.target_nid,
     }
 
 
@@ -171,15 +180,19 @@ def keep_unshown(scheme: Scheme, base: Scheme | None) -> Scheme:
     edited: editing a scheme read back from a 7.x kdamond must not drop them."""
     if base is None:
         return scheme
-    quotas = replace(scheme.quotas, goal_tuner=base.quotas.goal_tuner,
-                     fail_charge_num=base.quotas.fail_charge_num,
-                     fail_charge_denom=base.quotas.fail_charge_denom)
-    return replace(scheme, quotas=quotas, dests=base.dests,
-                   max_nr_snapshots=base.max_nr_snapshots)
+    quotas = replace(
+        scheme.quotas,
+        goal_tuner=base.quotas.goal_tuner,
+        fail_charge_num=base.quotas.fail_charge_num,
+        fail_charge_denom=base.quotas.fail_charge_denom,
+    )
+    return replace(scheme, quotas=quotas, dests=base.dests, max_nr_snapshots=base.max_nr_snapshots)
 
 
 def assemble(
-    simple: Mapping[str, Any], goals: list[dict[str, Any]], filters: list[dict[str, Any]],
+    simple: Mapping[str, Any],
+    goals: list[dict[str, Any]],
+    filters: list[dict[str, Any]],
     base: Scheme | None = None,
 ) -> tuple[Scheme | None, AccessPattern | None, dict[str, str]]:
     """Build and validate a Scheme from parsed values (None = failed to parse),
@@ -205,32 +218,50 @@ def assemble(
     if complete(simple, [k for k in READERS if k.startswith("access_pattern.")]):
         sz, nr_accesses, age = (
             Range(simple[f"access_pattern.{n}.min"], simple[f"access_pattern.{n}.max"])
-            for n in ("sz", "nr_accesses", "age"))
+            for n in ("sz", "nr_accesses", "age")
+        )
         candidate = AccessPattern(sz, nr_accesses, age)
         pattern = candidate if valid(candidate.validate) else None
     goal_objs = [QuotaGoal(**g) for g in goals if complete(g, GOAL_READERS)]
     goals_ok = len(goal_objs) == len(goals) and all(
-        [valid(partial(g.validate, i)) for i, g in enumerate(goal_objs)])
+        [valid(partial(g.validate, i)) for i, g in enumerate(goal_objs)]
+    )
     quotas = None
     if goals_ok and complete(simple, [k for k in READERS if k.startswith("quotas.")]):
         candidate_q = Quotas(
-            simple["quotas.ms"], simple["quotas.bytes"], simple["quotas.reset_interval_ms"],
-            QuotaWeights(*(simple[f"quotas.weights.{n}_permil"]
-                           for n in ("sz", "nr_accesses", "age"))),
-            tuple(goal_objs))
+            simple["quotas.ms"],
+            simple["quotas.bytes"],
+            simple["quotas.reset_interval_ms"],
+            QuotaWeights(
+                *(simple[f"quotas.weights.{n}_permil"] for n in ("sz", "nr_accesses", "age"))
+            ),
+            tuple(goal_objs),
+        )
         quotas = candidate_q if valid(candidate_q.validate) else None
     marks = None
     if complete(simple, [k for k in READERS if k.startswith("watermarks.")]):
-        candidate_w = Watermarks(*(simple[f"watermarks.{n}"]
-                                   for n in ("metric", "interval_us", "high", "mid", "low")))
+        candidate_w = Watermarks(
+            *(simple[f"watermarks.{n}"] for n in ("metric", "interval_us", "high", "mid", "low"))
+        )
         marks = candidate_w if valid(candidate_w.validate) else None
     filter_objs = [Filter(**f) for f in filters if complete(f, FILTER_READERS)]
     filters_ok = len(filter_objs) == len(filters) and all(
-        [valid(partial(f.validate, i)) for i, f in enumerate(filter_objs)])
+        [valid(partial(f.validate, i)) for i, f in enumerate(filter_objs)]
+    )
     rest = complete(simple, ("name", "action", "apply_interval_us", "target_nid"))
     if not (pattern and quotas and marks and filters_ok and rest) or errors:
         return None, pattern, errors
     scheme = keep_unshown(
-        Scheme(simple["action"], pattern, quotas, marks, tuple(filter_objs),
-               simple["apply_interval_us"], simple["target_nid"], simple["name"]), base)
+        Scheme(
+            simple["action"],
+            pattern,
+            quotas,
+            marks,
+            tuple(filter_objs),
+            simple["apply_interval_us"],
+            simple["target_nid"],
+            simple["name"],
+        ),
+        base,
+    )
     return (scheme if valid(scheme.validate) else None), pattern, errors

@@ -39,8 +39,15 @@ from .scheme_editor import SchemeEditor
 
 # Snapshots to wait for the backend to show applied schemes before trusting it again.
 PENDING_SNAPSHOTS = 5
-COLUMNS = (("#", 2), ("scheme", 14), ("state", 9), ("tried", 12), ("applied", 12), ("qt!", 3),
-           ("quota", 9))
+COLUMNS = (
+    ("#", 2),
+    ("scheme", 14),
+    ("state", 9),
+    ("tried", 12),
+    ("applied", 12),
+    ("qt!", 3),
+    ("quota", 9),
+)
 
 
 class PathPrompt(ModalScreen[Path | None]):
@@ -113,9 +120,16 @@ class SchemesPanel(Widget):
         Binding("f7", "import_damo", "damo import", id="schemes.damo_import", show=False),
     ]
 
-    def __init__(self, schemes: Sequence[Scheme] = (), attrs: MonitoringAttrs | None = None,
-                 schemes_file: Path | None = None, *, name: str | None = None,
-                 id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        schemes: Sequence[Scheme] = (),
+        attrs: MonitoringAttrs | None = None,
+        schemes_file: Path | None = None,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.attrs = attrs or MonitoringAttrs()
         self.schemes_file = schemes_file or default_schemes_file()
@@ -152,8 +166,11 @@ class SchemesPanel(Widget):
         if snapshot is None or snapshot is self._snapshot:
             return
         self._snapshot = snapshot
-        self._analysis = analysis if analysis is not None and analysis.snapshot is snapshot \
+        self._analysis = (
+            analysis
+            if analysis is not None and analysis.snapshot is snapshot
             else SnapshotAnalysis(snapshot)
+        )
         if snapshot.attrs != self.attrs:
             self.set_attrs(snapshot.attrs)
         self._follow_backend(snapshot.schemes)
@@ -180,9 +197,15 @@ class SchemesPanel(Widget):
         yield Static("", id="match")
         yield SchemeEditor(self._rows[0].scheme if self._rows else None, self.attrs)
         with Horizontal(id="buttons"):
-            for label, action in (("Apply ^s", "apply"), ("Revert ^r", "revert"),
-                                  ("Save F2", "save"), ("Load F3", "load"), ("New n", "add"),
-                                  ("Copy c", "duplicate"), ("Del x", "delete")):
+            for label, action in (
+                ("Apply ^s", "apply"),
+                ("Revert ^r", "revert"),
+                ("Save F2", "save"),
+                ("Load F3", "load"),
+                ("New n", "add"),
+                ("Copy c", "duplicate"),
+                ("Del x", "delete"),
+            ):
                 yield Button(label, id=f"btn-{action}", compact=True)
 
     def on_mount(self) -> None:
@@ -262,8 +285,10 @@ class SchemesPanel(Widget):
             assert self._analysis is not None  # set with the snapshot
             # shared with the regions table and the status line: computed once
             count, nbytes = self._analysis.preview_totals(self._pattern)
-            label.update(f"would match {count} of {self._snapshot.nr_regions} regions, "
-                         f"{format_size(nbytes)} now")
+            label.update(
+                f"would match {count} of {self._snapshot.nr_regions} regions, "
+                f"{format_size(nbytes)} now"
+            )
 
     def _follow_backend(self, schemes: tuple[Scheme, ...]) -> None:
         """Take the backend's schemes as the applied set (and as drafts if none are edited)."""
@@ -276,7 +301,8 @@ class SchemesPanel(Widget):
                 return
             self._pending = None
         pristine = not self._edit_errors and [(r.scheme, r.origin) for r in self._rows] == [
-            (s, i) for i, s in enumerate(self._applied)]
+            (s, i) for i, s in enumerate(self._applied)
+        ]
         self._applied = schemes
         if pristine:
             self._reset_rows()
@@ -305,8 +331,9 @@ class SchemesPanel(Widget):
             return
         if self._edit_errors and index != self._selected:
             first = next(iter(self._edit_errors.values()))
-            self.notify(f"scheme {self._selected}: invalid edits dropped ({first})",
-                        severity="warning")
+            self.notify(
+                f"scheme {self._selected}: invalid edits dropped ({first})", severity="warning"
+            )
         self._selected = index
         await self._load_selected()
 
@@ -349,7 +376,7 @@ class SchemesPanel(Widget):
     async def action_delete(self) -> None:
         if self._rows:
             at = self._selected
-            await self._replace_rows(self._rows[:at] + self._rows[at + 1:], at)
+            await self._replace_rows(self._rows[:at] + self._rows[at + 1 :], at)
 
     # --- apply, revert, save, load
     def refused(self, running: Sequence[Scheme], reason: str) -> None:
@@ -379,8 +406,7 @@ class SchemesPanel(Widget):
         self._refresh_table()  # the app reports whether the backend took them
 
     async def action_revert(self) -> None:
-        await self._replace_rows([_Row(s, i) for i, s in enumerate(self._applied)],
-                                 self._selected)
+        await self._replace_rows([_Row(s, i) for i, s in enumerate(self._applied)], self._selected)
         self.notify(f"reverted to the {len(self._applied)} applied scheme(s)")
 
     def action_save(self) -> None:
@@ -393,8 +419,9 @@ class SchemesPanel(Widget):
         if path is None:
             return
         if self._edit_errors:
-            self.notify(f"scheme {self._selected} is invalid; fix it before saving",
-                        severity="error")
+            self.notify(
+                f"scheme {self._selected} is invalid; fix it before saving", severity="error"
+            )
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -464,4 +491,3 @@ class SchemesPanel(Widget):
         self.schemes_file = path
         await self._replace_rows([_Row(s, None) for s in schemes], 0)
         self.notify(f"loaded {len(schemes)} scheme(s) from {path}; ctrl+s applies them")
-

@@ -40,8 +40,15 @@ def list_processes() -> list[ProcessInfo]:
         memory = info.get("memory_info")
         if memory is None or not memory.rss:  # kernel threads, or not ours to read
             continue
-        found.append(ProcessInfo(info["pid"], info.get("name") or "?", memory.rss,
-                                 info.get("username") or "?", info.get("create_time") or 0.0))
+        found.append(
+            ProcessInfo(
+                info["pid"],
+                info.get("name") or "?",
+                memory.rss,
+                info.get("username") or "?",
+                info.get("create_time") or 0.0,
+            )
+        )
     found.sort(key=lambda p: (-p.rss, p.pid))
     return found
 
@@ -113,11 +120,17 @@ class TargetScreen(ModalScreen[Target | None]):
         self._is_alive = is_alive
         self._fixed: list[_Entry] = []
         if physical:
-            self._fixed.append(_Entry("paddr", ("-", "physical memory", "", ""),
-                                      Target(TargetKind.PADDR)))
+            self._fixed.append(
+                _Entry("paddr", ("-", "physical memory", "", ""), Target(TargetKind.PADDR))
+            )
         self._fixed += [
-            _Entry(f"synthetic:{p}", ("-", f"synthetic: {p}", "", ""),
-                   Target(TargetKind.SYNTHETIC, name=p)) for p in patterns]
+            _Entry(
+                f"synthetic:{p}",
+                ("-", f"synthetic: {p}", "", ""),
+                Target(TargetKind.SYNTHETIC, name=p),
+            )
+            for p in patterns
+        ]
         self._processes: list[_Entry] = []
         self._shown: list[_Entry] = []
         self._wanted = self._current_key()  # the entry the cursor goes to when shown
@@ -159,7 +172,8 @@ class TargetScreen(ModalScreen[Target | None]):
             return
         self._processes = [
             _Entry(f"pid:{p.pid}", (str(p.pid), p.name, format_size(p.rss), p.user), process=p)
-            for p in message.processes]
+            for p in message.processes
+        ]
         status.update(f"{len(self._processes)} processes with resident memory")
         self._show()
 
@@ -222,8 +236,9 @@ class TargetScreen(ModalScreen[Target | None]):
         process = entry.process
         assert process is not None
         if not self._is_alive(process):
-            self.notify(f"pid {process.pid} ({process.name}) has exited; pick another",
-                        severity="warning")
+            self.notify(
+                f"pid {process.pid} ({process.name}) has exited; pick another", severity="warning"
+            )
             self.action_refresh()
             return
         self.dismiss(Target(TargetKind.PID, pid=process.pid, name=process.name))

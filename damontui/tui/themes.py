@@ -31,8 +31,19 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 DEFAULT_THEME = "damon-dark"
-COLOR_FIELDS = ("primary", "secondary", "accent", "foreground", "background", "surface",
-                "panel", "warning", "error", "success", "boost")
+COLOR_FIELDS = (
+    "primary",
+    "secondary",
+    "accent",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+    "warning",
+    "error",
+    "success",
+    "boost",
+)
 _OTHER_FIELDS = ("name", "dark", "luminosity_spread", "text_alpha", "ansi", "variables", "heat")
 # Used for themes without a [heat] table (e.g. Textual's built-in ones).
 DEFAULT_RAMP = ("#1d2b55", "#2f61b8", "#3fb3b8", "#a6d654", "#f0d13a", "#f59a2c", "#c8202f")
@@ -56,9 +67,7 @@ def shipped_theme_dirs() -> list[Traversable]:
     if packaged.is_dir():
         dirs.append(packaged)
     checkout = Path(__file__).resolve().parents[2] / "themes"
-    if checkout.is_dir() and not any(
-        isinstance(d, Path) and d.resolve() == checkout for d in dirs
-    ):
+    if checkout.is_dir() and not any(isinstance(d, Path) and d.resolve() == checkout for d in dirs):
         dirs.append(checkout)
     return dirs
 
@@ -79,8 +88,9 @@ def parse_theme(text: str, file: str) -> tuple[Theme, tuple[str, ...]]:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"at line (\d+)", str(exc))
-        raise ThemeFileError(f"{file}:{line.group(1)}" if line else file, "",
-                             f"TOML syntax error: {exc}") from None
+        raise ThemeFileError(
+            f"{file}:{line.group(1)}" if line else file, "", f"TOML syntax error: {exc}"
+        ) from None
     for key in data:
         if key not in COLOR_FIELDS and key not in _OTHER_FIELDS:
             raise ThemeFileError(file, key, "unknown key")
@@ -100,15 +110,21 @@ def parse_theme(text: str, file: str) -> tuple[Theme, tuple[str, ...]]:
             raise ThemeFileError(file, key, "a number")
     variables = data.get("variables", {})
     if not isinstance(variables, dict):
-        raise ThemeFileError(file, "variables", "a table of name = \"value\"")
+        raise ThemeFileError(file, "variables", 'a table of name = "value"')
     for var, value in variables.items():
         if not isinstance(value, str):
             raise ThemeFileError(file, f"variables.{var}", f"{value!r} is not a string")
     numbers: dict[str, Any] = {
         k: float(data[k]) for k in ("luminosity_spread", "text_alpha") if k in data
     }
-    theme = Theme(name=name, dark=data.get("dark", True), variables=dict(variables),
-                  ansi=bool(data.get("ansi", False)), **colors, **numbers)
+    theme = Theme(
+        name=name,
+        dark=data.get("dark", True),
+        variables=dict(variables),
+        ansi=bool(data.get("ansi", False)),
+        **colors,
+        **numbers,
+    )
     return theme, _ramp(data.get("heat"), file)
 
 
@@ -126,8 +142,9 @@ def _ramp(heat: object, file: str) -> tuple[str, ...]:
 def _theme_files(dirs: Iterable[Traversable | Path]) -> Iterator[Traversable]:
     for directory in dirs:
         if directory.is_dir():
-            yield from sorted((f for f in directory.iterdir() if f.name.endswith(".toml")),
-                              key=lambda f: f.name)
+            yield from sorted(
+                (f for f in directory.iterdir() if f.name.endswith(".toml")), key=lambda f: f.name
+            )
 
 
 def load_themes(app: App[Any], extra_dirs: Iterable[Path] = ()) -> list[str]:
@@ -174,7 +191,8 @@ def heat_ramp(app_or_theme_name: App[Any] | str) -> list[str]:
         return list(_ramps[name])
     if theme is not None and theme.warning and theme.error:
         cold, mid, hot = (Color.parse(c) for c in (theme.primary, theme.warning, theme.error))
-        steps = [cold.blend(mid, i / 3) for i in range(3)] + [mid.blend(hot, i / 3)
-                                                              for i in range(4)]
+        steps = [cold.blend(mid, i / 3) for i in range(3)] + [
+            mid.blend(hot, i / 3) for i in range(4)
+        ]
         return [c.hex for c in steps]
     return list(DEFAULT_RAMP)

@@ -17,7 +17,7 @@ from . import peer
 def _damo_file(tmp: Path, *args: str, name: str = "in.json") -> Path:
     out = peer.damo("args", "damon", "--format", "json", *args)
     path = tmp / name
-    path.write_text(out[out.index("{"):])
+    path.write_text(out[out.index("{") :])
     return path
 
 

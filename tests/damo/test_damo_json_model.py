@@ -51,11 +51,11 @@ from damontui.model import (
 U64 = (1 << 64) - 1
 U32 = (1 << 32) - 1
 
+
 def test_export_live_inventory(tmp_path):
     fake = FakeSysfs.build(tmp_path)
     host_like_kdamond(fake, pid=71)
-    [info] = list_kdamonds(fake, fake.admin, runtime_dir=fake.runtime_dir,
-                           proc_root=fake.proc_root)
+    [info] = list_kdamonds(fake, fake.admin, runtime_dir=fake.runtime_dir, proc_root=fake.proc_root)
     kd = from_kdamond_info(info)
     back = loads(dumps(kd))
     assert back[0].contexts[0].schemes == (host_like_scheme(),)
@@ -73,11 +73,16 @@ times = st.one_of(st.integers(0, 10**10), st.just(U64))
 def attrs_st(draw):
     sample = draw(st.integers(1, 10**7))
     aggr = sample * draw(st.integers(1, 100))
-    goal = IntervalsGoal(draw(st.integers(0, 10_000)), draw(st.integers(0, 100)),
-                         draw(st.integers(0, 10**7)), draw(st.integers(0, 10**8)))
+    goal = IntervalsGoal(
+        draw(st.integers(0, 10_000)),
+        draw(st.integers(0, 100)),
+        draw(st.integers(0, 10**7)),
+        draw(st.integers(0, 10**8)),
+    )
     lo = draw(st.integers(3, 10_000))
-    return MonitoringAttrs(sample, aggr, aggr * draw(st.integers(1, 100)), lo,
-                           lo + draw(st.integers(0, 10_000)), goal)
+    return MonitoringAttrs(
+        sample, aggr, aggr * draw(st.integers(1, 100)), lo, lo + draw(st.integers(0, 10_000)), goal
+    )
 
 
 def rng(draw, values):
@@ -125,19 +130,30 @@ def scheme_st(draw):
     return Scheme(
         action=action,
         access_pattern=AccessPattern(rng(draw, sizes), rng(draw, counts), rng(draw, counts)),
-        quotas=Quotas(draw(st.integers(0, 10**6)), draw(sizes), draw(st.integers(0, 10**7)),
-                      QuotaWeights(*(draw(st.integers(0, 10_000)) for _ in range(3))),
-                      tuple(draw(st.lists(goal_st(), max_size=3))),
-                      draw(st.sampled_from(list(GoalTuner))), draw(st.integers(0, 100)),
-                      draw(st.integers(0, 100))),
-        watermarks=Watermarks(draw(st.sampled_from(list(WatermarkMetric))), draw(times),
-                              *(draw(st.integers(0, 1000)) for _ in range(3))),
+        quotas=Quotas(
+            draw(st.integers(0, 10**6)),
+            draw(sizes),
+            draw(st.integers(0, 10**7)),
+            QuotaWeights(*(draw(st.integers(0, 10_000)) for _ in range(3))),
+            tuple(draw(st.lists(goal_st(), max_size=3))),
+            draw(st.sampled_from(list(GoalTuner))),
+            draw(st.integers(0, 100)),
+            draw(st.integers(0, 100)),
+        ),
+        watermarks=Watermarks(
+            draw(st.sampled_from(list(WatermarkMetric))),
+            draw(times),
+            *(draw(st.integers(0, 1000)) for _ in range(3)),
+        ),
         filters=tuple(draw(st.lists(filter_st(), max_size=4))),
         apply_interval_us=draw(times),
         target_nid=draw(st.integers(0, 8)) if action.value.startswith("migrate") else -1,
-        dests=tuple(Dest(draw(st.integers(0, 8)), draw(st.integers(0, 1000)))
-                    for _ in range(draw(st.integers(0, 3))))
-        if action.value.startswith("migrate") else (),
+        dests=tuple(
+            Dest(draw(st.integers(0, 8)), draw(st.integers(0, 1000)))
+            for _ in range(draw(st.integers(0, 3)))
+        )
+        if action.value.startswith("migrate")
+        else (),
         max_nr_snapshots=draw(st.integers(0, 1000)),
     )
 
@@ -145,21 +161,46 @@ def scheme_st(draw):
 @st.composite
 def context_st(draw):
     ops = draw(st.sampled_from(["vaddr", "fvaddr", "paddr"]))
-    ranges = st.lists(st.tuples(st.integers(0, 1 << 48), st.integers(1, 1 << 30)).map(
-        lambda t: (t[0], t[0] + t[1])), max_size=3)
+    ranges = st.lists(
+        st.tuples(st.integers(0, 1 << 48), st.integers(1, 1 << 30)).map(
+            lambda t: (t[0], t[0] + t[1])
+        ),
+        max_size=3,
+    )
     if ops == "paddr":
         targets = [Target(TargetKind.PADDR, ranges=tuple(draw(ranges)))]
     else:
-        targets = [Target(TargetKind.PID, pid=draw(st.integers(1, 1 << 22)),
-                          ranges=tuple(draw(ranges)), obsolete=draw(st.booleans()))
-                   for _ in range(draw(st.integers(1, 3)))]
-    probes = tuple(Probe((ProbeFilter(draw(st.sampled_from(list(ProbeFilterType))),
-                                      draw(st.booleans()), draw(st.booleans())),),
-                         draw(st.integers(0, 100))) for _ in range(draw(st.integers(0, 2))))
+        targets = [
+            Target(
+                TargetKind.PID,
+                pid=draw(st.integers(1, 1 << 22)),
+                ranges=tuple(draw(ranges)),
+                obsolete=draw(st.booleans()),
+            )
+            for _ in range(draw(st.integers(1, 3)))
+        ]
+    probes = tuple(
+        Probe(
+            (
+                ProbeFilter(
+                    draw(st.sampled_from(list(ProbeFilterType))),
+                    draw(st.booleans()),
+                    draw(st.booleans()),
+                ),
+            ),
+            draw(st.integers(0, 100)),
+        )
+        for _ in range(draw(st.integers(0, 2)))
+    )
     attrs = dataclasses.replace(draw(attrs_st()), probes=probes)
-    return DamoContext(ops=ops, attrs=attrs, targets=tuple(targets),
-                       schemes=tuple(draw(st.lists(scheme_st(), max_size=3))),
-                       addr_unit=draw(st.integers(1, 4096)), pause=draw(st.booleans()))
+    return DamoContext(
+        ops=ops,
+        attrs=attrs,
+        targets=tuple(targets),
+        schemes=tuple(draw(st.lists(scheme_st(), max_size=3))),
+        addr_unit=draw(st.integers(1, 4096)),
+        pause=draw(st.booleans()),
+    )
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

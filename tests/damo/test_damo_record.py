@@ -67,11 +67,18 @@ def _same(a: list[Snapshot], b: list[Snapshot]) -> None:
     for x, y in zip(a, b, strict=True):
         assert x.elapsed_us == y.elapsed_us
         assert (x.attrs.sample_us, x.attrs.aggr_us, x.attrs.update_us) == (
-            y.attrs.sample_us, y.attrs.aggr_us, y.attrs.update_us)
+            y.attrs.sample_us,
+            y.attrs.aggr_us,
+            y.attrs.update_us,
+        )
         for tx, ty in zip(x.targets, y.targets, strict=True):
             assert tx.target.pid == ty.target.pid
             assert (tx.starts, tx.ends, tx.nr_accesses, tx.ages) == (
-                ty.starts, ty.ends, ty.nr_accesses, ty.ages)
+                ty.starts,
+                ty.ends,
+                ty.nr_accesses,
+                ty.ages,
+            )
 
 
 def test_compressed_is_zlib_without_gzip_header(tmp_path: Path) -> None:
@@ -119,8 +126,9 @@ def test_damo_reports_our_record(tmp_path: Path) -> None:
     assert abs(int(avr.split()[-1]) - sum(expected) / len(expected)) < 1
 
 
-@pytest.mark.parametrize(("ours", "theirs"), [("json", "json_compressed"),
-                                              ("json_compressed", "json")])
+@pytest.mark.parametrize(
+    ("ours", "theirs"), [("json", "json_compressed"), ("json_compressed", "json")]
+)
 def test_damo_rewrites_our_record_and_we_read_its_file(tmp_path: Path, ours: str,
                                                        theirs: str) -> None:  # fmt: skip
     snaps = series(6)
@@ -215,8 +223,10 @@ def test_temperatures_and_order_equal_damos(tmp_path: Path, weights: tuple[int, 
     mismatch = [(i, o, d) for i, (o, d) in enumerate(zip(ours, theirs, strict=True)) if o != d]
     assert len(ours) == 50 and all(len(block) >= 2 for block in ours)
     if mismatch and "not merged" in where:
-        pytest.xfail(f"{where}: {len(mismatch)} of {len(ours)} snapshots differ from damo, "
-                     f"e.g. ours {mismatch[0][1]} vs damo {mismatch[0][2]}")
+        pytest.xfail(
+            f"{where}: {len(mismatch)} of {len(ours)} snapshots differ from damo, "
+            f"e.g. ours {mismatch[0][1]} vs damo {mismatch[0][2]}"
+        )
     assert not mismatch, f"{where} differs from damo: {mismatch[:2]}"
 
 
@@ -266,7 +276,8 @@ def test_targets_that_come_and_go_keep_their_snapshots(tmp_path: Path) -> None:
                                                                         (5000, 2)]  # fmt: skip
     back = read_damo_record(path)
     assert [[t.target.pid for t in s.targets] for s in back] == [
-        [t.target.pid for t in s.targets] for s in snaps]
+        [t.target.pid for t in s.targets] for s in snaps
+    ]
     _same(back, snaps)
     # and damo reads it: three records
     out = _damo("report", "access", "-i", str(path), "--raw_number", *QUIET,

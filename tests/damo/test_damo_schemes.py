@@ -15,7 +15,7 @@ from . import peer
 
 def _damo_json(*args: str) -> str:
     out = peer.damo("args", "damon", "--format", "json", *args)
-    return out[out.index("{"):]
+    return out[out.index("{") :]
 
 
 def test_import_edit_export_keeps_the_rest_as_written(tmp_path: Path) -> None:

@@ -15,11 +15,28 @@ from . import peer
 
 
 async def test_import_then_export_damo_json(tmp_path: Path) -> None:
-    out = peer.damo("args", "damon", "--format", "json", "--monitoring_intervals", "5ms",
-                    "100ms", "60s", "--damos_action", "pageout", "--damos_access_rate",
-                    "0%", "33%", "--damos_age", "1.5s", "max", "--damos_action", "stat")
+    out = peer.damo(
+        "args",
+        "damon",
+        "--format",
+        "json",
+        "--monitoring_intervals",
+        "5ms",
+        "100ms",
+        "60s",
+        "--damos_action",
+        "pageout",
+        "--damos_access_rate",
+        "0%",
+        "33%",
+        "--damos_age",
+        "1.5s",
+        "max",
+        "--damos_action",
+        "stat",
+    )
     src = tmp_path / "conf.json"
-    src.write_text(out[out.index("{"):])
+    src.write_text(out[out.index("{") :])
     dst = tmp_path / "exported.json"
     app = PanelApp((COLD,), schemes_file=tmp_path / "schemes.toml")
     async with app.run_test(size=(100, 30)) as pilot:

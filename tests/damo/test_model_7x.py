@@ -104,7 +104,10 @@ def test_newer_settings_are_named_and_the_engine_refuses_them() -> None:
     s = Scheme(Action.PAGEOUT, quotas=Quotas(reset_interval_ms=1, goal_tuner=GoalTuner.TEMPORAL,
                goals=(QuotaGoal(complement=True),)), max_nr_snapshots=3)  # fmt: skip
     assert s.newer_settings() == [
-        "max_nr_snapshots 3", "quotas.goal_tuner temporal", "quotas.goals[0].complement"]
+        "max_nr_snapshots 3",
+        "quotas.goal_tuner temporal",
+        "quotas.goals[0].complement",
+    ]
     with pytest.raises(BackendError, match="scheme 0: max_nr_snapshots 3 needs kernel DAMON"):
         validate_for_engine([s], [TargetKind.SYNTHETIC])
     validate_for_engine([Scheme(Action.PAGEOUT)], [TargetKind.SYNTHETIC])

@@ -15,7 +15,8 @@ from . import vmkit
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "damon_stat: runs while DAMON_STAT is on, as the kernel shipped it")
+        "markers", "damon_stat: runs while DAMON_STAT is on, as the kernel shipped it"
+    )
 
 
 def pytest_collection_modifyitems(config, items):

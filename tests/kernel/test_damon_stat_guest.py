@@ -12,8 +12,10 @@ import pytest
 
 from . import vmkit
 
-pytestmark = [pytest.mark.vm, pytest.mark.skipif(not vmkit.in_guest(),
-                                                 reason="runs only inside the VM tier")]
+pytestmark = [
+    pytest.mark.vm,
+    pytest.mark.skipif(not vmkit.in_guest(), reason="runs only inside the VM tier"),
+]
 
 kernel = pytest.importorskip("damontui.backends.kernel")
 
@@ -22,8 +24,13 @@ from damontui.model import Target, TargetKind  # noqa: E402
 
 
 def damontui(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "damontui", *args], capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "damontui", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture
@@ -35,8 +42,11 @@ def sleeper():
 
 
 def _state() -> tuple[str, bool, dict[str, str]]:
-    return (vmkit.read(vmkit.KDAMONDS / "nr_kdamonds"), vmkit.module_enabled("damon_stat"),
-            vmkit.tree(vmkit.ADMIN))
+    return (
+        vmkit.read(vmkit.KDAMONDS / "nr_kdamonds"),
+        vmkit.module_enabled("damon_stat"),
+        vmkit.tree(vmkit.ADMIN),
+    )
 
 
 @pytest.mark.damon_stat
@@ -56,8 +66,10 @@ def test_kernel_backend_refused_naming_damon_stat(sleeper, writes):
     before = _state()
     pid = vmkit.module_param("damon_stat", "kdamond_pid")
     r = damontui("--backend", "kernel", "--pid", str(sleeper), "--once")
-    print(f"\n[damon_stat] damontui --backend kernel --pid P --once -> exit {r.returncode}: "
-          f"{r.stderr.strip()}")
+    print(
+        f"\n[damon_stat] damontui --backend kernel --pid P --once -> exit {r.returncode}: "
+        f"{r.stderr.strip()}"
+    )
     assert r.returncode != 0
     assert "damon_stat" in r.stderr and f"kdamond pid {pid}" in r.stderr
     assert "echo N | sudo tee /sys/module/damon_stat/parameters/enabled" in r.stderr
@@ -74,15 +86,16 @@ def test_kernel_backend_refused_naming_damon_stat(sleeper, writes):
 
 @pytest.mark.damon_stat
 def test_turn_off_flag_turns_it_back_on(sleeper):
-    r = damontui("--backend", "kernel", "--pid", str(sleeper), "--once",
-                 "--turn-off", "damon_stat")
-    print(f"\n[damon_stat] --turn-off damon_stat -> exit {r.returncode}; "
-          f"{r.stdout.splitlines()[:2]}")
+    r = damontui("--backend", "kernel", "--pid", str(sleeper), "--once", "--turn-off", "damon_stat")
+    print(
+        f"\n[damon_stat] --turn-off damon_stat -> exit {r.returncode}; {r.stdout.splitlines()[:2]}"
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "DAMON_STAT turned off for this run" in r.stdout
     assert vmkit.module_enabled("damon_stat"), "DAMON_STAT was not turned back on"
-    assert vmkit.wait_until(lambda: vmkit.module_param("damon_stat", "kdamond_pid")
-                            not in (None, "-1"), 10)
+    assert vmkit.wait_until(
+        lambda: vmkit.module_param("damon_stat", "kdamond_pid") not in (None, "-1"), 10
+    )
 
 
 def test_after_user_turned_it_off_kernel_works_at_once(sleeper):
@@ -91,7 +104,8 @@ def test_after_user_turned_it_off_kernel_works_at_once(sleeper):
         pytest.skip(f"{vmkit.kernel_name()} has no DAMON_STAT")
     assert not vmkit.module_enabled("damon_stat")
     r = damontui("--backend", "kernel", "--pid", str(sleeper), "--once")
-    print(f"\n[damon_stat] after turning it off -> exit {r.returncode}; "
-          f"{r.stdout.splitlines()[:2]}")
+    print(
+        f"\n[damon_stat] after turning it off -> exit {r.returncode}; {r.stdout.splitlines()[:2]}"
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "kernel" in r.stdout.splitlines()[0]

@@ -18,8 +18,10 @@ import pytest
 
 from . import vmkit
 
-pytestmark = [pytest.mark.vm, pytest.mark.skipif(not vmkit.in_guest(),
-                                                 reason="runs only inside the VM tier")]
+pytestmark = [
+    pytest.mark.vm,
+    pytest.mark.skipif(not vmkit.in_guest(), reason="runs only inside the VM tier"),
+]
 
 SAMPLE_US, AGGR_US = 10_000, 200_000
 MAX_NR = AGGR_US // SAMPLE_US
@@ -29,8 +31,8 @@ MAX_NR = AGGR_US // SAMPLE_US
 # its sampling interval: it sees the hot area at ~15-40% of the samples where
 # the kernel sees ~100%.  A low bar compares the SETS, not the rates.
 HOT = MAX_NR // 10
-SECONDS = 8                 # monitoring time per monitor
-LAST = 5                    # snapshots compared (majority over them)
+SECONDS = 8  # monitoring time per monitor
+LAST = 5  # snapshots compared (majority over them)
 
 
 def _hot_set(snapshots: list) -> list[tuple[int, int]]:
@@ -68,8 +70,10 @@ def _kernel_run(work) -> tuple[list[list], float, str]:
     from damontui.backends.kernel import KernelBackend
     from damontui.model import MonitoringAttrs, Target, TargetKind
 
-    kb = KernelBackend([Target(TargetKind.PID, pid=work.pid)],
-                       MonitoringAttrs(sample_us=SAMPLE_US, aggr_us=AGGR_US))
+    kb = KernelBackend(
+        [Target(TargetKind.PID, pid=work.pid)],
+        MonitoringAttrs(sample_us=SAMPLE_US, aggr_us=AGGR_US),
+    )
     cpu: list[float] = []
 
     def launched() -> bool:
@@ -124,14 +128,20 @@ def test_engine_and_kernel_agree_on_hot_set(live_work):
     e_hot_mean = sum(vmkit.mean_accesses(r, *w.hot) for r in e_snaps) / len(e_snaps)
     e_cold_mean = sum(vmkit.mean_accesses(r, *w.cold) for r in e_snaps) / len(e_snaps)
     report = {
-        "kernel hot MiB (all / in workload areas)":
-            (round(vmkit.size_of(k_hot) / mib, 1), round(vmkit.size_of(k_in) / mib, 1)),
-        "engine hot MiB (all / in workload areas)":
-            (round(vmkit.size_of(e_hot) / mib, 1), round(vmkit.size_of(e_in) / mib, 1)),
+        "kernel hot MiB (all / in workload areas)": (
+            round(vmkit.size_of(k_hot) / mib, 1),
+            round(vmkit.size_of(k_in) / mib, 1),
+        ),
+        "engine hot MiB (all / in workload areas)": (
+            round(vmkit.size_of(e_hot) / mib, 1),
+            round(vmkit.size_of(e_in) / mib, 1),
+        ),
         "Jaccard by bytes, whole address space": round(vmkit.jaccard(k_hot, e_hot), 3),
         "Jaccard by bytes, workload areas": round(vmkit.jaccard(k_in, e_in), 3),
-        f"engine mean nr_accesses hot / cold area (max {MAX_NR})":
-            (round(e_hot_mean, 1), round(e_cold_mean, 1)),
+        f"engine mean nr_accesses hot / cold area (max {MAX_NR})": (
+            round(e_hot_mean, 1),
+            round(e_cold_mean, 1),
+        ),
         "kernel CPU s (kdamond)": round(k_cpu, 2),
         "engine CPU s (pytest process)": round(e_cpu, 2),
         "engine/kernel CPU ratio": round(e_cpu / k_cpu, 1) if k_cpu > 0 else "inf",
@@ -140,8 +150,10 @@ def test_engine_and_kernel_agree_on_hot_set(live_work):
         "engine max lag ms": round(e_lag, 1),
         "monitoring s each": SECONDS,
     }
-    print("\n[engine-vs-kernel] " + "\n[engine-vs-kernel] ".join(f"{k}: {v}"
-                                                                for k, v in report.items()))
+    print(
+        "\n[engine-vs-kernel] "
+        + "\n[engine-vs-kernel] ".join(f"{k}: {v}" for k, v in report.items())
+    )
 
     # the kernel's hot set is right: (nearly) all of the hot area, (nearly) none of the cold
     hot_size = w.hot[1] - w.hot[0]
@@ -152,5 +164,7 @@ def test_engine_and_kernel_agree_on_hot_set(live_work):
     # and under TCG on a loaded host it may lag): it must not see the areas inverted
     assert not e_hot_mean < e_cold_mean, report
     if vmkit.jaccard(k_in, e_in) < 0.5:
-        print("[engine-vs-kernel] note: low agreement (engine lag "
-              f"{e_lag:.0f} ms, engine hot-area rate {e_hot_mean:.1f}/{MAX_NR})")
+        print(
+            "[engine-vs-kernel] note: low agreement (engine lag "
+            f"{e_lag:.0f} ms, engine hot-area rate {e_hot_mean:.1f}/{MAX_NR})"
+        )

@@ -14,8 +14,10 @@ import pytest
 
 from . import vmkit
 
-pytestmark = [pytest.mark.vm, pytest.mark.skipif(not vmkit.in_guest(),
-                                                 reason="runs only inside the VM tier")]
+pytestmark = [
+    pytest.mark.vm,
+    pytest.mark.skipif(not vmkit.in_guest(), reason="runs only inside the VM tier"),
+]
 
 kernel = pytest.importorskip("damontui.backends.kernel")
 
@@ -43,8 +45,14 @@ NEVER = AccessPattern(Range(0, U64_MAX), Range(0, U32_MAX), Range(U32_MAX, U32_M
 
 def schemes_7x() -> list[Scheme]:
     goal = QuotaGoal(GoalMetric.NODE_ELIGIBLE_MEM_BP, target_value=4000, nid=0)
-    quotas = Quotas(ms=10, reset_interval_ms=1000, goals=(goal,),
-                    goal_tuner=GoalTuner.TEMPORAL, fail_charge_num=1, fail_charge_denom=4)
+    quotas = Quotas(
+        ms=10,
+        reset_interval_ms=1000,
+        goals=(goal,),
+        goal_tuner=GoalTuner.TEMPORAL,
+        fail_charge_num=1,
+        fail_charge_denom=4,
+    )
     return [
         Scheme(action=Action.STAT, access_pattern=NEVER, quotas=quotas, max_nr_snapshots=1000),
         # matches nothing (age U32_MAX): dests are written, nothing migrates
@@ -54,28 +62,47 @@ def schemes_7x() -> list[Scheme]:
 
 def test_72_own_kdamond_with_7x_settings_reads_back():
     if vmkit.kernel_version() < (7, 2):
-        pytest.skip(f"targets 7.2 (this guest: {vmkit.kernel_version()}); the refusal test "
-                    "below covers older kernels")
+        pytest.skip(
+            f"targets 7.2 (this guest: {vmkit.kernel_version()}); the refusal test "
+            "below covers older kernels"
+        )
     kb = kernel.KernelBackend(PADDR, ATTRS, schemes_7x(), pause=False, addr_unit=1)
     try:
         kb.launch()
         kd = vmkit.KDAMONDS / str(kb.index)
         ctx, s0, s1 = kd / "contexts/0", kd / "contexts/0/schemes/0", kd / "contexts/0/schemes/1"
         assert vmkit.read(kd / "state") == "on"
-        files = {rel: vmkit.read(base / rel) for base, rel in (
-            (ctx, "pause"), (ctx, "addr_unit"), (s0, "quotas/goal_tuner"),
-            (s0, "quotas/fail_charge_num"), (s0, "quotas/fail_charge_denom"),
-            (s0, "stats/max_nr_snapshots"), (s0, "quotas/goals/0/target_metric"),
-            (s0, "quotas/goals/0/target_value"), (s0, "quotas/goals/0/nid"),
-            (s1, "dests/nr_dests"), (s1, "dests/0/id"), (s1, "dests/0/weight"))}
+        files = {
+            rel: vmkit.read(base / rel)
+            for base, rel in (
+                (ctx, "pause"),
+                (ctx, "addr_unit"),
+                (s0, "quotas/goal_tuner"),
+                (s0, "quotas/fail_charge_num"),
+                (s0, "quotas/fail_charge_denom"),
+                (s0, "stats/max_nr_snapshots"),
+                (s0, "quotas/goals/0/target_metric"),
+                (s0, "quotas/goals/0/target_value"),
+                (s0, "quotas/goals/0/nid"),
+                (s1, "dests/nr_dests"),
+                (s1, "dests/0/id"),
+                (s1, "dests/0/weight"),
+            )
+        }
         print(f"\n[7x] files read back: {files}")
         assert files == {
-            "pause": "N", "addr_unit": "1", "quotas/goal_tuner": "temporal",
-            "quotas/fail_charge_num": "1", "quotas/fail_charge_denom": "4",
+            "pause": "N",
+            "addr_unit": "1",
+            "quotas/goal_tuner": "temporal",
+            "quotas/fail_charge_num": "1",
+            "quotas/fail_charge_denom": "4",
             "stats/max_nr_snapshots": "1000",
             "quotas/goals/0/target_metric": "node_eligible_mem_bp",
-            "quotas/goals/0/target_value": "4000", "quotas/goals/0/nid": "0",
-            "dests/nr_dests": "1", "dests/0/id": "0", "dests/0/weight": "100",
+            "quotas/goals/0/target_value": "4000",
+            "quotas/goals/0/nid": "0",
+            "dests/nr_dests": "1",
+            "dests/0/id": "0",
+            "dests/0/weight": "100",
         }
         # a read-only observer reads the same settings back into the model
         view = kernel.KernelBackend.observe(kb.index)
@@ -103,12 +130,15 @@ def test_older_kernel_refuses_7x_settings_before_any_write(writes):
     before = vmkit.tree(vmkit.ADMIN)
     messages = []
     for kw, setting, version in (
-            (dict(schemes=[Scheme(quotas=Quotas(fail_charge_num=1, fail_charge_denom=4))]),
-             "fail_charge", "7.2"),
-            (dict(schemes=[Scheme(quotas=Quotas(goal_tuner=GoalTuner.TEMPORAL))]),
-             "goal_tuner", "7.1"),
-            (dict(schemes=[Scheme(max_nr_snapshots=10)]), "max_nr_snapshots", "7.0"),
-            (dict(pause=True), "pause", "7.2")):
+        (
+            dict(schemes=[Scheme(quotas=Quotas(fail_charge_num=1, fail_charge_denom=4))]),
+            "fail_charge",
+            "7.2",
+        ),
+        (dict(schemes=[Scheme(quotas=Quotas(goal_tuner=GoalTuner.TEMPORAL))]), "goal_tuner", "7.1"),
+        (dict(schemes=[Scheme(max_nr_snapshots=10)]), "max_nr_snapshots", "7.0"),
+        (dict(pause=True), "pause", "7.2"),
+    ):
         schemes = kw.pop("schemes", [])
         with pytest.raises(BackendError) as err:
             kernel.KernelBackend(PADDR, ATTRS, schemes, **kw).launch()
@@ -126,18 +156,20 @@ def test_region_sz_filter_passed_by_kernel_version():
     errors: list[str] = []
     try:
         kb.start(snaps.append, errors.append)
-        assert vmkit.wait_until(
-            lambda: any(s.targets and len(s.targets[0]) for s in snaps), 30), errors
+        assert vmkit.wait_until(lambda: any(s.targets and len(s.targets[0]) for s in snaps), 30), (
+            errors
+        )
     finally:
         kb.stop()
     snap = next(s for s in snaps if s.targets and len(s.targets[0]))
     passed = snap.targets[0].sz_filter_passed
-    print(f"\n[7x] {len(snap.targets[0])} regions, sz_filter_passed "
-          f"{'absent' if passed is None else list(passed)[:4]}")
+    print(
+        f"\n[7x] {len(snap.targets[0])} regions, sz_filter_passed "
+        f"{'absent' if passed is None else list(passed)[:4]}"
+    )
     if vmkit.kernel_version() >= (6, 14):
         assert passed is not None and len(passed) == len(snap.targets[0])
-        sizes = [e - s for s, e in zip(snap.targets[0].starts, snap.targets[0].ends,
-                                       strict=True)]
+        sizes = [e - s for s, e in zip(snap.targets[0].starts, snap.targets[0].ends, strict=True)]
         assert all(0 <= p <= sz for p, sz in zip(passed, sizes, strict=True))
     else:
         assert passed is None

@@ -18,8 +18,10 @@ import pytest
 
 from . import vmkit
 
-pytestmark = [pytest.mark.vm, pytest.mark.skipif(not vmkit.in_guest(),
-                                                 reason="runs only inside the VM tier")]
+pytestmark = [
+    pytest.mark.vm,
+    pytest.mark.skipif(not vmkit.in_guest(), reason="runs only inside the VM tier"),
+]
 
 kernel = pytest.importorskip("damontui.backends.kernel")
 sysfs_mod = pytest.importorskip("damontui.backends.kernel.sysfs")
@@ -80,11 +82,18 @@ def test_vaddr_hot_cold_start_stop(live_work):
         mine = [k for k in kernel.list_kdamonds() if k.index == kb.index]
         assert mine and mine[0].ownership is kernel.Ownership.OURS, mine
         last = c.with_regions()[-5:]
-        votes = [(vmkit.mean_accesses(s.targets[0].regions(), *w.hot),
-                  vmkit.mean_accesses(s.targets[0].regions(), *w.cold)) for s in last]
-        print(f"\n[vaddr] {len(c.snaps)} snapshots, hot/cold mean nr_accesses (max {MAX_NR}):"
-              f" {[(round(h, 1), round(k, 1)) for h, k in votes]}; kdamond cpu "
-              f"{last[-1].cpu_percent:.1f}%; errors {c.errors}")
+        votes = [
+            (
+                vmkit.mean_accesses(s.targets[0].regions(), *w.hot),
+                vmkit.mean_accesses(s.targets[0].regions(), *w.cold),
+            )
+            for s in last
+        ]
+        print(
+            f"\n[vaddr] {len(c.snaps)} snapshots, hot/cold mean nr_accesses (max {MAX_NR}):"
+            f" {[(round(h, 1), round(k, 1)) for h, k in votes]}; kdamond cpu "
+            f"{last[-1].cpu_percent:.1f}%; errors {c.errors}"
+        )
         # this test reads DAMON sysfs while damontui's thread does (EBUSY on 6.12):
         # damontui retries, so nothing surfaces as an error
         assert not c.errors, c.errors
@@ -101,8 +110,9 @@ def test_vaddr_hot_cold_start_stop(live_work):
 def test_paddr_system_ram():
     ram = kernel.default_paddr_range()
     assert ram == vmkit.system_ram()
-    kb = kernel.KernelBackend([Target(TargetKind.PADDR)],
-                              MonitoringAttrs(sample_us=10_000, aggr_us=200_000))
+    kb = kernel.KernelBackend(
+        [Target(TargetKind.PADDR)], MonitoringAttrs(sample_us=10_000, aggr_us=200_000)
+    )
     try:
         c = run(kb, 2, min_region_snaps=2)
         kd = kd_dir(kb)
@@ -121,13 +131,28 @@ def test_paddr_system_ram():
 
 
 def _scheme_files(sdir, fdir: str = "filters") -> dict[str, str]:
-    names = ["action", "apply_interval_us", "access_pattern/sz/min", "access_pattern/sz/max",
-             "access_pattern/nr_accesses/min", "access_pattern/nr_accesses/max",
-             "access_pattern/age/min", "access_pattern/age/max", "quotas/ms", "quotas/bytes",
-             "quotas/reset_interval_ms", "quotas/weights/sz_permil",
-             "quotas/weights/nr_accesses_permil", "quotas/weights/age_permil",
-             "watermarks/metric", "watermarks/interval_us", "watermarks/high",
-             "watermarks/mid", "watermarks/low", f"{fdir}/nr_filters"]
+    names = [
+        "action",
+        "apply_interval_us",
+        "access_pattern/sz/min",
+        "access_pattern/sz/max",
+        "access_pattern/nr_accesses/min",
+        "access_pattern/nr_accesses/max",
+        "access_pattern/age/min",
+        "access_pattern/age/max",
+        "quotas/ms",
+        "quotas/bytes",
+        "quotas/reset_interval_ms",
+        "quotas/weights/sz_permil",
+        "quotas/weights/nr_accesses_permil",
+        "quotas/weights/age_permil",
+        "watermarks/metric",
+        "watermarks/interval_us",
+        "watermarks/high",
+        "watermarks/mid",
+        "watermarks/low",
+        f"{fdir}/nr_filters",
+    ]
     return {n: vmkit.read(sdir / n) for n in names}
 
 
@@ -142,11 +167,17 @@ def test_online_commit_changed_scheme(live_work):
         assert vmkit.read(kd / "contexts/0/schemes/nr_schemes") == "2"  # ours + snapshot
         changed = Scheme(
             action=Action.STAT,
-            access_pattern=AccessPattern(sz=Range(4096, 1 << 30), nr_accesses=Range(5, MAX_NR),
-                                         age=Range(2, 1000)),
+            access_pattern=AccessPattern(
+                sz=Range(4096, 1 << 30), nr_accesses=Range(5, MAX_NR), age=Range(2, 1000)
+            ),
             quotas=Quotas(ms=20, bytes=64 << 20, reset_interval_ms=1000),
-            watermarks=Watermarks(metric=WatermarkMetric.FREE_MEM_RATE, interval_us=1_000_000,
-                                  high=1000, mid=900, low=0),
+            watermarks=Watermarks(
+                metric=WatermarkMetric.FREE_MEM_RATE,
+                interval_us=1_000_000,
+                high=1000,
+                mid=900,
+                low=0,
+            ),
             filters=(Filter(FilterType.ANON, matching=True),),
             apply_interval_us=300_000,
         )
@@ -155,16 +186,26 @@ def test_online_commit_changed_scheme(live_work):
         fdir = "ops_filters" if (sdir / "ops_filters").is_dir() else "filters"
         got = _scheme_files(sdir, fdir)
         want = {
-            "action": "stat", "apply_interval_us": "300000",
-            "access_pattern/sz/min": "4096", "access_pattern/sz/max": str(1 << 30),
+            "action": "stat",
+            "apply_interval_us": "300000",
+            "access_pattern/sz/min": "4096",
+            "access_pattern/sz/max": str(1 << 30),
             "access_pattern/nr_accesses/min": "5",
             "access_pattern/nr_accesses/max": str(MAX_NR),
-            "access_pattern/age/min": "2", "access_pattern/age/max": "1000",
-            "quotas/ms": "20", "quotas/bytes": str(64 << 20), "quotas/reset_interval_ms": "1000",
-            "quotas/weights/sz_permil": "0", "quotas/weights/nr_accesses_permil": "0",
-            "quotas/weights/age_permil": "0", "watermarks/metric": "free_mem_rate",
-            "watermarks/interval_us": "1000000", "watermarks/high": "1000",
-            "watermarks/mid": "900", "watermarks/low": "0", f"{fdir}/nr_filters": "1",
+            "access_pattern/age/min": "2",
+            "access_pattern/age/max": "1000",
+            "quotas/ms": "20",
+            "quotas/bytes": str(64 << 20),
+            "quotas/reset_interval_ms": "1000",
+            "quotas/weights/sz_permil": "0",
+            "quotas/weights/nr_accesses_permil": "0",
+            "quotas/weights/age_permil": "0",
+            "watermarks/metric": "free_mem_rate",
+            "watermarks/interval_us": "1000000",
+            "watermarks/high": "1000",
+            "watermarks/mid": "900",
+            "watermarks/low": "0",
+            f"{fdir}/nr_filters": "1",
         }
         assert got == want
         assert vmkit.read(sdir / f"{fdir}/0/type") == "anon"
@@ -183,10 +224,17 @@ def test_online_commit_changed_scheme(live_work):
 
 def test_tried_regions_and_scheme_stats(live_work):
     w = live_work
-    hot_only = Scheme(action=Action.STAT, access_pattern=AccessPattern(
-        nr_accesses=Range(MAX_NR // 2, U32_MAX)), apply_interval_us=ATTRS.aggr_us)
-    everything = Scheme(action=Action.STAT, access_pattern=AccessPattern(
-        sz=Range(0, U64_MAX), nr_accesses=Range(0, U32_MAX), age=Range(0, U32_MAX)))
+    hot_only = Scheme(
+        action=Action.STAT,
+        access_pattern=AccessPattern(nr_accesses=Range(MAX_NR // 2, U32_MAX)),
+        apply_interval_us=ATTRS.aggr_us,
+    )
+    everything = Scheme(
+        action=Action.STAT,
+        access_pattern=AccessPattern(
+            sz=Range(0, U64_MAX), nr_accesses=Range(0, U32_MAX), age=Range(0, U32_MAX)
+        ),
+    )
     kb = kernel.KernelBackend([Target(TargetKind.PID, pid=w.pid)], ATTRS, [hot_only, everything])
     try:
         c = run(kb, 4)
@@ -197,12 +245,15 @@ def test_tried_regions_and_scheme_stats(live_work):
             hot_cov = vmkit.size_of(vmkit.intersect(vmkit.merge_ranges(ranges), [w.hot]))
             cold_cov = vmkit.size_of(vmkit.intersect(vmkit.merge_ranges(ranges), [w.cold]))
             total = kb.tried_bytes(0)
-            votes.append((hot_cov / (w.hot[1] - w.hot[0]), cold_cov / (w.cold[1] - w.cold[0]),
-                          total))
+            votes.append(
+                (hot_cov / (w.hot[1] - w.hot[0]), cold_cov / (w.cold[1] - w.cold[0]), total)
+            )
             time.sleep(0.3)
         stats = c.snaps[-1].scheme_stats
-        print(f"\n[tried] hot-only scheme: (hot covered, cold covered, total_bytes) {votes}; "
-              f"stats {stats}")
+        print(
+            f"\n[tried] hot-only scheme: (hot covered, cold covered, total_bytes) {votes}; "
+            f"stats {stats}"
+        )
         assert sum(h >= 0.8 and k <= 0.05 for h, k, _ in votes) >= 2, votes
         assert all(t is not None and t > 0 for _, _, t in votes), votes
         assert len(stats) == 2
@@ -221,25 +272,53 @@ def test_invalid_values_rejected_before_any_write(live_work, writes):
     t = [Target(TargetKind.PID, pid=live_work.pid)]
     before = vmkit.tree(vmkit.ADMIN)
     bad_cases = [
-        ("aggr_us", lambda: kernel.KernelBackend(
-            t, MonitoringAttrs(sample_us=10_000, aggr_us=5_000))),
+        (
+            "aggr_us",
+            lambda: kernel.KernelBackend(t, MonitoringAttrs(sample_us=10_000, aggr_us=5_000)),
+        ),
         ("min_nr_regions", lambda: kernel.KernelBackend(t, MonitoringAttrs(min_nr_regions=1))),
-        ("access_pattern.nr_accesses.min", lambda: kernel.KernelBackend(t, ATTRS, [Scheme(
-            access_pattern=AccessPattern(nr_accesses=Range(10, 5)))])),
-        ("quotas.reset_interval_ms", lambda: kernel.KernelBackend(t, ATTRS, [Scheme(
-            quotas=Quotas(ms=10, reset_interval_ms=0))])),
-        ("watermarks.mid", lambda: kernel.KernelBackend(t, ATTRS, [Scheme(
-            watermarks=Watermarks(metric=WatermarkMetric.FREE_MEM_RATE, high=100, mid=500,
-                                  low=0))])),
+        (
+            "access_pattern.nr_accesses.min",
+            lambda: kernel.KernelBackend(
+                t, ATTRS, [Scheme(access_pattern=AccessPattern(nr_accesses=Range(10, 5)))]
+            ),
+        ),
+        (
+            "quotas.reset_interval_ms",
+            lambda: kernel.KernelBackend(
+                t, ATTRS, [Scheme(quotas=Quotas(ms=10, reset_interval_ms=0))]
+            ),
+        ),
+        (
+            "watermarks.mid",
+            lambda: kernel.KernelBackend(
+                t,
+                ATTRS,
+                [
+                    Scheme(
+                        watermarks=Watermarks(
+                            metric=WatermarkMetric.FREE_MEM_RATE, high=100, mid=500, low=0
+                        )
+                    )
+                ],
+            ),
+        ),
         ("process", lambda: kernel.KernelBackend([Target(TargetKind.PID, pid=999_999)], ATTRS)),
     ]
     # valid model, but not on older kernels: refused by the support check, before writing
     if vmkit.kernel_version() < (7, 2):
-        bad_cases.append(("collapse", lambda: kernel.KernelBackend(
-            t, ATTRS, [Scheme(action=Action.COLLAPSE)])))
+        bad_cases.append(
+            ("collapse", lambda: kernel.KernelBackend(t, ATTRS, [Scheme(action=Action.COLLAPSE)]))
+        )
     if vmkit.kernel_version() < (6, 15):
-        bad_cases.append(("active", lambda: kernel.KernelBackend(t, ATTRS, [Scheme(
-            filters=(Filter(FilterType.ACTIVE),))])))
+        bad_cases.append(
+            (
+                "active",
+                lambda: kernel.KernelBackend(
+                    t, ATTRS, [Scheme(filters=(Filter(FilterType.ACTIVE),))]
+                ),
+            )
+        )
     messages = {}
     for field, make in bad_cases:
         with pytest.raises((ValidationError, BackendError)) as exc:
@@ -296,8 +375,10 @@ def test_bad_memcg_path_enomem_names_the_file(live_work):
         else:
             time.sleep(0.5)
             state = vmkit.read(kd / "state")
-            pytest.fail("set_schemes() with a nonexistent memcg path did not fail; the kdamond "
-                        f"is now {state!r} (6.12 accepts the commit, then the kdamond dies)")
+            pytest.fail(
+                "set_schemes() with a nonexistent memcg path did not fail; the kdamond "
+                f"is now {state!r} (6.12 accepts the commit, then the kdamond dies)"
+            )
         print(f"[memcg] commit: {msg}")
         assert "/no/such/cgroup" in msg, msg
         assert vmkit.read(kd / "state") == "on" and vmkit.read(kd / "pid") == pid
@@ -344,16 +425,22 @@ def test_concurrent_reader(live_work, ebusy_retries):
         # read: the shell opens and reads the files itself), and one asking for
         # stats the way `damo status` does (a state command holds DAMON's sysfs
         # lock while it waits for the kdamond)
-        loop = (f"cd {kd} && while :; do read s < state; read p < pid; "
-                "read n < contexts/0/schemes/0/stats/nr_tried; done 2>/dev/null")
-        stats = (f"cd {kd} && while :; do echo update_schemes_stats > state; "
-                 "read n < contexts/0/schemes/0/stats/nr_tried; done 2>/dev/null")
+        loop = (
+            f"cd {kd} && while :; do read s < state; read p < pid; "
+            "read n < contexts/0/schemes/0/stats/nr_tried; done 2>/dev/null"
+        )
+        stats = (
+            f"cd {kd} && while :; do echo update_schemes_stats > state; "
+            "read n < contexts/0/schemes/0/stats/nr_tried; done 2>/dev/null"
+        )
         readers = [subprocess.Popen(["sh", "-c", cmd]) for cmd in (loop, loop, stats)]
         time.sleep(5)
         n = len(c.snaps)
-        print(f"\n[concurrent] 3 busy processes for 5 s: {n} snapshots, {len(retries)} EBUSY "
-              f"retries (longest backoff {max(retries, default=0) * 1000:.0f} ms), errors: "
-              f"{c.errors[:3]}")
+        print(
+            f"\n[concurrent] 3 busy processes for 5 s: {n} snapshots, {len(retries)} EBUSY "
+            f"retries (longest backoff {max(retries, default=0) * 1000:.0f} ms), errors: "
+            f"{c.errors[:3]}"
+        )
         # about 10 on an idle host; what matters is that snapshots keep coming
         assert n >= 4
         assert not c.errors, c.errors
@@ -371,7 +458,7 @@ def test_start_while_another_process_reads(live_work, ebusy_retries):
     vmkit.write(vmkit.KDAMONDS / "nr_kdamonds", 1)  # someone's empty, stopped kdamond.0
     kd0 = vmkit.KDAMONDS / "0"
     retries = ebusy_retries
-    loop = (f"while :; do read s < {kd0}/state; read p < {kd0}/pid; done 2>/dev/null")
+    loop = f"while :; do read s < {kd0}/state; read p < {kd0}/pid; done 2>/dev/null"
     readers = [subprocess.Popen(["sh", "-c", loop]) for _ in range(2)]
     kb = kernel.KernelBackend([Target(TargetKind.PID, pid=live_work.pid)], ATTRS)
     try:
@@ -379,8 +466,10 @@ def test_start_while_another_process_reads(live_work, ebusy_retries):
         c = Collector()
         kb.start(c.snaps.append, c.errors.append)
         time.sleep(2)
-        print(f"\n[start-busy] started kdamond.{kb.index} with 2 busy readers; "
-              f"{len(retries)} EBUSY retries; {len(c.snaps)} snapshots; errors {c.errors[:3]}")
+        print(
+            f"\n[start-busy] started kdamond.{kb.index} with 2 busy readers; "
+            f"{len(retries)} EBUSY retries; {len(c.snaps)} snapshots; errors {c.errors[:3]}"
+        )
         assert kb.index == 1
         assert vmkit.read(kd_dir(kb) / "state") == "on"
         assert vmkit.read(kd0 / "contexts/nr_contexts") == "0"

@@ -16,20 +16,41 @@ import pytest
 
 from . import vmkit
 
-pytestmark = [pytest.mark.vm, pytest.mark.skipif(not vmkit.in_guest(),
-                                                 reason="runs only inside the VM tier")]
+pytestmark = [
+    pytest.mark.vm,
+    pytest.mark.skipif(not vmkit.in_guest(), reason="runs only inside the VM tier"),
+]
 
 features = pytest.importorskip("damontui.backends.kernel.features")
 
 # What Debian trixie's 6.12 kernel has (see tests/vm/README.md)
 PRESENT_612 = {
-    "commit", "tried_regions", "filters", "total_bytes", "addr/target filters",
-    "apply_interval", "quota_goals", "goal_metric", "effective_quota", "target_nid",
+    "commit",
+    "tried_regions",
+    "filters",
+    "total_bytes",
+    "addr/target filters",
+    "apply_interval",
+    "quota_goals",
+    "goal_metric",
+    "effective_quota",
+    "target_nid",
 }
 ABSENT_612 = {
-    "filter allow", "core/ops filters", "intervals_goal", "goal nid", "refresh_ms", "dests",
-    "addr_unit", "obsolete_target", "goal path", "nr_snapshots", "goal_tuner",
-    "pause", "fail_charge", "probes",
+    "filter allow",
+    "core/ops filters",
+    "intervals_goal",
+    "goal nid",
+    "refresh_ms",
+    "dests",
+    "addr_unit",
+    "obsolete_target",
+    "goal path",
+    "nr_snapshots",
+    "goal_tuner",
+    "pause",
+    "fail_charge",
+    "probes",
 }
 # What Debian sid's 7.2 kernel has: every feature of the table
 PRESENT_72 = {spec.name for spec in features.FEATURES}
@@ -82,8 +103,13 @@ def test_detection_by_reading_matches_kernel():
     assert not f.inferred, f.inferred
     assert present <= f.present, present - f.present
     assert not (absent & f.present), absent & f.present
-    for cmd in ("commit", "update_schemes_tried_regions", "update_schemes_tried_bytes",
-                "commit_schemes_quota_goals", "update_schemes_effective_quotas"):
+    for cmd in (
+        "commit",
+        "update_schemes_tried_regions",
+        "update_schemes_tried_bytes",
+        "commit_schemes_quota_goals",
+        "update_schemes_effective_quotas",
+    ):
         assert f.supports_command(cmd), cmd
     assert f.supports_command("update_tuned_intervals") == (version >= (6, 15))
 
@@ -97,7 +123,8 @@ def test_inference_without_kdamonds_agrees_with_detection():
     assert inferred.present == detected.present, (
         f"version table disagrees with {inferred.version}: only inferred "
         f"{inferred.present - detected.present}, "
-        f"only detected {detected.present - inferred.present}")
+        f"only detected {detected.present - inferred.present}"
+    )
     assert set(inferred.avail_operations) == set(detected.avail_operations)
 
 

@@ -11,8 +11,10 @@ import pytest
 
 from . import vmkit
 
-pytestmark = [pytest.mark.vm, pytest.mark.skipif(not vmkit.in_guest(),
-                                                 reason="runs only inside the VM tier")]
+pytestmark = [
+    pytest.mark.vm,
+    pytest.mark.skipif(not vmkit.in_guest(), reason="runs only inside the VM tier"),
+]
 
 kernel = pytest.importorskip("damontui.backends.kernel")
 
@@ -27,8 +29,14 @@ def foreign(live_work):
     """kdamond.0: vaddr on the workload with a stat scheme, started by plain writes.
     A second, stopped kdamond.1 (also not damontui's) exists too."""
     vmkit.write(vmkit.KDAMONDS / "nr_kdamonds", 2)
-    vmkit.setup_kdamond(KD0, ops="vaddr", pid=live_work.pid, sample_us=5000, aggr_us=100_000,
-                        schemes=[{"action": "stat", "apply_interval_us": 100_000}])
+    vmkit.setup_kdamond(
+        KD0,
+        ops="vaddr",
+        pid=live_work.pid,
+        sample_us=5000,
+        aggr_us=100_000,
+        schemes=[{"action": "stat", "apply_interval_us": 100_000}],
+    )
     vmkit.write(KD0 / "state", "on")
     # let it expose stats and tried regions once, as its owner would
     vmkit.tried_regions(KD0 / "contexts/0/schemes/0")
@@ -44,7 +52,9 @@ def test_foreign_kdamond_untouched(foreign, live_work, writes):
     # 1. inventory and features: read only, it is FOREIGN
     infos = kernel.list_kdamonds()
     assert [(k.index, k.ownership) for k in infos] == [
-        (0, kernel.Ownership.FOREIGN), (1, kernel.Ownership.FOREIGN)]
+        (0, kernel.Ownership.FOREIGN),
+        (1, kernel.Ownership.FOREIGN),
+    ]
     assert infos[0].running and infos[0].pid == kpid
     kernel.detect_features()
 
@@ -62,8 +72,11 @@ def test_foreign_kdamond_untouched(foreign, live_work, writes):
     snaps = [obs.snapshot_once() for _ in range(3)]
     assert obs.readonly and obs.info.readonly
     assert snaps[-1].targets and len(snaps[-1].targets[0]) > 0, snaps[-1].messages
-    for change in (lambda: obs.set_schemes([Scheme()]), lambda: obs.set_attrs(MonitoringAttrs()),
-                   lambda: obs.set_targets(t)):
+    for change in (
+        lambda: obs.set_schemes([Scheme()]),
+        lambda: obs.set_attrs(MonitoringAttrs()),
+        lambda: obs.set_targets(t),
+    ):
         with pytest.raises(BackendError):
             change()
     obs.start(lambda s: None, lambda e: None)
@@ -95,9 +108,14 @@ def test_stopped_foreign_config_needs_consent(writes):
     names it in reset_stopped_foreign; then its files are written back exactly."""
     ram = vmkit.system_ram()
     vmkit.write(vmkit.KDAMONDS / "nr_kdamonds", 1)
-    vmkit.setup_kdamond(KD0, ops="paddr", regions=[ram], sample_us=7000, aggr_us=140_000,
-                        schemes=[{"action": "stat", "apply_interval_us": 280_000,
-                                  "age": (3, 99)}])
+    vmkit.setup_kdamond(
+        KD0,
+        ops="paddr",
+        regions=[ram],
+        sample_us=7000,
+        aggr_us=140_000,
+        schemes=[{"action": "stat", "apply_interval_us": 280_000, "age": (3, 99)}],
+    )
     before = vmkit.stable_part(vmkit.tree(KD0))
     t = [Target(TargetKind.PADDR)]
     attrs = MonitoringAttrs(sample_us=10_000, aggr_us=200_000)
@@ -129,8 +147,9 @@ def test_stopped_foreign_without_config_is_grown_over(writes):
     """Stopped kdamonds that stage nothing lose nothing: no consent needed, and
     their directories are not reused (they are not damontui's)."""
     vmkit.write(vmkit.KDAMONDS / "nr_kdamonds", 2)
-    kb = kernel.KernelBackend([Target(TargetKind.PADDR)],
-                              MonitoringAttrs(sample_us=10_000, aggr_us=200_000))
+    kb = kernel.KernelBackend(
+        [Target(TargetKind.PADDR)], MonitoringAttrs(sample_us=10_000, aggr_us=200_000)
+    )
     try:
         kb.start(lambda s: None, lambda e: None)
         assert kb.index == 2 and vmkit.read(vmkit.KDAMONDS / "nr_kdamonds") == "3"

@@ -15,8 +15,10 @@ import pytest
 
 from . import vmkit
 
-pytestmark = [pytest.mark.vm, pytest.mark.skipif(not vmkit.in_guest(),
-                                                 reason="runs only inside the VM tier")]
+pytestmark = [
+    pytest.mark.vm,
+    pytest.mark.skipif(not vmkit.in_guest(), reason="runs only inside the VM tier"),
+]
 
 KD0 = vmkit.KDAMONDS / "0"
 SCHEME0 = KD0 / "contexts/0/schemes/0"
@@ -24,8 +26,14 @@ SCHEME0 = KD0 / "contexts/0/schemes/0"
 
 def test_raw_vaddr_hot_and_cold(live_work):
     vmkit.write(vmkit.KDAMONDS / "nr_kdamonds", 1)
-    vmkit.setup_kdamond(KD0, ops="vaddr", pid=live_work.pid, sample_us=5000, aggr_us=100_000,
-                        schemes=[{"action": "stat", "apply_interval_us": 100_000}])
+    vmkit.setup_kdamond(
+        KD0,
+        ops="vaddr",
+        pid=live_work.pid,
+        sample_us=5000,
+        aggr_us=100_000,
+        schemes=[{"action": "stat", "apply_interval_us": 100_000}],
+    )
     vmkit.write(KD0 / "state", "on")
     assert vmkit.read(KD0 / "state") == "on"
     kpid = int(vmkit.read(KD0 / "pid"))
@@ -59,10 +67,17 @@ def test_raw_nr_kdamonds_busy_while_running():
 def test_raw_bad_memcg_path_enomem():
     ram = vmkit.system_ram()
     vmkit.write(vmkit.KDAMONDS / "nr_kdamonds", 1)
-    vmkit.setup_kdamond(KD0, ops="paddr", regions=[ram], schemes=[{
-        "action": "stat",
-        "filters": [{"type": "memcg", "memcg_path": "/no/such/cgroup", "matching": "Y"}],
-    }])
+    vmkit.setup_kdamond(
+        KD0,
+        ops="paddr",
+        regions=[ram],
+        schemes=[
+            {
+                "action": "stat",
+                "filters": [{"type": "memcg", "memcg_path": "/no/such/cgroup", "matching": "Y"}],
+            }
+        ],
+    )
     with pytest.raises(OSError) as exc:
         vmkit.write(KD0 / "state", "on")
     assert exc.value.errno == errno.ENOMEM

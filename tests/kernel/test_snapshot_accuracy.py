@@ -19,8 +19,10 @@ import pytest
 
 from . import vmkit
 
-pytestmark = [pytest.mark.vm, pytest.mark.skipif(not vmkit.in_guest(),
-                                                 reason="runs only inside the VM tier")]
+pytestmark = [
+    pytest.mark.vm,
+    pytest.mark.skipif(not vmkit.in_guest(), reason="runs only inside the VM tier"),
+]
 
 kernel = pytest.importorskip("damontui.backends.kernel")
 
@@ -51,8 +53,9 @@ def _area_stats(regions, areas) -> list[tuple[float, int]]:
 
 
 def _report(label: str, w, stats, rate: float) -> str:
-    parts = [f"{'H' if i in w.hot else 'c'}{i}={m / MAX_NR:.0%}/age{a}"
-             for i, (m, a) in enumerate(stats)]
+    parts = [
+        f"{'H' if i in w.hot else 'c'}{i}={m / MAX_NR:.0%}/age{a}" for i, (m, a) in enumerate(stats)
+    ]
     return f"[accuracy] {label}: touch {rate:.1f} sweeps/s; " + " ".join(parts)
 
 
@@ -82,26 +85,33 @@ def _judge(w, stats, reference=None) -> list[str]:
 
 def _judge_plain(w, stats) -> list[str]:
     """The reference run must itself tell hot from cold clearly."""
-    bad = [f"cold area {i} at {stats[i][0] / MAX_NR:.0%}" for i in w.cold
-           if stats[i][0] > COLD_MAX]
-    bad += [f"hot area {i} at {stats[i][0] / MAX_NR:.0%} (< 15 %: workload starved by the "
-            "host?)" for i in w.hot if stats[i][0] < 0.15 * MAX_NR]
+    bad = [f"cold area {i} at {stats[i][0] / MAX_NR:.0%}" for i in w.cold if stats[i][0] > COLD_MAX]
+    bad += [
+        f"hot area {i} at {stats[i][0] / MAX_NR:.0%} (< 15 %: workload starved by the host?)"
+        for i in w.hot
+        if stats[i][0] < 0.15 * MAX_NR
+    ]
     return bad
 
 
 def _plain_sysfs_run(w) -> tuple[list, float]:
     kd = vmkit.KDAMONDS / "0"
     vmkit.write(vmkit.KDAMONDS / "nr_kdamonds", 1)
-    vmkit.setup_kdamond(kd, ops="vaddr", pid=w.pid, sample_us=SAMPLE_US, aggr_us=AGGR_US,
-                        schemes=[{"action": "stat", "apply_interval_us": AGGR_US}])
+    vmkit.setup_kdamond(
+        kd,
+        ops="vaddr",
+        pid=w.pid,
+        sample_us=SAMPLE_US,
+        aggr_us=AGGR_US,
+        schemes=[{"action": "stat", "apply_interval_us": AGGR_US}],
+    )
     vmkit.write(kd / "state", "on")
     try:
         time.sleep(JUDGE_AFTER_S - 5)
         rate = w.touch_rate(5)
         reads = []
         for _ in range(5):  # five reads about a second apart, averaged
-            reads.append(_area_stats(vmkit.tried_regions(kd / "contexts/0/schemes/0"),
-                                     w.areas))
+            reads.append(_area_stats(vmkit.tried_regions(kd / "contexts/0/schemes/0"), w.areas))
             time.sleep(1)
     finally:
         vmkit.write(kd / "state", "off")
@@ -147,12 +157,20 @@ def test_hot_cold_areas_damontui_vs_plain_sysfs(baseline):
     assert window, "no snapshot with regions in the last 10 s"
     our_stats = _average([_area_stats(s.targets[0].regions(), w.areas) for s in window])
     empty = sum(1 for s in snaps if not s.nr_regions)
-    print(_report(f"damontui backend (mean of {len(window)} snapshots over 10 s, "
-                  f"{len(ours)} regions; {empty} of {len(snaps)} snapshots empty)", w,
-                  our_stats, rate))
-    print(f"[accuracy] damontui kdamond after {JUDGE_AFTER_S} s: sample_us {in_force}, "
-          f"intervals_goal/aggrs {aggrs}; snapshot header sample {last.attrs.sample_us} us; "
-          f"errors {errors}")
+    print(
+        _report(
+            f"damontui backend (mean of {len(window)} snapshots over 10 s, "
+            f"{len(ours)} regions; {empty} of {len(snaps)} snapshots empty)",
+            w,
+            our_stats,
+            rate,
+        )
+    )
+    print(
+        f"[accuracy] damontui kdamond after {JUDGE_AFTER_S} s: sample_us {in_force}, "
+        f"intervals_goal/aggrs {aggrs}; snapshot header sample {last.attrs.sample_us} us; "
+        f"errors {errors}"
+    )
     assert not errors, errors
     # the kernel's intervals stay as set (no tuning asked for), and the header says so
     assert int(in_force) == SAMPLE_US and last.attrs.sample_us == SAMPLE_US
@@ -178,21 +196,52 @@ def test_cli_batch_reads_hot_cold(baseline):
     """The real program as a user runs it (batch mode, reports every 4 s), in the
     same guest: same verdict, and the workload's touch rate is not starved."""
     w, _plain_stats, plain_rate = baseline
-    cmd = [sys.executable, "-m", "damontui", "--backend", "kernel", "--pid", str(w.pid),
-           "--sample", "5ms", "--aggr", "100ms", "--batch", "--count", "9", "--delay", "4",
-           "--limit", "2000", "--sort", "address"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "damontui",
+        "--backend",
+        "kernel",
+        "--pid",
+        str(w.pid),
+        "--sample",
+        "5ms",
+        "--aggr",
+        "100ms",
+        "--batch",
+        "--count",
+        "9",
+        "--delay",
+        "4",
+        "--limit",
+        "2000",
+        "--sort",
+        "address",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(JUDGE_AFTER_S - 5)
     rate = w.touch_rate(5)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-2000:]
     reports = out.split("=" * 72)
-    parsed = [[vmkit.RawRegion(int(m.group(1), 16), int(m.group(2), 16), int(m.group(3)), 0)
-               for m in map(ROW.match, r.splitlines()) if m] for r in reports[-3:]]
+    parsed = [
+        [
+            vmkit.RawRegion(int(m.group(1), 16), int(m.group(2), 16), int(m.group(3)), 0)
+            for m in map(ROW.match, r.splitlines())
+            if m
+        ]
+        for r in reports[-3:]
+    ]
     parsed = [p for p in parsed if p]
     assert len(parsed) >= 2, f"reports without regions: {reports[-1][-2000:]}"
     stats = _average([_area_stats(regions, w.areas) for regions in parsed])
-    print(_report(f"damontui CLI batch (mean of the last 3 reports, "
-                  f"{len(parsed[-1])} regions)", w, stats, rate))
+    print(
+        _report(
+            f"damontui CLI batch (mean of the last 3 reports, {len(parsed[-1])} regions)",
+            w,
+            stats,
+            rate,
+        )
+    )
     assert rate >= STARVED * plain_rate, (rate, plain_rate)
     assert not _judge(w, stats, _plain_stats), _judge(w, stats, _plain_stats)

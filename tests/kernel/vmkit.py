@@ -38,13 +38,17 @@ VOLATILE = re.compile(
 def guest_problem() -> str | None:
     """None inside the damontui VM guest, else why these tests must not run here."""
     if os.environ.get("DAMONTUI_IN_VM") != "1":
-        return ("kernel tests run only inside the VM tier (DAMONTUI_IN_VM=1); "
-                "on the host run tests/test_vm_tier.py or .ci/vm-tier")
+        return (
+            "kernel tests run only inside the VM tier (DAMONTUI_IN_VM=1); "
+            "on the host run tests/test_vm_tier.py or .ci/vm-tier"
+        )
     # A second, independent check: the guest's stage2 lives in /run/damontui-vm
     # (a tmpfs the guest mounts).  An env var alone is too easy to set by mistake.
     if not GUEST_MARKER.exists():
-        return ("DAMONTUI_IN_VM=1 but this is not the damontui VM guest "
-                "(no /run/damontui-vm/stage2): refusing to touch this machine's DAMON")
+        return (
+            "DAMONTUI_IN_VM=1 but this is not the damontui VM guest "
+            "(no /run/damontui-vm/stage2): refusing to touch this machine's DAMON"
+        )
     if os.geteuid() != 0:
         return "kernel tests need root in the guest"
     if not KDAMONDS.is_dir():
@@ -137,10 +141,18 @@ def system_ram() -> tuple[int, int]:
     return best
 
 
-def setup_kdamond(kd: Path, *, ops: str, pid: int | None = None,
-                  regions: Iterable[tuple[int, int]] = (), sample_us: int = 5000,
-                  aggr_us: int = 100_000, min_nr_regions: int = 10, max_nr_regions: int = 1000,
-                  schemes: Iterable[dict] = ()) -> None:
+def setup_kdamond(
+    kd: Path,
+    *,
+    ops: str,
+    pid: int | None = None,
+    regions: Iterable[tuple[int, int]] = (),
+    sample_us: int = 5000,
+    aggr_us: int = 100_000,
+    min_nr_regions: int = 10,
+    max_nr_regions: int = 1000,
+    schemes: Iterable[dict] = (),
+) -> None:
     """Stage one context with one target via plain sysfs writes (no damontui)."""
     c = kd / "contexts/0"
     write(kd / "contexts/nr_contexts", 1)
@@ -163,8 +175,11 @@ def setup_kdamond(kd: Path, *, ops: str, pid: int | None = None,
         sd = c / f"schemes/{i}"
         write(sd / "action", s.get("action", "stat"))
         # a new scheme's ranges default to 0..0 and match nothing: write all six
-        for key, (lo, hi) in (("sz", (0, U64_MAX)), ("nr_accesses", (0, U32_MAX)),
-                              ("age", (0, U32_MAX))):
+        for key, (lo, hi) in (
+            ("sz", (0, U64_MAX)),
+            ("nr_accesses", (0, U32_MAX)),
+            ("age", (0, U32_MAX)),
+        ):
             lo, hi = s.get(key, (lo, hi))
             write(sd / f"access_pattern/{key}/min", lo)
             write(sd / f"access_pattern/{key}/max", hi)
@@ -202,8 +217,14 @@ def tried_regions(scheme_dir: Path, timeout: float = 20) -> list[RawRegion]:
         names = now
         time.sleep(0.1)
     for d in names:
-        out.append(RawRegion(int(read(d / "start")), int(read(d / "end")),
-                             int(read(d / "nr_accesses")), int(read(d / "age"))))
+        out.append(
+            RawRegion(
+                int(read(d / "start")),
+                int(read(d / "end")),
+                int(read(d / "nr_accesses")),
+                int(read(d / "age")),
+            )
+        )
     return out
 
 
@@ -281,8 +302,11 @@ class Workload:
 @contextmanager
 def workload(hot_mib: int = 8, cold_mib: int = 64) -> Iterator[Workload]:
     """A child with a known hot and cold area (see workload.py)."""
-    proc = subprocess.Popen([sys.executable, str(HERE / "workload.py"), str(hot_mib),
-                             str(cold_mib)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "workload.py"), str(hot_mib), str(cold_mib)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
@@ -382,18 +406,29 @@ class AreasWorkload:
 
 
 @contextmanager
-def areas_workload(tmpdir: Path, nr: int = 6, mib: int = 8,
-                   hot: Iterable[int] = (1, 4)) -> Iterator[AreasWorkload]:
+def areas_workload(
+    tmpdir: Path, nr: int = 6, mib: int = 8, hot: Iterable[int] = (1, 4)
+) -> Iterator[AreasWorkload]:
     """Six separate 8 MiB areas, two (1 and 4) touched constantly (workload_areas.py)."""
     counter = Path(tmpdir) / "sweeps"
-    proc = subprocess.Popen([sys.executable, str(HERE / "workload_areas.py"), str(counter),
-                             str(nr), str(mib), ",".join(str(i) for i in hot)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(HERE / "workload_areas.py"),
+            str(counter),
+            str(nr),
+            str(mib),
+            ",".join(str(i) for i in hot),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
-        yield AreasWorkload(proc, info["pid"], [tuple(a) for a in info["areas"]],
-                            list(info["hot"]), counter)
+        yield AreasWorkload(
+            proc, info["pid"], [tuple(a) for a in info["areas"]], list(info["hot"]), counter
+        )
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -46,8 +46,16 @@ def main() -> None:
     cold[0:cold_size:PAGE] = b"\x01" * n_cold  # touched once
     ones = b"\x02" * n_hot
     hot[0:hot_size:PAGE] = ones
-    print(json.dumps({"pid": os.getpid(), "hot": [hot_addr, hot_addr + hot_size],
-                      "cold": [cold_addr, cold_addr + cold_size]}), flush=True)
+    print(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "hot": [hot_addr, hot_addr + hot_size],
+                "cold": [cold_addr, cold_addr + cold_size],
+            }
+        ),
+        flush=True,
+    )
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
     ro, rw = mmap.PROT_READ, mmap.PROT_READ | mmap.PROT_WRITE

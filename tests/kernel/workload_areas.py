@@ -49,8 +49,10 @@ def main() -> None:
     fd = os.open(counter_path, os.O_RDWR)
     counter = mmap.mmap(fd, 8)
     os.close(fd)
-    print(json.dumps({"pid": os.getpid(), "areas": [[a, a + size] for a in addrs],
-                      "hot": hot_idx}), flush=True)
+    print(
+        json.dumps({"pid": os.getpid(), "areas": [[a, a + size] for a in addrs], "hot": hot_idx}),
+        flush=True,
+    )
     ones = b"\x02" * (size // PAGE)
     ro, rw = mmap.PROT_READ, mmap.PROT_READ | mmap.PROT_WRITE
     sweeps = 0

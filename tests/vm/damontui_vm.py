@@ -94,15 +94,22 @@ def find_tools() -> Tools:
     busybox = shutil.which("busybox")
     if busybox:
         # the guest has no libc of its own before switch_root: busybox must be static
-        out = subprocess.run(["file", "-L", busybox], capture_output=True, text=True).stdout \
-            if shutil.which("file") else ""
+        out = (
+            subprocess.run(["file", "-L", busybox], capture_output=True, text=True).stdout
+            if shutil.which("file")
+            else ""
+        )
         if "dynamically linked" in out:
             busybox = None
     if not busybox:
         missing.append("a static busybox (apt-get install busybox-static)")
     virtiofsd = None
-    for cand in (os.environ.get("DAMONTUI_VM_VIRTIOFSD"), "/usr/libexec/virtiofsd",
-                 "/usr/lib/qemu/virtiofsd", shutil.which("virtiofsd")):
+    for cand in (
+        os.environ.get("DAMONTUI_VM_VIRTIOFSD"),
+        "/usr/libexec/virtiofsd",
+        "/usr/lib/qemu/virtiofsd",
+        shutil.which("virtiofsd"),
+    ):
         if cand and os.access(cand, os.X_OK):
             virtiofsd = cand
             break
@@ -160,8 +167,14 @@ def parse_descriptor(path: Path) -> KernelSpec:
         if not fields.get(key):
             raise ValueError(f"{path}: {key}= is required")
     image = fields["IMAGE"].replace("@KVER@", fields.get("KVER_GLOB", "*"))
-    return KernelSpec(fields["NAME"], fields.get("DESCRIPTION", fields["NAME"]),
-                      fields["SOURCE"], image, path, fields)
+    return KernelSpec(
+        fields["NAME"],
+        fields.get("DESCRIPTION", fields["NAME"]),
+        fields["SOURCE"],
+        image,
+        path,
+        fields,
+    )
 
 
 def kernel_specs(directory: Path | None = None) -> list[KernelSpec]:
@@ -172,8 +185,10 @@ def kernel_specs(directory: Path | None = None) -> list[KernelSpec]:
     if want:
         unknown = set(want) - {s.name for s in specs}
         if unknown:
-            raise ValueError(f"DAMONTUI_VM_KERNELS: unknown kernel(s) {sorted(unknown)}; "
-                             f"known: {[s.name for s in specs]}")
+            raise ValueError(
+                f"DAMONTUI_VM_KERNELS: unknown kernel(s) {sorted(unknown)}; "
+                f"known: {[s.name for s in specs]}"
+            )
         specs = [s for s in specs if s.name in want]
     return specs
 
@@ -196,8 +211,10 @@ def find_kernel(cache: Path | None = None, name: str | None = None) -> Path:
         img = spec.image(cache)
         if img:
             return img
-    raise VMUnavailable(f"no kernel cached under {cache}/kernel for "
-                        f"{', '.join(s.name for s in specs)} - run tests/vm/setup.sh")
+    raise VMUnavailable(
+        f"no kernel cached under {cache}/kernel for "
+        f"{', '.join(s.name for s in specs)} - run tests/vm/setup.sh"
+    )
 
 
 def kvm_usable() -> bool:
@@ -238,13 +255,14 @@ def _elf_has_pvh_note(data: bytes) -> bool:
     e_phentsize, e_phnum = struct.unpack_from("<HH", data, 0x36)
     for i in range(e_phnum):
         p_type, _flags, p_offset, _va, _pa, p_filesz = struct.unpack_from(
-            "<IIQQQQ", data, e_phoff + i * e_phentsize)
+            "<IIQQQQ", data, e_phoff + i * e_phentsize
+        )
         if p_type != 4:  # PT_NOTE
             continue
         pos, end = p_offset, p_offset + p_filesz
         while pos + 12 <= end:
             namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
-            name = data[pos + 12:pos + 12 + namesz].rstrip(b"\0")
+            name = data[pos + 12 : pos + 12 + namesz].rstrip(b"\0")
             if name == b"Xen" and ntype == 18:
                 return True
             pos += 12 + ((namesz + 3) & ~3) + ((descsz + 3) & ~3)
@@ -254,8 +272,11 @@ def _elf_has_pvh_note(data: bytes) -> bool:
 def _decompress_vmlinux(bz: bytes) -> bytes | None:
     """Find the compressed payload in a bzImage and inflate it (gzip/xz stdlib,
     zstd via the zstd CLI).  Returns the ELF vmlinux or None."""
-    for magic, kind in ((b"\x28\xb5\x2f\xfd", "zstd"), (b"\x1f\x8b\x08", "gzip"),
-                        (b"\xfd7zXZ\x00", "xz")):
+    for magic, kind in (
+        (b"\x28\xb5\x2f\xfd", "zstd"),
+        (b"\x1f\x8b\x08", "gzip"),
+        (b"\xfd7zXZ\x00", "xz"),
+    ):
         start = 0
         for _ in range(5):
             off = bz.find(magic, start)
@@ -271,8 +292,9 @@ def _decompress_vmlinux(bz: bytes) -> bytes | None:
                 elif shutil.which("zstd"):
                     # trailing bytes after the frame make zstd exit non-zero; the
                     # output is complete regardless, so check the ELF magic instead
-                    out = subprocess.run(["zstd", "-dcq"], input=bz[off:],
-                                         capture_output=True).stdout
+                    out = subprocess.run(
+                        ["zstd", "-dcq"], input=bz[off:], capture_output=True
+                    ).stdout
             except (OSError, EOFError, lzma.LZMAError, gzip.BadGzipFile):
                 out = b""
             if out[:4] == b"\x7fELF":
@@ -310,8 +332,9 @@ def cpio_newc(entries: Iterable[tuple[str, int, bytes]]) -> bytes:
         nonlocal ino
         ino += 1
         nb = name.encode() + b"\0"
-        hdr = "070701" + "".join(f"{v:08X}" for v in (
-            ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(nb), 0))
+        hdr = "070701" + "".join(
+            f"{v:08X}" for v in (ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(nb), 0)
+        )
         out.write(hdr.encode() + nb)
         out.write(b"\0" * (-(110 + len(nb)) % 4))
         out.write(data)
@@ -399,8 +422,12 @@ def _module_files(kernel: Path, release: str) -> list[tuple[str, bytes]]:
     moddir = None
     # the image sits in <root>/boot (Debian <= 7.1) or in the modules dir itself
     # (<root>/usr/lib/modules/<release>/vmlinuz, Debian's split packages from 7.2)
-    for d in (kernel.parent, root / "usr/lib/modules" / release,
-              root / "lib/modules" / release, Path("/lib/modules") / release):
+    for d in (
+        kernel.parent,
+        root / "usr/lib/modules" / release,
+        root / "lib/modules" / release,
+        Path("/lib/modules") / release,
+    ):
         if d.name != release:
             continue
         if d.is_dir():
@@ -429,7 +456,9 @@ def base_initramfs(kernel: Path, tools: Tools, cache: Path) -> Path:
     busybox = Path(tools.busybox).read_bytes()
     key = hashlib.sha256(
         f"{INIT_VERSION}\0{release}\0{kernel.stat().st_mtime}\0".encode()
-        + GUEST_INIT.encode() + GUEST_STAGE2.encode() + hashlib.sha256(busybox).digest()
+        + GUEST_INIT.encode()
+        + GUEST_STAGE2.encode()
+        + hashlib.sha256(busybox).digest()
     ).hexdigest()[:16]
     path = cache / "boot" / f"initramfs-{release}-{key}.cpio.gz"
     if path.exists():
@@ -459,16 +488,16 @@ def base_initramfs(kernel: Path, tools: Tools, cache: Path) -> Path:
 
 @dataclass
 class VMResult:
-    returncode: int | None          # the command's exit status; None if none came back
+    returncode: int | None  # the command's exit status; None if none came back
     stdout: str
     stderr: str
-    started: bool                   # the guest got as far as starting the command
+    started: bool  # the guest got as far as starting the command
     timed_out: bool
     attempts: int
     wall_s: float
     accel: str
     console_tail: str = ""
-    problem: str = ""               # harness-level explanation when returncode is None
+    problem: str = ""  # harness-level explanation when returncode is None
 
     @property
     def ok(self) -> bool:
@@ -477,11 +506,15 @@ class VMResult:
 
 def _guest_script(cmd: Sequence[str], env: dict[str, str], cwd: str) -> str:
     lines = ["# generated by tests/vm/damontui_vm.py"]
-    lines += [f"export {k}={shlex.quote(v)}" for k, v in env.items()
-              if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)]
+    lines += [
+        f"export {k}={shlex.quote(v)}"
+        for k, v in env.items()
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)
+    ]
     q = shlex.quote(cwd)
-    lines.append(f"cd {q} 2>/dev/null || "
-                 f"{{ echo 'damontui-vm: cwd {q} not visible' >&2; exit 125; }}")
+    lines.append(
+        f"cd {q} 2>/dev/null || {{ echo 'damontui-vm: cwd {q} not visible' >&2; exit 125; }}"
+    )
     lines.append("exec " + " ".join(shlex.quote(c) for c in cmd))
     return "\n".join(lines) + "\n"
 
@@ -489,8 +522,9 @@ def _guest_script(cmd: Sequence[str], env: dict[str, str], cwd: str) -> str:
 def _submounts() -> list[str]:
     """Data filesystems mounted below / that the guest should see too (a
     non-recursive bind of / would hide them), e.g. a separate /home or tmpfs /tmp."""
-    out = subprocess.run(["findmnt", "-rn", "-o", "TARGET,FSTYPE"],
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["findmnt", "-rn", "-o", "TARGET,FSTYPE"], capture_output=True, text=True
+    ).stdout
     subs = []
     for line in out.splitlines():
         parts = line.split()
@@ -499,8 +533,9 @@ def _submounts() -> list[str]:
         target, fstype = parts[0], parts[1]
         if re.match(r"^/(proc|sys|dev|run)(/|$)", target):
             continue
-        if fstype in ("ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "zfs", "vfat", "overlay") \
-                or (fstype == "tmpfs" and target in ("/tmp", "/var/tmp")):
+        if fstype in ("ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "zfs", "vfat", "overlay") or (
+            fstype == "tmpfs" and target in ("/tmp", "/var/tmp")
+        ):
             subs.append(target.encode().decode("unicode_escape"))
     return subs
 
@@ -508,8 +543,11 @@ def _submounts() -> list[str]:
 def hidden_from_guest(path: str) -> str | None:
     """None if the guest sees `path` (it lives on / or on a shared submount),
     else the mount point that hides it (e.g. a network or FUSE filesystem)."""
-    out = subprocess.run(["findmnt", "-n", "-o", "TARGET", "-T", os.path.realpath(path)],
-                         capture_output=True, text=True).stdout.strip()
+    out = subprocess.run(
+        ["findmnt", "-n", "-o", "TARGET", "-T", os.path.realpath(path)],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     if not out or out == "/" or out in _submounts():
         return None
     return out
@@ -580,30 +618,63 @@ class VM:
 
     def describe(self) -> str:
         boot = "PVH vmlinux + qboot" if "-bios" in self.machine else "bzImage"
-        return (f"kernel {self.release} ({boot}), {self.accel}, {self.smp} vCPU, {self.mem}")
+        return f"kernel {self.release} ({boot}), {self.accel}, {self.smp} vCPU, {self.mem}"
 
     # -- helpers
     def _virtiofsd(self, run: Path, tag: str, src: str, readonly: bool) -> subprocess.Popen:
         sock = run / f"{tag}.sock"
         cache = "always" if readonly else "auto"
         if self.tools.virtiofsd_rust:
-            args = [self.tools.virtiofsd, f"--socket-path={sock}", "--shared-dir=@SRC@",
-                    f"--cache={cache}", "--sandbox=namespace"]
+            args = [
+                self.tools.virtiofsd,
+                f"--socket-path={sock}",
+                "--shared-dir=@SRC@",
+                f"--cache={cache}",
+                "--sandbox=namespace",
+            ]
             args += ["--readonly"] if readonly else []
         else:
-            args = [self.tools.virtiofsd, f"--socket-path={sock}", "-o", "source=@SRC@",
-                    "-o", f"cache={cache}", "-o", "no_posix_lock", "-o", "no_xattr"]
+            args = [
+                self.tools.virtiofsd,
+                f"--socket-path={sock}",
+                "-o",
+                "source=@SRC@",
+                "-o",
+                f"cache={cache}",
+                "-o",
+                "no_posix_lock",
+                "-o",
+                "no_xattr",
+            ]
         log = open(run / f"virtiofsd-{tag}.log", "wb")  # noqa: SIM115 - owned by the child
         if readonly:
             mnt = run / f"{tag}.mnt"
             mnt.mkdir(exist_ok=True)
             args = [a.replace("@SRC@", str(mnt)) for a in args]
-            argv = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
-                    _RO_WRAPPER, "sh", str(mnt), *_submounts(), "--", *args]
+            argv = [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "/bin/sh",
+                "-c",
+                _RO_WRAPPER,
+                "sh",
+                str(mnt),
+                *_submounts(),
+                "--",
+                *args,
+            ]
         else:
             argv = [a.replace("@SRC@", src) for a in args]
-        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             start_new_session=True)
+        p = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + 10
         while not sock.exists():
@@ -614,11 +685,18 @@ class VM:
             time.sleep(0.05)
         return p
 
-    def run(self, cmd: Sequence[str], *, env: dict[str, str] | None = None,
-            cwd: str | None = None, rw_dirs: Sequence[str] = (), timeout: float = 1800,
-            on_stdout: Callable[[str], None] | None = None,
-            on_stderr: Callable[[str], None] | None = None,
-            keep: bool = False) -> VMResult:
+    def run(
+        self,
+        cmd: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        rw_dirs: Sequence[str] = (),
+        timeout: float = 1800,
+        on_stdout: Callable[[str], None] | None = None,
+        on_stderr: Callable[[str], None] | None = None,
+        keep: bool = False,
+    ) -> VMResult:
         """Run cmd in a fresh guest; env REPLACES the guest environment (the host
         environment when None)."""
         t0 = time.monotonic()
@@ -636,36 +714,80 @@ class VM:
         run = Path(tempfile.mkdtemp(dir=runs))
         procs: list[subprocess.Popen] = []
         try:
-            frag = cpio_newc([
-                ("vm", stat.S_IFDIR | 0o755, b""),
-                ("vm/cmd.sh", stat.S_IFREG | 0o644, _guest_script(cmd, env, cwd).encode()),
-                ("vm/mounts", stat.S_IFREG | 0o644,
-                 "".join(f"rw{i}\t{d}\n" for i, d in enumerate(rw, 1)).encode()),
-            ])
+            frag = cpio_newc(
+                [
+                    ("vm", stat.S_IFDIR | 0o755, b""),
+                    ("vm/cmd.sh", stat.S_IFREG | 0o644, _guest_script(cmd, env, cwd).encode()),
+                    (
+                        "vm/mounts",
+                        stat.S_IFREG | 0o644,
+                        "".join(f"rw{i}\t{d}\n" for i, d in enumerate(rw, 1)).encode(),
+                    ),
+                ]
+            )
             (run / "initrd").write_bytes(self.initrd.read_bytes() + frag)
             tags = [("hostroot", "/", True)] + [(f"rw{i}", d, False) for i, d in enumerate(rw, 1)]
-            accel = (["-accel", "kvm", "-cpu", "host"] if self.accel == "kvm" else
-                     ["-accel", "tcg,thread=" + os.environ.get("DAMONTUI_VM_TCG_THREAD", "multi")
-                      + ",tb-size=256", "-cpu", os.environ.get("DAMONTUI_VM_CPU", "max")])
-            append = ("console=ttyS0 panic=-1 quiet loglevel=4 mitigations=off "
-                      "i8042.noaux i8042.nokbd i8042.nopnp rdinit=/init "
-                      + os.environ.get("DAMONTUI_VM_APPEND", ""))
-            qemu = [self.tools.qemu, *self.machine, *accel, "-smp", str(self.smp), "-m", self.mem,
-                    # vhost-user-fs needs guest RAM that virtiofsd can map
-                    "-object", f"memory-backend-memfd,id=mem,size={self.mem},share=on",
-                    "-numa", "node,memdev=mem",
-                    "-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none",
-                    "-no-reboot", "-serial", f"file:{run}/console.log",
-                    "-kernel", str(self.image), "-initrd", str(run / "initrd"),
-                    "-append", append]
+            accel = (
+                ["-accel", "kvm", "-cpu", "host"]
+                if self.accel == "kvm"
+                else [
+                    "-accel",
+                    "tcg,thread="
+                    + os.environ.get("DAMONTUI_VM_TCG_THREAD", "multi")
+                    + ",tb-size=256",
+                    "-cpu",
+                    os.environ.get("DAMONTUI_VM_CPU", "max"),
+                ]
+            )
+            append = (
+                "console=ttyS0 panic=-1 quiet loglevel=4 mitigations=off "
+                "i8042.noaux i8042.nokbd i8042.nopnp rdinit=/init "
+                + os.environ.get("DAMONTUI_VM_APPEND", "")
+            )
+            qemu = [
+                self.tools.qemu,
+                *self.machine,
+                *accel,
+                "-smp",
+                str(self.smp),
+                "-m",
+                self.mem,
+                # vhost-user-fs needs guest RAM that virtiofsd can map
+                "-object",
+                f"memory-backend-memfd,id=mem,size={self.mem},share=on",
+                "-numa",
+                "node,memdev=mem",
+                "-nodefaults",
+                "-no-user-config",
+                "-display",
+                "none",
+                "-monitor",
+                "none",
+                "-no-reboot",
+                "-serial",
+                f"file:{run}/console.log",
+                "-kernel",
+                str(self.image),
+                "-initrd",
+                str(run / "initrd"),
+                "-append",
+                append,
+            ]
             for tag, _src, _ro in tags:
-                qemu += ["-chardev", f"socket,id=fs_{tag},path={run}/{tag}.sock",
-                         "-device", f"vhost-user-fs-pci,chardev=fs_{tag},tag={tag}"]
+                qemu += [
+                    "-chardev",
+                    f"socket,id=fs_{tag},path={run}/{tag}.sock",
+                    "-device",
+                    f"vhost-user-fs-pci,chardev=fs_{tag},tag={tag}",
+                ]
             qemu += ["-device", "virtio-serial-pci,id=vser"]
             for port in ("stdout", "stderr", "status"):
-                qemu += ["-chardev", f"file,id=c_{port},path={run}/{port}",
-                         "-device", f"virtserialport,bus=vser.0,chardev=c_{port},"
-                                    f"name=damontui.{port}"]
+                qemu += [
+                    "-chardev",
+                    f"file,id=c_{port},path={run}/{port}",
+                    "-device",
+                    f"virtserialport,bus=vser.0,chardev=c_{port},name=damontui.{port}",
+                ]
 
             attempt = 0
             out_text = err_text = ""
@@ -677,8 +799,13 @@ class VM:
                 tails = [_Tail(run / "stdout", on_stdout), _Tail(run / "stderr", on_stderr)]
                 for t in tails:
                     t.start()
-                q = subprocess.Popen(qemu, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=open(run / "qemu.err", "wb"), start_new_session=True)
+                q = subprocess.Popen(
+                    qemu,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=open(run / "qemu.err", "wb"),
+                    start_new_session=True,
+                )
                 procs.append(q)
                 remaining = timeout - (time.monotonic() - t0)
                 timed_out = False
@@ -694,11 +821,21 @@ class VM:
                 started = "started" in status.split("\n")
                 console = (run / "console.log").read_text(errors="replace")
                 if self.verbose:
-                    sys.stderr.write(f"----- guest console (attempt {attempt}) -----\n{console}"
-                                     "----- end guest console -----\n")
-                res = VMResult(None, out_text, err_text, started, timed_out, attempt,
-                               time.monotonic() - t0, self.accel,
-                               "\n".join(console.splitlines()[-30:]))
+                    sys.stderr.write(
+                        f"----- guest console (attempt {attempt}) -----\n{console}"
+                        "----- end guest console -----\n"
+                    )
+                res = VMResult(
+                    None,
+                    out_text,
+                    err_text,
+                    started,
+                    timed_out,
+                    attempt,
+                    time.monotonic() - t0,
+                    self.accel,
+                    "\n".join(console.splitlines()[-30:]),
+                )
                 if lines and lines[0].isdigit():
                     res.returncode = int(lines[0])
                     return res
@@ -709,15 +846,22 @@ class VM:
                 why = oops.group(1) if oops else "no oops in the console"
                 if not started and not lines and attempt <= self.retries:
                     shutil.copy(run / "console.log", run / f"console.attempt{attempt}.log")
-                    sys.stderr.write(f"damontui-vm: guest died before the command started "
-                                     f"(qemu exit {q.returncode}, {why}); retrying "
-                                     f"({attempt}/{self.retries})\n")
+                    sys.stderr.write(
+                        f"damontui-vm: guest died before the command started "
+                        f"(qemu exit {q.returncode}, {why}); retrying "
+                        f"({attempt}/{self.retries})\n"
+                    )
                     continue
                 qerr = (run / "qemu.err").read_text(errors="replace").strip()
-                res.problem = ("guest died while the command was running" if started else
-                               "guest did not start the command") + \
-                    f" (qemu exit {q.returncode}; {lines[0] if lines else why})" + \
-                    (f"\nqemu: {qerr}" if qerr else "")
+                res.problem = (
+                    (
+                        "guest died while the command was running"
+                        if started
+                        else "guest did not start the command"
+                    )
+                    + f" (qemu exit {q.returncode}; {lines[0] if lines else why})"
+                    + (f"\nqemu: {qerr}" if qerr else "")
+                )
                 keep = True
                 return res
         finally:
@@ -748,8 +892,16 @@ def guest_path(python: str | None = None) -> str:
     """A PATH for the guest with the real interpreter first: pyenv shims are
     bash scripts forking ~20 processes, ~7 s per call under TCG."""
     py = os.path.realpath(python or sys.executable)
-    dirs = [os.path.dirname(python or sys.executable), os.path.dirname(py),
-            "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+    dirs = [
+        os.path.dirname(python or sys.executable),
+        os.path.dirname(py),
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+    ]
     seen: list[str] = []
     for d in dirs:
         if d not in seen:
@@ -759,34 +911,55 @@ def guest_path(python: str | None = None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rw", action="append", default=[], metavar="DIR",
-                    help="share host DIR read-write at the same path")
+    ap.add_argument(
+        "--rw",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="share host DIR read-write at the same path",
+    )
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--mem")
     ap.add_argument("--smp", type=int)
     ap.add_argument("--verbose", action="store_true", help="print the guest console afterwards")
     ap.add_argument("--keep", action="store_true", help="keep the run directory")
-    ap.add_argument("--kernel", metavar="NAME",
-                    help="a kernel descriptor name from tests/vm/kernels "
-                         "(default: the first cached)")
+    ap.add_argument(
+        "--kernel",
+        metavar="NAME",
+        help="a kernel descriptor name from tests/vm/kernels (default: the first cached)",
+    )
     ap.add_argument("cmd", nargs="+")
     a = ap.parse_args(argv)
     try:
-        vm = VM(verbose=a.verbose, kernel_name=a.kernel, **({"mem": a.mem} if a.mem else {}),
-                **({"smp": a.smp} if a.smp else {}))
+        vm = VM(
+            verbose=a.verbose,
+            kernel_name=a.kernel,
+            **({"mem": a.mem} if a.mem else {}),
+            **({"smp": a.smp} if a.smp else {}),
+        )
     except VMUnavailable as e:
         print(f"damontui-vm: cannot run a VM here: {e}", file=sys.stderr)
         return 125
     env = dict(os.environ)
     env["PATH"] = guest_path() + ":" + env.get("PATH", "")
-    res = vm.run(a.cmd, env=env, rw_dirs=a.rw, timeout=a.timeout, keep=a.keep,
-                 on_stdout=lambda s: (sys.stdout.write(s), sys.stdout.flush()),
-                 on_stderr=lambda s: (sys.stderr.write(s), sys.stderr.flush()))
-    print(f"damontui-vm: {vm.describe()}; {res.wall_s:.1f}s wall, {res.attempts} boot(s)",
-          file=sys.stderr)
+    res = vm.run(
+        a.cmd,
+        env=env,
+        rw_dirs=a.rw,
+        timeout=a.timeout,
+        keep=a.keep,
+        on_stdout=lambda s: (sys.stdout.write(s), sys.stdout.flush()),
+        on_stderr=lambda s: (sys.stderr.write(s), sys.stderr.flush()),
+    )
+    print(
+        f"damontui-vm: {vm.describe()}; {res.wall_s:.1f}s wall, {res.attempts} boot(s)",
+        file=sys.stderr,
+    )
     if res.returncode is None:
-        print(f"damontui-vm: {res.problem}\n--- guest console tail:\n{res.console_tail}",
-              file=sys.stderr)
+        print(
+            f"damontui-vm: {res.problem}\n--- guest console tail:\n{res.console_tail}",
+            file=sys.stderr,
+        )
         return 124 if res.timed_out else 125
     return res.returncode
 

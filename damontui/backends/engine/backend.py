@@ -32,8 +32,7 @@ TARGET_SOURCES = {
     TargetKind.PADDR: {"pageidle"},
 }
 LAG_MESSAGE = (
-    "the engine is running behind its sampling interval; consider longer intervals "
-    "or fewer regions"
+    "the engine is running behind its sampling interval; consider longer intervals or fewer regions"
 )
 
 
@@ -110,9 +109,7 @@ class EngineBackend:
         p = self._paths
         if target.kind is TargetKind.SYNTHETIC:
             pattern = (
-                target.name
-                if target.name in SyntheticSource.pattern_names()
-                else (self._pattern)
+                target.name if target.name in SyntheticSource.pattern_names() else (self._pattern)
             )
             return "synthetic", {"pattern": pattern, "seed": self._seed}
         kw: dict[str, Any] = {"proc_root": p.proc_root, "page_idle_path": p.page_idle}

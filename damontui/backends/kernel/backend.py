@@ -96,8 +96,18 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
         addr_unit: int = 1,
         pause: bool = False,
     ) -> None:
-        self._init_common(root, sysfs, runtime_dir, proc_root, iomem_path, cgroup_root,
-                          kernel_release, keep_running, refresh_ms, regions)
+        self._init_common(
+            root,
+            sysfs,
+            runtime_dir,
+            proc_root,
+            iomem_path,
+            cgroup_root,
+            kernel_release,
+            keep_running,
+            refresh_ms,
+            regions,
+        )
         self._init_modules(module_root)
         if isinstance(turn_off_modules, str):
             turn_off_modules = (turn_off_modules,)
@@ -114,9 +124,17 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
         self._targets = self._resolve_targets(targets)
         self._schemes = tuple(schemes)
         self._addr_unit, self._pause = addr_unit, pause  # context files (6.18, 7.2)
-        self._notes.extend(check_support(self._features, self._ops, self._attrs,
-                                         self._targets, self._schemes,
-                                         addr_unit=addr_unit, pause=pause))
+        self._notes.extend(
+            check_support(
+                self._features,
+                self._ops,
+                self._attrs,
+                self._targets,
+                self._schemes,
+                addr_unit=addr_unit,
+                pause=pause,
+            )
+        )
         self._exclusive_blockers()  # read before any write, as the slot plan below
         self._slots.plan()  # raises now if the kernel can't take a new kdamond
 
@@ -148,15 +166,33 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
         self._slots = Slots(self._sysfs, self._root, self._store, consent, self._notes)
 
     @classmethod
-    def _blank(cls, root: str = DEFAULT_ROOT, sysfs: Sysfs | None = None,
-               runtime_dir: str | None = None, proc_root: str = "/proc",
-               iomem_path: str = "/proc/iomem", cgroup_root: str | None = None,
-               kernel_release: str | None = None, keep_running: bool = False,
-               refresh_ms: int | None = None, regions: bool = True,
-               module_root: str = MODULE_ROOT) -> KernelBackend:
+    def _blank(
+        cls,
+        root: str = DEFAULT_ROOT,
+        sysfs: Sysfs | None = None,
+        runtime_dir: str | None = None,
+        proc_root: str = "/proc",
+        iomem_path: str = "/proc/iomem",
+        cgroup_root: str | None = None,
+        kernel_release: str | None = None,
+        keep_running: bool = False,
+        refresh_ms: int | None = None,
+        regions: bool = True,
+        module_root: str = MODULE_ROOT,
+    ) -> KernelBackend:
         self = cls.__new__(cls)
-        self._init_common(root, sysfs, runtime_dir, proc_root, iomem_path, cgroup_root,
-                          kernel_release, keep_running, refresh_ms, regions)
+        self._init_common(
+            root,
+            sysfs,
+            runtime_dir,
+            proc_root,
+            iomem_path,
+            cgroup_root,
+            kernel_release,
+            keep_running,
+            refresh_ms,
+            regions,
+        )
         self._init_modules(module_root)
         self._init_owned()
         return self
@@ -172,14 +208,17 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
         self = cls._blank(**kw)
         info = read_kdamond(self._sysfs, self._root, index, self._store, self._proc_root)
         if info.ownership is not Ownership.OURS or info.record is None:
-            raise BackendError(f"{info.name} is not damontui's to attach to ({info.owner_note}); "
-                               "use observe() to view it read-only")
+            raise BackendError(
+                f"{info.name} is not damontui's to attach to ({info.owner_note}); "
+                "use observe() to view it read-only"
+            )
         self._adopt(info, info.record)
         return self
 
     @classmethod
-    def take_over(cls, index: int, confirm_name: str, *, keep_running: bool = True,
-                  **kw: Any) -> KernelBackend:
+    def take_over(
+        cls, index: int, confirm_name: str, *, keep_running: bool = True, **kw: Any
+    ) -> KernelBackend:
         """Make a foreign running kdamond ours.  `confirm_name` must be exactly its
         name ('kdamond.N') or its pid; then it is recorded as ours.  On stop() it is
         left running (keep_running=True) without damontui's snapshot scheme."""
@@ -191,25 +230,32 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
         if not confirmation_matches(index, info.pid, confirm_name):
             raise BackendError(
                 f"take over {info.name}: confirmation {confirm_name!r} does not match; type "
-                f"exactly '{info.name}'" + (f" or its pid {info.pid}" if info.pid else "")
-                + " to take it over")
+                f"exactly '{info.name}'"
+                + (f" or its pid {info.pid}" if info.pid else "")
+                + " to take it over"
+            )
         if not info.running or not info.contexts:
-            raise BackendError(f"take over {info.name}: it is not running with a context; "
-                               "start a new kdamond instead")
+            raise BackendError(
+                f"take over {info.name}: it is not running with a context; "
+                "start a new kdamond instead"
+            )
         ctx = info.contexts[0]
-        record = self._store.new_record(self._root, index, info.pid or -1, taken_over=True,
-                                        user_schemes=len(ctx.schemes))
+        record = self._store.new_record(
+            self._root, index, info.pid or -1, taken_over=True, user_schemes=len(ctx.schemes)
+        )
         self._store.put(record)
         self._taken_over = True
         refreshed = read_kdamond(self._sysfs, self._root, index, self._store, self._proc_root)
         self._adopt(refreshed, record)
-        self._notes.append(f"{info.name} taken over (confirmed as {confirm_name!r}); it is now "
-                           "damontui's")
+        self._notes.append(
+            f"{info.name} taken over (confirmed as {confirm_name!r}); it is now damontui's"
+        )
         note_unknown_files(self._sysfs, self._kd(), info.name, self._notes)
         if self._features.has("tried_regions"):
             with self._lock:
                 self._set_snapshot_schemes(
-                    snapshot_schemes(self._attrs, len(self._targets), self._features))
+                    snapshot_schemes(self._attrs, len(self._targets), self._features)
+                )
                 self._update_record()
         return self
 
@@ -219,8 +265,9 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
         self._ops = ctx.operations
         self._attrs = ctx.attrs
         self._targets = ctx.targets
-        self._schemes = tuple(s.scheme for s in ctx.schemes if s.index not in
-                              record.snapshot_schemes)
+        self._schemes = tuple(
+            s.scheme for s in ctx.schemes if s.index not in record.snapshot_schemes
+        )
         self._snap = [s.scheme for s in ctx.schemes if s.index in record.snapshot_schemes]
         record.owner_pid = os.getpid()
         record.owner_start_ticks = procfs.start_ticks(os.getpid(), self._proc_root)
@@ -248,7 +295,8 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
                 self._modules.turn_off(blockers)
                 self._notes.append(
                     ", ".join(m.title for m in blockers) + " turned off for this run (you "
-                    "asked with --turn-off); damontui turns it back on when it stops")
+                    "asked with --turn-off); damontui turns it back on when it stops"
+                )
             try:
                 self._launch_locked()
             except BackendError:
@@ -265,23 +313,37 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
                     self._sysfs.write(join(kd, rel), 1)
             found = detect_in_own(self._sysfs, self._root, kd, self._features.kernel_release)
         except SysfsReadError as e:
-            self._notes.append(f"features stay inferred from the kernel version: reading "
-                               f"damontui's own kdamond.{self._index} failed ({e})")
+            self._notes.append(
+                f"features stay inferred from the kernel version: reading "
+                f"damontui's own kdamond.{self._index} failed ({e})"
+            )
             return
         except BackendError:
             self._slots.park(self._index)
             raise
         guessed = sorted(self._features.inferred - found.inferred)
         self._features = found
-        self._notes[:] = [n for n in self._notes if not n.startswith(
-            ("inferred from kernel", "available operations"))]
+        self._notes[:] = [
+            n
+            for n in self._notes
+            if not n.startswith(("inferred from kernel", "available operations"))
+        ]
         self._notes.extend(found.notes)
         if guessed:
-            self._notes.append(f"features detected in damontui's own kdamond.{self._index} "
-                               f"(were inferred): {', '.join(guessed)}")
+            self._notes.append(
+                f"features detected in damontui's own kdamond.{self._index} "
+                f"(were inferred): {', '.join(guessed)}"
+            )
         try:
-            check_support(self._features, self._ops, self._attrs, self._targets,
-                          self._schemes, addr_unit=self._addr_unit, pause=self._pause)
+            check_support(
+                self._features,
+                self._ops,
+                self._attrs,
+                self._targets,
+                self._schemes,
+                addr_unit=self._addr_unit,
+                pause=self._pause,
+            )
         except BackendError:
             self._slots.park(self._index)
             raise
@@ -300,19 +362,29 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
         if self._features.inferred:
             self._detect_in_own(kd)  # our own directory: every level can be read
         writer = Writer(self._sysfs, self._features)
-        self._snap = (snapshot_schemes(self._attrs, len(self._targets), self._features)
-                      if self._features.has("tried_regions") else [])
+        self._snap = (
+            snapshot_schemes(self._attrs, len(self._targets), self._features)
+            if self._features.has("tried_regions")
+            else []
+        )
         if not self._snap:
-            self._notes.append(f"no region snapshots: tried regions need "
-                               f"{self._features.needs('tried_regions')} (this kernel: "
-                               f"{self._features.version_text}); only scheme stats are shown")
+            self._notes.append(
+                f"no region snapshots: tried regions need "
+                f"{self._features.needs('tried_regions')} (this kernel: "
+                f"{self._features.version_text}); only scheme stats are shown"
+            )
         try:
             writer.w(join(kd, "contexts/nr_contexts"), 1)
-            writer.stage_context(self._ctx(), self._ops, self._attrs, self._targets,
-                                 list(self._schemes) + self._snap,
-                                 addr_unit=self._addr_unit, pause=self._pause)
-            if self._features.has("refresh_ms") and self._sysfs.exists(
-                    join(kd, "refresh_ms")):
+            writer.stage_context(
+                self._ctx(),
+                self._ops,
+                self._attrs,
+                self._targets,
+                list(self._schemes) + self._snap,
+                addr_unit=self._addr_unit,
+                pause=self._pause,
+            )
+            if self._features.has("refresh_ms") and self._sysfs.exists(join(kd, "refresh_ms")):
                 value = self._refresh_value()
                 writer.w(join(kd, "refresh_ms"), value)
                 self._refresh_active = value > 0
@@ -334,8 +406,13 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
         except SysfsError:
             fp = None
         self._record = self._store.new_record(
-            self._root, index, pid, user_schemes=n,
-            snapshot_schemes=list(range(n, n + len(self._snap))), fingerprint=fp)
+            self._root,
+            index,
+            pid,
+            user_schemes=n,
+            snapshot_schemes=list(range(n, n + len(self._snap))),
+            fingerprint=fp,
+        )
         self._store.put(self._record)
         self._launched = True
         self._t0 = time.monotonic()
@@ -343,7 +420,8 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
             self._notes.append(
                 f"damontui's snapshot scheme{'s' if len(self._snap) > 1 else ''} (stat, "
                 f"hidden from the scheme list): kdamond.{index} scheme "
-                + ", ".join(str(i) for i in range(n, n + len(self._snap))))
+                + ", ".join(str(i) for i in range(n, n + len(self._snap)))
+            )
 
     # --- Backend protocol ------------------------------------------------------------
 
@@ -390,11 +468,12 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
             return
         if self._keep_running and self._modules.turned_off:
             names = ", ".join(m.title for m in self._modules.turned_off)
-            self._error(f"{names} stays off while kdamond.{self._index} keeps running (the "
-                        "kernel refuses an exclusive start while any kdamond runs); turn it "
-                        "back on after stopping it: "
-                        + "; ".join(f"echo Y | sudo tee {m.enabled_path}"
-                                    for m in self._modules.turned_off))
+            self._error(
+                f"{names} stays off while kdamond.{self._index} keeps running (the "
+                "kernel refuses an exclusive start while any kdamond runs); turn it "
+                "back on after stopping it: "
+                + "; ".join(f"echo Y | sudo tee {m.enabled_path}" for m in self._modules.turned_off)
+            )
             self._modules.turned_off.clear()
         if self._keep_running:
             if self._taken_over and self._snap and not self._lost and self._record is not None:
@@ -410,8 +489,7 @@ class KernelBackend(LiveTuning, OwnedSnapshots, KernelBase):
         except BackendError as e:
             # can't confirm it is still ours: leave it (never stop what may not be ours)
             self._store.remove(self._root, self._index)
-            self._error(f"kdamond.{self._index} left as it is: its state could not be read "
-                        f"({e})")
+            self._error(f"kdamond.{self._index} left as it is: its state could not be read ({e})")
             return
         if state == "on" and self._record is not None and pid == self._record.kdamond_pid:
             self._sysfs.write(join(self._kd(), "state"), "off")

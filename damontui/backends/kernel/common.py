@@ -30,8 +30,14 @@ from .sysfs import RealSysfs, Sysfs, join
 
 # Keyword arguments of the owning backend that mean nothing to a read-only observer
 # (accepted by it, so one set of paths opens either).
-OWNED_ONLY_PARAMS = ("iomem_path", "cgroup_root", "keep_running", "refresh_ms", "regions",
-                     "module_root")
+OWNED_ONLY_PARAMS = (
+    "iomem_path",
+    "cgroup_root",
+    "keep_running",
+    "refresh_ms",
+    "regions",
+    "module_root",
+)
 
 
 def read_system_ram(iomem_path: str = "/proc/iomem") -> list[tuple[int, int]]:
@@ -47,8 +53,10 @@ def read_system_ram(iomem_path: str = "/proc/iomem") -> list[tuple[int, int]]:
         ranges = []
     out = [(start, end) for start, end in ranges if end - start > 1]
     if not out:
-        raise BackendError(f"no System RAM ranges readable in {iomem_path} (addresses read "
-                           "as zero without root); give the paddr target explicit ranges")
+        raise BackendError(
+            f"no System RAM ranges readable in {iomem_path} (addresses read "
+            "as zero without root); give the paddr target explicit ranges"
+        )
     return out
 
 
@@ -86,10 +94,19 @@ class KernelBase(Poller):
 
     readonly = False
 
-    def _init_common(self, root: str, sysfs: Sysfs | None, runtime_dir: str | None,
-                     proc_root: str, iomem_path: str, cgroup_root: str | None,
-                     kernel_release: str | None, keep_running: bool, refresh_ms: int | None,
-                     regions: bool) -> None:
+    def _init_common(
+        self,
+        root: str,
+        sysfs: Sysfs | None,
+        runtime_dir: str | None,
+        proc_root: str,
+        iomem_path: str,
+        cgroup_root: str | None,
+        kernel_release: str | None,
+        keep_running: bool,
+        refresh_ms: int | None,
+        regions: bool,
+    ) -> None:
         self._root = root
         self._sysfs: Sysfs = sysfs or RealSysfs()
         self._proc_root = proc_root
@@ -192,12 +209,15 @@ class KernelBase(Poller):
     def _no_regions_reason(self) -> str:
         f = self._features
         if not f.has("tried_regions"):
-            return (f"no regions: tried regions need {f.needs('tried_regions')} "
-                    f"(this kernel: {f.version_text})")
+            return (
+                f"no regions: tried regions need {f.needs('tried_regions')} "
+                f"(this kernel: {f.version_text})"
+            )
         return "no regions"
 
-    def _target_snapshots(self, targets: Sequence[Target],
-                          parts: list[RegionArrays] | None) -> tuple[TargetSnapshot, ...]:
+    def _target_snapshots(
+        self, targets: Sequence[Target], parts: list[RegionArrays] | None
+    ) -> tuple[TargetSnapshot, ...]:
         out = []
         for i, t in enumerate(targets):
             if t.kind is TargetKind.PID and not t.name:
@@ -206,16 +226,22 @@ class KernelBase(Poller):
                 t = replace(t, name=self._comm[t.pid])
             if parts is not None and i < len(parts):
                 p = parts[i]
-                out.append(TargetSnapshot(t, p.starts, p.ends, p.nr_accesses, p.ages,
-                                          p.sz_filter_passed))
+                out.append(
+                    TargetSnapshot(t, p.starts, p.ends, p.nr_accesses, p.ages, p.sz_filter_passed)
+                )
             else:
                 out.append(TargetSnapshot(t))
         return tuple(out)
 
-    def _make_snapshot(self, targets: Sequence[TargetSnapshot], stats: Sequence[SchemeStats],
-                       messages: Sequence[str], pid: int | None,
-                       attrs: MonitoringAttrs | None = None,
-                       schemes: tuple[Scheme, ...] | None = None) -> Snapshot:
+    def _make_snapshot(
+        self,
+        targets: Sequence[TargetSnapshot],
+        stats: Sequence[SchemeStats],
+        messages: Sequence[str],
+        pid: int | None,
+        attrs: MonitoringAttrs | None = None,
+        schemes: tuple[Scheme, ...] | None = None,
+    ) -> Snapshot:
         self._seq += 1
         return Snapshot(
             seq=self._seq,

@@ -63,8 +63,7 @@ def _pid(text: str | None) -> int | None:
     return pid if pid is not None and pid > 0 else None
 
 
-def read_module(sysfs: Sysfs, name: str, module_root: str = MODULE_ROOT
-                ) -> ExclusiveModule | None:
+def read_module(sysfs: Sysfs, name: str, module_root: str = MODULE_ROOT) -> ExclusiveModule | None:
     """The module's state, by reading only; None if this kernel has no such module."""
     params = join(module_root, name, "parameters")
     try:
@@ -99,8 +98,10 @@ def check_consent_names(names: Iterable[str], flag: str = "--turn-off") -> froze
     out = frozenset(n.strip() for n in names if n.strip())
     unknown = sorted(out - set(EXCLUSIVE_MODULES))
     if unknown:
-        raise BackendError(f"{flag}: unknown module {', '.join(repr(n) for n in unknown)}; "
-                           f"allowed: {', '.join(EXCLUSIVE_MODULES)}")
+        raise BackendError(
+            f"{flag}: unknown module {', '.join(repr(n) for n in unknown)}; "
+            f"allowed: {', '.join(EXCLUSIVE_MODULES)}"
+        )
     return out
 
 
@@ -115,8 +116,10 @@ class ExclusiveModuleBusy(BackendError):
     def short_note(self) -> str:
         names = ", ".join(m.describe() for m in self.modules)
         flags = " ".join(f"--turn-off {m.name}" for m in self.modules)
-        return (f"kernel DAMON busy: {names} holds DAMON exclusively; damontui does not turn "
-                f"it off by itself ({flags} to use kernel DAMON)")
+        return (
+            f"kernel DAMON busy: {names} holds DAMON exclusively; damontui does not turn "
+            f"it off by itself ({flags} to use kernel DAMON)"
+        )
 
 
 def blocked_message(mods: Sequence[ExclusiveModule]) -> str:
@@ -126,23 +129,33 @@ def blocked_message(mods: Sequence[ExclusiveModule]) -> str:
     verb = "is" if len(mods) == 1 else "are"
     offs = "; ".join(f"`{m.off_command}`" for m in mods)
     flags = " ".join(f"--turn-off {m.name}" for m in mods)
-    view = (" view DAMON_STAT's own results read-only (damontui with no target, or "
-            "--backend damon_stat);" if any(m.name == "damon_stat" for m in mods) else "")
-    return (f"cannot start a kernel kdamond: {who} {verb} running and holds DAMON "
-            "exclusively (the kernel refuses every other kdamond with EBUSY). Nothing was "
-            "written; damontui never turns an in-kernel DAMON module off by itself. You can: "
-            f"turn it off yourself ({offs}); use the user-space engine (--backend engine);"
-            f"{view} or let damontui turn it off for this run and back on at exit "
-            f"({flags}). ({first.title} is a kernel module parameter, not a kdamond "
-            "directory: it does not show in kdamonds/.)")
+    view = (
+        " view DAMON_STAT's own results read-only (damontui with no target, or "
+        "--backend damon_stat);"
+        if any(m.name == "damon_stat" for m in mods)
+        else ""
+    )
+    return (
+        f"cannot start a kernel kdamond: {who} {verb} running and holds DAMON "
+        "exclusively (the kernel refuses every other kdamond with EBUSY). Nothing was "
+        "written; damontui never turns an in-kernel DAMON module off by itself. You can: "
+        f"turn it off yourself ({offs}); use the user-space engine (--backend engine);"
+        f"{view} or let damontui turn it off for this run and back on at exit "
+        f"({flags}). ({first.title} is a kernel module parameter, not a kdamond "
+        "directory: it does not show in kdamonds/.)"
+    )
 
 
 class ModuleSwitch:
     """Turns consented modules off before damontui's kdamond starts and back on
     when it stops.  Writes only the modules' ``enabled`` parameter."""
 
-    def __init__(self, sysfs: Sysfs, module_root: str = MODULE_ROOT,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        sysfs: Sysfs,
+        module_root: str = MODULE_ROOT,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._sysfs = sysfs
         self._root = module_root
         self._sleep = sleep
@@ -153,8 +166,10 @@ class ModuleSwitch:
             try:
                 self._sysfs.write(m.enabled_path, "N")
             except SysfsError as e:
-                raise BackendError(f"turning {m.title} off: writing 'N' to {m.enabled_path} "
-                                   f"failed: {errno_name(e.errno)}") from None
+                raise BackendError(
+                    f"turning {m.title} off: writing 'N' to {m.enabled_path} "
+                    f"failed: {errno_name(e.errno)}"
+                ) from None
             self.turned_off.append(m)
             deadline = time.monotonic() + OFF_WAIT_S
             while True:
@@ -162,8 +177,10 @@ class ModuleSwitch:
                 if now is None or (not now.enabled and now.kdamond_pid is None):
                     break
                 if time.monotonic() > deadline:
-                    raise BackendError(f"{m.title} did not stop within {OFF_WAIT_S:.0f} s after "
-                                       f"'N' was written to {m.enabled_path}")
+                    raise BackendError(
+                        f"{m.title} did not stop within {OFF_WAIT_S:.0f} s after "
+                        f"'N' was written to {m.enabled_path}"
+                    )
                 self._sleep(0.05)
 
     def restore(self) -> list[str]:
@@ -174,6 +191,8 @@ class ModuleSwitch:
             try:
                 self._sysfs.write(m.enabled_path, "Y")
             except SysfsError as e:
-                problems.append(f"turning {m.title} back on failed ({errno_name(e.errno)}); "
-                                f"turn it on yourself: echo Y | sudo tee {m.enabled_path}")
+                problems.append(
+                    f"turning {m.title} back on failed ({errno_name(e.errno)}); "
+                    f"turn it on yourself: echo Y | sudo tee {m.enabled_path}"
+                )
         return problems

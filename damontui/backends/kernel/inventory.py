@@ -86,8 +86,10 @@ class KdamondInfo:
         pid = f"pid {self.pid}" if self.pid else "no pid"
         ops = self.operations or "no context"
         nsch = sum(len(c.user_schemes) for c in self.contexts)
-        return (f"{self.name} ({self.state}, {pid}, {ops}, {nsch} scheme"
-                f"{'' if nsch == 1 else 's'}; {self.ownership.value}: {self.owner_note})")
+        return (
+            f"{self.name} ({self.state}, {pid}, {ops}, {nsch} scheme"
+            f"{'' if nsch == 1 else 's'}; {self.ownership.value}: {self.owner_note})"
+        )
 
 
 def kdamond_indices(sysfs: Sysfs, root: str) -> list[int]:
@@ -132,9 +134,9 @@ def staged_config_empty(sysfs: Sysfs, kd: str) -> bool:
     return refresh is None or refresh.strip() in ("", "0")
 
 
-def stopped_with_staged_config(sysfs: Sysfs, root: str,
-                               states: list[tuple[int, str, int | None]]
-                               ) -> list[tuple[int, str]]:
+def stopped_with_staged_config(
+    sysfs: Sysfs, root: str, states: list[tuple[int, str, int | None]]
+) -> list[tuple[int, str]]:
     """[(index, operations)] of the stopped kdamonds whose staged configuration an
     nr_kdamonds write would reset (the kernel re-creates every kdamond directory)."""
     out = []
@@ -147,13 +149,16 @@ def stopped_with_staged_config(sysfs: Sysfs, root: str,
     return out
 
 
-def running_with_operations(sysfs: Sysfs, root: str,
-                            states: list[tuple[int, str, int | None]]
-                            ) -> list[tuple[int, str, int | None, str]]:
+def running_with_operations(
+    sysfs: Sysfs, root: str, states: list[tuple[int, str, int | None]]
+) -> list[tuple[int, str, int | None, str]]:
     """[(index, state, pid, operations)] of the running kdamonds among `states`
     (what describe_blockers names)."""
-    return [(i, s, p, read_operations(sysfs, join(root, "kdamonds", i)))
-            for i, s, p in states if s == "on"]
+    return [
+        (i, s, p, read_operations(sysfs, join(root, "kdamonds", i)))
+        for i, s, p in states
+        if s == "on"
+    ]
 
 
 def read_operations(sysfs: Sysfs, kd: str) -> str:
@@ -166,24 +171,35 @@ def read_operations(sysfs: Sysfs, kd: str) -> str:
         return ""
 
 
-def read_context(sysfs: Sysfs, ctx: str, index: int, proc_root: str = "/proc",
-                 snapshot_schemes: tuple[int, ...] = (), with_stats: bool = True) -> ContextInfo:
+def read_context(
+    sysfs: Sysfs,
+    ctx: str,
+    index: int,
+    proc_root: str = "/proc",
+    snapshot_schemes: tuple[int, ...] = (),
+    with_stats: bool = True,
+) -> ContextInfo:
     files = read_files(sysfs, ctx, ("operations", "avail_operations", "addr_unit"))
     ops = files.get("operations", "").strip()
     schemes = []
     sroot = join(ctx, "schemes")
     for s in numbered_dirs(sysfs, sroot):
         sdir = join(sroot, s)
-        stats = read_stats(sysfs, sdir, effective=sysfs.exists(
-            join(sdir, "quotas/effective_bytes"))) if with_stats else SchemeStats()
-        schemes.append(SchemeInfo(
-            index=s,
-            scheme=read_scheme(sysfs, sdir),
-            stats=stats,
-            tried_bytes=read_total_bytes(sysfs, sdir),
-            nr_tried_regions=count_tried_regions(sysfs, sdir),
-            snapshot=s in snapshot_schemes,
-        ))
+        stats = (
+            read_stats(sysfs, sdir, effective=sysfs.exists(join(sdir, "quotas/effective_bytes")))
+            if with_stats
+            else SchemeStats()
+        )
+        schemes.append(
+            SchemeInfo(
+                index=s,
+                scheme=read_scheme(sysfs, sdir),
+                stats=stats,
+                tried_bytes=read_total_bytes(sysfs, sdir),
+                nr_tried_regions=count_tried_regions(sysfs, sdir),
+                snapshot=s in snapshot_schemes,
+            )
+        )
     addr_unit = files.get("addr_unit")
     return ContextInfo(
         index=index,
@@ -196,8 +212,14 @@ def read_context(sysfs: Sysfs, ctx: str, index: int, proc_root: str = "/proc",
     )
 
 
-def read_kdamond(sysfs: Sysfs, root: str, index: int, store: OwnershipStore | None = None,
-                 proc_root: str = "/proc", deep: bool = True) -> KdamondInfo:
+def read_kdamond(
+    sysfs: Sysfs,
+    root: str,
+    index: int,
+    store: OwnershipStore | None = None,
+    proc_root: str = "/proc",
+    deep: bool = True,
+) -> KdamondInfo:
     kd = join(root, "kdamonds", index)
     state, pid = read_state(sysfs, kd)
     refresh = read_int(sysfs, join(kd, "refresh_ms"), -1)
@@ -208,8 +230,9 @@ def read_kdamond(sysfs: Sysfs, root: str, index: int, store: OwnershipStore | No
     if deep:
         snap = tuple(record.snapshot_schemes) if record is not None else ()
         for c in numbered_dirs(sysfs, join(kd, "contexts")):
-            contexts.append(read_context(sysfs, join(kd, "contexts", c), c, proc_root,
-                                         snapshot_schemes=snap))
+            contexts.append(
+                read_context(sysfs, join(kd, "contexts", c), c, proc_root, snapshot_schemes=snap)
+            )
     return KdamondInfo(
         index=index,
         path=kd,

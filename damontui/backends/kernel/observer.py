@@ -31,14 +31,32 @@ class KernelObserver(KernelBase):
 
     readonly = True
 
-    def __init__(self, index: int, *, root: str = DEFAULT_ROOT, sysfs: Sysfs | None = None,
-                 runtime_dir: str | None = None, proc_root: str = "/proc",
-                 kernel_release: str | None = None, **unused: object) -> None:
+    def __init__(
+        self,
+        index: int,
+        *,
+        root: str = DEFAULT_ROOT,
+        sysfs: Sysfs | None = None,
+        runtime_dir: str | None = None,
+        proc_root: str = "/proc",
+        kernel_release: str | None = None,
+        **unused: object,
+    ) -> None:
         unknown = set(unused) - set(OWNED_ONLY_PARAMS)
         if unknown:
             raise TypeError(f"unexpected arguments: {', '.join(sorted(unknown))}")
-        self._init_common(root, sysfs, runtime_dir, proc_root, "/proc/iomem", None,
-                          kernel_release, keep_running=True, refresh_ms=None, regions=True)
+        self._init_common(
+            root,
+            sysfs,
+            runtime_dir,
+            proc_root,
+            "/proc/iomem",
+            None,
+            kernel_release,
+            keep_running=True,
+            refresh_ms=None,
+            regions=True,
+        )
         self._index = index
         self._shut = False
         self._observed: KdamondInfo | None = None
@@ -69,7 +87,8 @@ class KernelObserver(KernelBase):
     def _refuse(self) -> BackendError:
         return BackendError(
             f"kdamond.{self._index} is not damontui's: view-only (damontui never changes a "
-            "kdamond it did not start; take it over explicitly to change it)")
+            "kdamond it did not start; take it over explicitly to change it)"
+        )
 
     def set_attrs(self, attrs: MonitoringAttrs) -> None:
         raise self._refuse()
@@ -103,11 +122,9 @@ class KernelObserver(KernelBase):
         now = time.monotonic()
         if force or self._observed is None or now - self._observed_at > CONFIG_REREAD_S:
             assert self._index is not None
-            info = read_kdamond(self._sysfs, self._root, self._index, self._store,
-                                self._proc_root)
+            info = read_kdamond(self._sysfs, self._root, self._index, self._store, self._proc_root)
             if self._observed is None or info.pid != self._observed.pid:
-                self._t0 = self._monotonic_at_ticks(start_ticks(info.pid or -1,
-                                                                self._proc_root))
+                self._t0 = self._monotonic_at_ticks(start_ticks(info.pid or -1, self._proc_root))
             self._observed, self._observed_at = info, now
         return self._observed
 
@@ -120,11 +137,9 @@ class KernelObserver(KernelBase):
             state, pid = read_state(self._sysfs, kd)
         except SysfsReadError as e:  # unknown this time (e.g. EBUSY): not "stopped"
             state, pid = None, info.pid
-            messages.append(f"{info.name}: state not readable this time "
-                            f"({errno_name(e.errno)})")
+            messages.append(f"{info.name}: state not readable this time ({errno_name(e.errno)})")
         if not info.contexts:
-            return self._make_snapshot((), (), [f"{info.name} has no context"], pid,
-                                       schemes=())
+            return self._make_snapshot((), (), [f"{info.name} has no context"], pid, schemes=())
         ctx = info.contexts[0]
         self._attrs, self._targets = ctx.attrs, ctx.targets
         shown = ctx.user_schemes
@@ -141,18 +156,30 @@ class KernelObserver(KernelBase):
             regions = read_tried_regions(self._sysfs, self._sdir(source))
             if len(regions):
                 parts = split_by_address_order(regions, max(1, len(ctx.targets)))
-                messages.append(f"regions: tried regions of {info.name} scheme {source} as "
-                                "last exposed by its owner (damontui does not refresh them)")
+                messages.append(
+                    f"regions: tried regions of {info.name} scheme {source} as "
+                    "last exposed by its owner (damontui does not refresh them)"
+                )
         if parts is None:
-            messages.append(self._no_regions_reason() if not self._features.has("tried_regions")
-                            else f"no regions: {info.name} exposes no tried regions and "
-                            "damontui does not write to a kdamond it does not own")
-        messages.append(f"view-only: {info.name} is {info.ownership.value} "
-                        f"({info.owner_note}); stats as last exposed")
+            messages.append(
+                self._no_regions_reason()
+                if not self._features.has("tried_regions")
+                else f"no regions: {info.name} exposes no tried regions and "
+                "damontui does not write to a kdamond it does not own"
+            )
+        messages.append(
+            f"view-only: {info.name} is {info.ownership.value} "
+            f"({info.owner_note}); stats as last exposed"
+        )
         targets = self._target_snapshots(ctx.targets, parts)
-        return self._make_snapshot(targets, stats, messages,
-                                   pid if state in ("on", None) else None,
-                                   attrs=ctx.attrs, schemes=self._schemes)
+        return self._make_snapshot(
+            targets,
+            stats,
+            messages,
+            pid if state in ("on", None) else None,
+            attrs=ctx.attrs,
+            schemes=self._schemes,
+        )
 
     def _region_scheme(self, ctx: ContextInfo) -> int | None:
         """The scheme whose tried regions best describe all memory (a stat scheme that
@@ -169,7 +196,11 @@ class KernelObserver(KernelBase):
         def score(s: SchemeInfo) -> tuple[bool, bool, bool, int]:
             ap = s.scheme.access_pattern
             everything = ap.sz.min == 0 and ap.nr_accesses.min == 0 and ap.age.min == 0
-            return (getattr(s.scheme.action, "value", s.scheme.action) == "stat",
-                    everything, not s.scheme.filters, -s.index)
+            return (
+                getattr(s.scheme.action, "value", s.scheme.action) == "stat",
+                everything,
+                not s.scheme.filters,
+                -s.index,
+            )
 
         return max(candidates, key=score).index

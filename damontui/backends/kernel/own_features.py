@@ -14,8 +14,13 @@ from .features import Features, detect_features
 from .sysfs import Sysfs, join, read_opt
 
 # count files created (set to 1) in the probed scheme, then set back
-PROBE_COUNTS = ("quotas/goals/nr_goals", "filters/nr_filters", "core_filters/nr_filters",
-                "ops_filters/nr_filters", "dests/nr_dests")
+PROBE_COUNTS = (
+    "quotas/goals/nr_goals",
+    "filters/nr_filters",
+    "core_filters/nr_filters",
+    "ops_filters/nr_filters",
+    "dests/nr_dests",
+)
 
 
 def detect_in_own(sysfs: Sysfs, root: str, kd: str, release: str) -> Features:

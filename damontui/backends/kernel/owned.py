@@ -46,8 +46,9 @@ class OwnedSnapshots(KernelBase):
     def _snapshot_owned(self) -> Snapshot:
         messages: list[str] = []
         if self._lost:
-            return self._make_snapshot((), (), [f"kdamond.{self._index} is no longer running"],
-                                       None)
+            return self._make_snapshot(
+                (), (), [f"kdamond.{self._index} is no longer running"], None
+            )
         try:
             state, pid = read_state(self._sysfs, self._kd())
         except SysfsReadError as e:
@@ -55,13 +56,15 @@ class OwnedSnapshots(KernelBase):
             # process keeps DAMON sysfs busy) never ends monitoring.  Only a state
             # read that succeeds and says so does.
             state, pid = None, self._record.kdamond_pid if self._record else None
-            messages.append(f"kdamond.{self._index}: state not readable this time "
-                            f"({errno_name(e.errno)}); still monitoring")
-        if (state == "on" and pid and self._record is not None
-                and self._record.kdamond_pid <= 0):
+            messages.append(
+                f"kdamond.{self._index}: state not readable this time "
+                f"({errno_name(e.errno)}); still monitoring"
+            )
+        if state == "on" and pid and self._record is not None and self._record.kdamond_pid <= 0:
             self._record_pid(pid)  # launch() could not read it
-        if state is not None and (state != "on" or self._record is None
-                                  or pid != self._record.kdamond_pid):
+        if state is not None and (
+            state != "on" or self._record is None or pid != self._record.kdamond_pid
+        ):
             self._lost = True
             assert self._index is not None
             self._store.remove(self._root, self._index)
@@ -71,10 +74,12 @@ class OwnedSnapshots(KernelBase):
                 how = "running without a pid"
             else:
                 how = f"now pid {pid}: restarted by someone else"
-            self._error(f"kdamond.{self._index} was stopped outside damontui ({how}); "
-                        "monitoring ended")
-            return self._make_snapshot((), (), [f"kdamond.{self._index} is no longer running"],
-                                       None)
+            self._error(
+                f"kdamond.{self._index} was stopped outside damontui ({how}); monitoring ended"
+            )
+            return self._make_snapshot(
+                (), (), [f"kdamond.{self._index} is no longer running"], None
+            )
         f = self._features
         regions_by_target: list[RegionArrays] | None = None
         if self._snap:
@@ -87,12 +92,16 @@ class OwnedSnapshots(KernelBase):
                 else:
                     regions_by_target = split_by_address_order(parts[0], len(self._targets))
                     if len(self._targets) > 1:
-                        messages.append("regions split between targets by address order "
-                                        "(this kernel has no target filters)")
+                        messages.append(
+                            "regions split between targets by address order "
+                            "(this kernel has no target filters)"
+                        )
             elif f.supports_command("update_schemes_tried_bytes"):
                 self._command("update_schemes_tried_bytes")
-                total = sum(read_total_bytes(self._sysfs, self._sdir(base + k)) or 0
-                            for k in range(len(self._snap)))
+                total = sum(
+                    read_total_bytes(self._sysfs, self._sdir(base + k)) or 0
+                    for k in range(len(self._snap))
+                )
                 messages.append(f"monitored: {format_size(total)} (regions not read)")
         else:
             messages.append(self._no_regions_reason())
@@ -118,9 +127,14 @@ class OwnedSnapshots(KernelBase):
                 sample = aggr = 0
             if sample > 0 and aggr >= sample:
                 attrs = replace(attrs, sample_us=sample, aggr_us=aggr)
-                tuned = tuple(n for n, v, want in (("sample_us", sample, self._attrs.sample_us),
-                                                   ("aggr_us", aggr, self._attrs.aggr_us))
-                              if v != want)
+                tuned = tuple(
+                    n
+                    for n, v, want in (
+                        ("sample_us", sample, self._attrs.sample_us),
+                        ("aggr_us", aggr, self._attrs.aggr_us),
+                    )
+                    if v != want
+                )
         targets = self._target_snapshots(self._targets, regions_by_target)
         snap = self._make_snapshot(targets, stats, messages, pid, attrs=attrs)
         return replace(snap, tuned=tuned) if tuned else snap
@@ -131,13 +145,18 @@ class OwnedSnapshots(KernelBase):
         empty, or short): if every part is empty, look again for up to two
         aggregation intervals (at most 1 s), then ask the kernel once more; if the
         count changed while reading, read once more."""
+
         def read() -> list[RegionArrays]:
-            return [read_tried_regions(self._sysfs, self._sdir(base + k))
-                    for k in range(len(self._snap))]
+            return [
+                read_tried_regions(self._sysfs, self._sdir(base + k))
+                for k in range(len(self._snap))
+            ]
 
         def counts() -> list[int]:
-            return [count_tried_regions(self._sysfs, self._sdir(base + k))
-                    for k in range(len(self._snap))]
+            return [
+                count_tried_regions(self._sysfs, self._sdir(base + k))
+                for k in range(len(self._snap))
+            ]
 
         parts = read()
         for attempt in range(2):  # then ask once more: the first answer was empty

@@ -69,8 +69,9 @@ def _key(sysfs_root: str, index: int) -> str:
 class OwnershipStore:
     """Reads and writes ownership records in one runtime directory."""
 
-    def __init__(self, runtime_dir: str | os.PathLike[str] | None = None,
-                 proc_root: str = "/proc") -> None:
+    def __init__(
+        self, runtime_dir: str | os.PathLike[str] | None = None, proc_root: str = "/proc"
+    ) -> None:
         self.dir = Path(runtime_dir) if runtime_dir is not None else default_runtime_dir()
         self.proc_root = proc_root
 
@@ -97,8 +98,8 @@ class OwnershipStore:
             os.replace(tmp, target)
         except OSError as e:
             raise BackendError(
-                f"cannot record ownership of kdamond.{record.index} in {self.dir}: "
-                f"{e.strerror}") from None
+                f"cannot record ownership of kdamond.{record.index} in {self.dir}: {e.strerror}"
+            ) from None
 
     def remove(self, sysfs_root: str, index: int) -> None:
         try:
@@ -124,8 +125,9 @@ class OwnershipStore:
                 out.append(record)
         return out
 
-    def new_record(self, sysfs_root: str, index: int, kdamond_pid: int,
-                   **kw: Any) -> OwnershipRecord:
+    def new_record(
+        self, sysfs_root: str, index: int, kdamond_pid: int, **kw: Any
+    ) -> OwnershipRecord:
         return OwnershipRecord(
             sysfs_root=sysfs_root,
             index=index,
@@ -139,32 +141,46 @@ class OwnershipStore:
 
     # --- classification ---------------------------------------------------------------
 
-    def classify(self, sysfs_root: str, index: int, state: str, pid: int | None
-                 ) -> tuple[Ownership, OwnershipRecord | None, str]:
+    def classify(
+        self, sysfs_root: str, index: int, state: str, pid: int | None
+    ) -> tuple[Ownership, OwnershipRecord | None, str]:
         """(ownership, the record if it matches, why) for a live kdamond."""
         record = self.get(sysfs_root, index)
         if record is None or record.parked:
             return Ownership.FOREIGN, None, "not started by damontui"
         if state != "on" or pid is None or pid != record.kdamond_pid:
-            return (Ownership.FOREIGN, None,
-                    f"stale damontui record (recorded kdamond pid {record.kdamond_pid}, "
-                    f"live pid {pid if pid is not None else '-'}, state {state})")
+            return (
+                Ownership.FOREIGN,
+                None,
+                f"stale damontui record (recorded kdamond pid {record.kdamond_pid}, "
+                f"live pid {pid if pid is not None else '-'}, state {state})",
+            )
         ticks = start_ticks(pid, self.proc_root)
-        if (record.kdamond_start_ticks is not None and ticks is not None
-                and ticks != record.kdamond_start_ticks):
-            return (Ownership.FOREIGN, None,
-                    f"stale damontui record (kdamond pid {pid} was reused)")
+        if (
+            record.kdamond_start_ticks is not None
+            and ticks is not None
+            and ticks != record.kdamond_start_ticks
+        ):
+            return (
+                Ownership.FOREIGN,
+                None,
+                f"stale damontui record (kdamond pid {pid} was reused)",
+            )
         if record.owner_pid != os.getpid() and self._owner_alive(record):
-            return (Ownership.OTHER_DAMONTUI, record,
-                    f"controlled by another damontui (pid {record.owner_pid})")
+            return (
+                Ownership.OTHER_DAMONTUI,
+                record,
+                f"controlled by another damontui (pid {record.owner_pid})",
+            )
         return Ownership.OURS, record, "started by damontui"
 
     def _owner_alive(self, record: OwnershipRecord) -> bool:
         if not pid_exists(record.owner_pid, self.proc_root):
             return False
         ticks = start_ticks(record.owner_pid, self.proc_root)
-        return record.owner_start_ticks is None or ticks is None or (
-            ticks == record.owner_start_ticks)
+        return (
+            record.owner_start_ticks is None or ticks is None or (ticks == record.owner_start_ticks)
+        )
 
 
 def confirmation_matches(index: int, pid: int | None, confirm_name: str) -> bool:

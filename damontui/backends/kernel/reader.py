@@ -37,8 +37,15 @@ from ...procfs import proc_comm
 from .sysfs import Sysfs, SysfsReadError, join, numbered, parse_yn, read_int
 
 FILTER_DIRS = ("core_filters", "ops_filters", "filters")
-STATS_FILES = ("nr_tried", "sz_tried", "nr_applied", "sz_applied", "qt_exceeds",
-               "sz_ops_filter_passed", "nr_snapshots")
+STATS_FILES = (
+    "nr_tried",
+    "sz_tried",
+    "nr_applied",
+    "sz_applied",
+    "qt_exceeds",
+    "sz_ops_filter_passed",
+    "nr_snapshots",
+)
 REGION_FILES = ("start", "end", "nr_accesses", "age")
 
 
@@ -79,17 +86,25 @@ def numbered_dirs(sysfs: Sysfs, path: str) -> list[int]:
 
 
 def read_attrs(sysfs: Sysfs, ctx: str) -> MonitoringAttrs:
-    iv = read_files(sysfs, join(ctx, "monitoring_attrs/intervals"),
-                    ("sample_us", "aggr_us", "update_us"))
+    iv = read_files(
+        sysfs, join(ctx, "monitoring_attrs/intervals"), ("sample_us", "aggr_us", "update_us")
+    )
     nr = read_files(sysfs, join(ctx, "monitoring_attrs/nr_regions"), ("min", "max"))
-    goal = read_files(sysfs, join(ctx, "monitoring_attrs/intervals/intervals_goal"),
-                      ("access_bp", "aggrs", "min_sample_us", "max_sample_us"))
-    igoal = IntervalsGoal(
-        access_bp=_int(goal.get("access_bp")),
-        aggrs=_int(goal.get("aggrs"), 3),
-        min_sample_us=_int(goal.get("min_sample_us"), 5_000),
-        max_sample_us=_int(goal.get("max_sample_us"), 10_000_000),
-    ) if goal else IntervalsGoal()
+    goal = read_files(
+        sysfs,
+        join(ctx, "monitoring_attrs/intervals/intervals_goal"),
+        ("access_bp", "aggrs", "min_sample_us", "max_sample_us"),
+    )
+    igoal = (
+        IntervalsGoal(
+            access_bp=_int(goal.get("access_bp")),
+            aggrs=_int(goal.get("aggrs"), 3),
+            min_sample_us=_int(goal.get("min_sample_us"), 5_000),
+            max_sample_us=_int(goal.get("max_sample_us"), 10_000_000),
+        )
+        if goal
+        else IntervalsGoal()
+    )
     if igoal.access_bp == 0 and igoal.aggrs == 0:
         igoal = IntervalsGoal()  # all zero (as sysfs creates it): no tuning, the model's default
     return MonitoringAttrs(
@@ -107,8 +122,7 @@ def read_tuned_intervals(sysfs: Sysfs, ctx: str) -> tuple[int, int]:
     return _int(iv[0]), _int(iv[1])
 
 
-def read_targets(sysfs: Sysfs, ctx: str, ops: str, proc_root: str = "/proc"
-                 ) -> tuple[Target, ...]:
+def read_targets(sysfs: Sysfs, ctx: str, ops: str, proc_root: str = "/proc") -> tuple[Target, ...]:
     out = []
     tdir = join(ctx, "targets")
     for t in numbered_dirs(sysfs, tdir):
@@ -120,19 +134,43 @@ def read_targets(sysfs: Sysfs, ctx: str, ops: str, proc_root: str = "/proc"
             del index
             ranges.append((_int(start), _int(end)))
         if ops == "paddr":
-            out.append(Target(TargetKind.PADDR, ranges=tuple(ranges),
-                              obsolete=parse_yn(files.get("obsolete_target", "N"))))
+            out.append(
+                Target(
+                    TargetKind.PADDR,
+                    ranges=tuple(ranges),
+                    obsolete=parse_yn(files.get("obsolete_target", "N")),
+                )
+            )
         else:
             pid = _int(files.get("pid_target"))
-            out.append(Target(TargetKind.PID, pid=pid, name=proc_comm(pid, proc_root),
-                              ranges=tuple(ranges) if ops == "fvaddr" else (),
-                              obsolete=parse_yn(files.get("obsolete_target", "N"))))
+            out.append(
+                Target(
+                    TargetKind.PID,
+                    pid=pid,
+                    name=proc_comm(pid, proc_root),
+                    ranges=tuple(ranges) if ops == "fvaddr" else (),
+                    obsolete=parse_yn(files.get("obsolete_target", "N")),
+                )
+            )
     return tuple(out)
 
 
 def read_filter(sysfs: Sysfs, fdir: str) -> Filter:
-    f = read_files(sysfs, fdir, ("type", "matching", "allow", "memcg_path", "addr_start",
-                                  "addr_end", "damon_target_idx", "min", "max"))
+    f = read_files(
+        sysfs,
+        fdir,
+        (
+            "type",
+            "matching",
+            "allow",
+            "memcg_path",
+            "addr_start",
+            "addr_end",
+            "damon_target_idx",
+            "min",
+            "max",
+        ),
+    )
     return Filter(
         type=_enum_or_raw(FilterType, f.get("type", "anon")),
         matching=parse_yn(f.get("matching", "N")),
@@ -159,15 +197,18 @@ def read_goals(sysfs: Sysfs, qdir: str) -> tuple[QuotaGoal, ...]:
     out = []
     gdir = join(qdir, "goals")
     for i in numbered_dirs(sysfs, gdir):
-        g = read_files(sysfs, join(gdir, i),
-                       ("target_metric", "target_value", "current_value", "nid", "path"))
-        out.append(QuotaGoal(
-            metric=_enum_or_raw(GoalMetric, g.get("target_metric", "user_input")),
-            target_value=_int(g.get("target_value")),
-            current_value=_int(g.get("current_value")),
-            nid=_int(g.get("nid")),
-            path=g.get("path", ""),
-        ))
+        g = read_files(
+            sysfs, join(gdir, i), ("target_metric", "target_value", "current_value", "nid", "path")
+        )
+        out.append(
+            QuotaGoal(
+                metric=_enum_or_raw(GoalMetric, g.get("target_metric", "user_input")),
+                target_value=_int(g.get("target_value")),
+                current_value=_int(g.get("current_value")),
+                nid=_int(g.get("nid")),
+                path=g.get("path", ""),
+            )
+        )
     return tuple(out)
 
 
@@ -177,22 +218,29 @@ def _range(sysfs: Sysfs, path: str) -> Range:
 
 
 def read_dests(sysfs: Sysfs, sdir: str) -> tuple[Dest, ...]:
-    rows = sysfs.read_numbered(join(sdir, "dests"), ("id", "weight")) if sysfs.isdir(
-        join(sdir, "dests")) else []
+    rows = (
+        sysfs.read_numbered(join(sdir, "dests"), ("id", "weight"))
+        if sysfs.isdir(join(sdir, "dests"))
+        else []
+    )
     return tuple(Dest(_int(i), _int(w)) for _, (i, w) in rows)
 
 
 def read_scheme(sysfs: Sysfs, sdir: str) -> Scheme:
     top = read_files(sysfs, sdir, ("action", "apply_interval_us", "target_nid"))
     ap = join(sdir, "access_pattern")
-    q = read_files(sysfs, join(sdir, "quotas"), ("ms", "bytes", "reset_interval_ms",
-                                                 "goal_tuner", "fail_charge_num",
-                                                 "fail_charge_denom"))
+    q = read_files(
+        sysfs,
+        join(sdir, "quotas"),
+        ("ms", "bytes", "reset_interval_ms", "goal_tuner", "fail_charge_num", "fail_charge_denom"),
+    )
     st = read_files(sysfs, join(sdir, "stats"), ("max_nr_snapshots",))
-    w = read_files(sysfs, join(sdir, "quotas/weights"),
-                   ("sz_permil", "nr_accesses_permil", "age_permil"))
-    wm = read_files(sysfs, join(sdir, "watermarks"),
-                    ("metric", "interval_us", "high", "mid", "low"))
+    w = read_files(
+        sysfs, join(sdir, "quotas/weights"), ("sz_permil", "nr_accesses_permil", "age_permil")
+    )
+    wm = read_files(
+        sysfs, join(sdir, "watermarks"), ("metric", "interval_us", "high", "mid", "low")
+    )
     return Scheme(
         action=_enum_or_raw(Action, top.get("action", "stat")),
         access_pattern=AccessPattern(
@@ -204,8 +252,11 @@ def read_scheme(sysfs: Sysfs, sdir: str) -> Scheme:
             ms=_int(q.get("ms")),
             bytes=_int(q.get("bytes")),
             reset_interval_ms=_int(q.get("reset_interval_ms")),
-            weights=QuotaWeights(_int(w.get("sz_permil")), _int(w.get("nr_accesses_permil")),
-                                 _int(w.get("age_permil"))),
+            weights=QuotaWeights(
+                _int(w.get("sz_permil")),
+                _int(w.get("nr_accesses_permil")),
+                _int(w.get("age_permil")),
+            ),
             goals=read_goals(sysfs, join(sdir, "quotas")),
             goal_tuner=_enum_or_raw(GoalTuner, q.get("goal_tuner", "consist")),
             fail_charge_num=_int(q.get("fail_charge_num")),
@@ -243,8 +294,9 @@ def stats_file_names(sysfs: Sysfs, sdir: str) -> tuple[str, ...]:
     return tuple(n for n in STATS_FILES if n in have)
 
 
-def read_stats(sysfs: Sysfs, sdir: str, names: tuple[str, ...] | None = None,
-               effective: bool = False) -> SchemeStats:
+def read_stats(
+    sysfs: Sysfs, sdir: str, names: tuple[str, ...] | None = None, effective: bool = False
+) -> SchemeStats:
     if names is None:
         names = stats_file_names(sysfs, sdir)
     values = dict(zip(names, sysfs.read_dir_files(join(sdir, "stats"), names), strict=True))
@@ -311,12 +363,11 @@ def split_by_address_order(regions: RegionArrays, nr_targets: int) -> list[Regio
         if i == n or regions.starts[i] < regions.ends[i - 1]:
             parts.append(regions.slice(start, i))
             start = i
-    empty = RegionArrays(sz_filter_passed=None if regions.sz_filter_passed is None
-                         else array("Q"))
+    empty = RegionArrays(sz_filter_passed=None if regions.sz_filter_passed is None else array("Q"))
     while len(parts) < nr_targets:
         parts.append(empty.slice(0, 0))
     if len(parts) > nr_targets > 0:  # more steps than targets: fold the rest into the last
-        head, tail = parts[: nr_targets - 1], parts[nr_targets - 1:]
+        head, tail = parts[: nr_targets - 1], parts[nr_targets - 1 :]
         parts = head + [RegionArrays.concat(tail)]
     return parts
 
@@ -352,6 +403,7 @@ def read_config_tree(sysfs: Sysfs, base: str) -> dict[str, str]:
 def config_tree_order(tree: dict[str, str]) -> list[str]:
     """Write order that re-creates a tree: in each directory the nr_* file first
     (it re-creates the numbered children), then its files, then subdirectories."""
+
     def key(rel: str) -> tuple:
         parts = rel.split("/")
         out = []

@@ -43,8 +43,9 @@ from .writer import restore_tree
 States = list[tuple[int, str, int | None]]
 
 
-def reusable_parked(sysfs: Sysfs, root: str, store: OwnershipStore, states: States,
-                    prune: bool = False) -> int | None:
+def reusable_parked(
+    sysfs: Sysfs, root: str, store: OwnershipStore, states: States, prune: bool = False
+) -> int | None:
     """Index of a parked (stopped) kdamond directory of ours whose staged config is
     still what we left, or None.  `prune` drops records of parked directories that
     someone else changed (they are not ours any more)."""
@@ -66,8 +67,9 @@ def reusable_parked(sysfs: Sysfs, root: str, store: OwnershipStore, states: Stat
     return None
 
 
-def reason_kernel_unusable(root: str = DEFAULT_ROOT, sysfs: Sysfs | None = None,
-                           runtime_dir: str | None = None) -> str | None:
+def reason_kernel_unusable(
+    root: str = DEFAULT_ROOT, sysfs: Sysfs | None = None, runtime_dir: str | None = None
+) -> str | None:
     """Why a new kernel kdamond can't be started now (None: it can be tried).
     Reads only."""
     sysfs = sysfs or RealSysfs()
@@ -79,15 +81,19 @@ def reason_kernel_unusable(root: str = DEFAULT_ROOT, sysfs: Sysfs | None = None,
             return None
         running = running_with_operations(sysfs, root, states)
         if running:
-            return (f"{describe_blockers(running)} running (the kernel refuses to add a "
-                    "kdamond while any runs)")
+            return (
+                f"{describe_blockers(running)} running (the kernel refuses to add a "
+                "kdamond while any runs)"
+            )
         staged = stopped_with_staged_config(sysfs, root, states)
     except SysfsError as e:
         return str(e)
     if staged:
         names = ", ".join(f"kdamond.{i} ({ops or 'no operations set'})" for i, ops in staged)
-        return (f"{names} stopped with a staged configuration that adding a kdamond would "
-                "reset (damontui needs explicit consent: reset_stopped_foreign)")
+        return (
+            f"{names} stopped with a staged configuration that adding a kdamond would "
+            "reset (damontui needs explicit consent: reset_stopped_foreign)"
+        )
     return None
 
 
@@ -95,8 +101,14 @@ class Slots:
     """Slot policy for one backend: `consent` names the stopped foreign kdamonds the
     user allowed to be reset; notes on what growing did go to `notes`."""
 
-    def __init__(self, sysfs: Sysfs, root: str, store: OwnershipStore,
-                 consent: frozenset[str], notes: list[str]) -> None:
+    def __init__(
+        self,
+        sysfs: Sysfs,
+        root: str,
+        store: OwnershipStore,
+        consent: frozenset[str],
+        notes: list[str],
+    ) -> None:
         self.sysfs, self.root, self.store = sysfs, root, store
         self.consent = consent
         self.notes = notes
@@ -125,7 +137,8 @@ class Slots:
                 f"{describe_blockers(running)} {'is' if len(running) == 1 else 'are'} running"
                 f"{detail}. damontui does not stop kdamonds it did not start. Use the "
                 "user-space engine (--backend engine), or view the running one read-only "
-                f"(observe kdamond.{running[0][0]})")
+                f"(observe kdamond.{running[0][0]})"
+            )
 
     def refuse_unconsented_resets(self, states: States) -> list[int]:
         """Refuse (before any write) growing over a stopped foreign kdamond that stages
@@ -134,9 +147,11 @@ class Slots:
         staged = stopped_with_staged_config(self.sysfs, self.root, states)
         missing = [(i, ops) for i, ops in staged if f"kdamond.{i}" not in self.consent]
         if missing:
-            what = "; ".join(f"kdamond.{i} (stopped, {ops or 'no operations set'}) has a staged "
-                             "configuration that adding a kdamond would reset"
-                             for i, ops in missing)
+            what = "; ".join(
+                f"kdamond.{i} (stopped, {ops or 'no operations set'}) has a staged "
+                "configuration that adding a kdamond would reset"
+                for i, ops in missing
+            )
             names = ", ".join(f'"kdamond.{i}"' for i, _ in staged)
             raise BackendError(
                 f"cannot start a kernel kdamond without touching kdamonds damontui did not "
@@ -145,7 +160,8 @@ class Slots:
                 "without consent, and nothing was written. Use the user-space engine "
                 "(--backend engine), or consent explicitly with "
                 f"reset_stopped_foreign=({names},): damontui then reads their staged "
-                "configuration first and writes it back after adding its kdamond")
+                "configuration first and writes it back after adding its kdamond"
+            )
         return [i for i, _ in staged]
 
     def grow(self) -> int:
@@ -154,21 +170,24 @@ class Slots:
         states = kdamond_states(self.sysfs, self.root)
         self.refuse_running(states)  # things may have changed since plan()
         consented = self.refuse_unconsented_resets(states)
-        saved = {i: read_config_tree(self.sysfs, join(self.root, "kdamonds", i))
-                 for i in consented}
+        saved = {i: read_config_tree(self.sysfs, join(self.root, "kdamonds", i)) for i in consented}
         n = len(states)
         self.write_nr_kdamonds(n + 1)
         for i, tree in saved.items():
             kd = join(self.root, "kdamonds", i)
             restore_tree(self.sysfs, kd, tree)
             if read_config_tree(self.sysfs, kd) != tree:
-                self.notes.append(f"kdamond.{i}: its staged (stopped) configuration could not "
-                                  "be re-created exactly after nr_kdamonds grew")
+                self.notes.append(
+                    f"kdamond.{i}: its staged (stopped) configuration could not "
+                    "be re-created exactly after nr_kdamonds grew"
+                )
         if saved:
             names = ", ".join(f"kdamond.{i}" for i in saved)
-            self.notes.append(f"{names} (stopped, reset with your consent) re-created with "
-                              "their staged configuration: the kernel rebuilds every kdamond "
-                              "directory when nr_kdamonds changes")
+            self.notes.append(
+                f"{names} (stopped, reset with your consent) re-created with "
+                "their staged configuration: the kernel rebuilds every kdamond "
+                "directory when nr_kdamonds changes"
+            )
         return n
 
     def write_nr_kdamonds(self, n: int) -> None:
@@ -193,7 +212,8 @@ class Slots:
                     raise BackendError(
                         f"writing {str(n)!r} to {path} failed: EBUSY (tried {attempt} times "
                         f"over {elapsed:.2f} s) although no kdamond runs — {BUSY_CAUSE}; "
-                        "try again when it is done") from None
+                        "try again when it is done"
+                    ) from None
             sleep(delay)
             attempt += 1
             delay = min(BUSY_MAX_DELAY_S, delay * 2)
@@ -208,8 +228,9 @@ class Slots:
         except SysfsError:
             self.store.remove(self.root, index)
             return
-        rec = OwnershipRecord(self.root, index, -1, os.getpid(), time.time(),
-                              parked=True, fingerprint=fp)
+        rec = OwnershipRecord(
+            self.root, index, -1, os.getpid(), time.time(), parked=True, fingerprint=fp
+        )
         try:
             self.store.put(rec)
         except BackendError:

@@ -42,9 +42,11 @@ BUSY_ATTEMPTS = 50
 BUSY_BUDGET_S = 1.0
 BUSY_FIRST_DELAY_S = 0.001
 BUSY_MAX_DELAY_S = 0.02
-BUSY_CAUSE = ("DAMON sysfs stayed busy: another process (damo, a second damontui, "
-              "`watch cat ...`) is reading or writing DAMON sysfs at the same moment, and "
-              "the kernel refuses concurrent access")
+BUSY_CAUSE = (
+    "DAMON sysfs stayed busy: another process (damo, a second damontui, "
+    "`watch cat ...`) is reading or writing DAMON sysfs at the same moment, and "
+    "the kernel refuses concurrent access"
+)
 
 
 def write_file(path: str, data: str) -> None:
@@ -62,8 +64,9 @@ def write_file(path: str, data: str) -> None:
 class SysfsError(BackendError):
     """A sysfs read or write failed; the message names file, value, errno and cause."""
 
-    def __init__(self, message: str, path: str, value: str | None, err: int | None,
-                 attempts: int = 1) -> None:
+    def __init__(
+        self, message: str, path: str, value: str | None, err: int | None, attempts: int = 1
+    ) -> None:
         super().__init__(message)
         self.path = path
         self.value = value
@@ -105,23 +108,33 @@ def likely_cause(path: str, value: str | None, err: int | None) -> str:
             "/stats/" in path or "/tried_regions/" in path
         ):
             return "the file is read-only"
-        return ("DAMON sysfs needs root (CAP_SYS_ADMIN); run damontui as root or use "
-                "the user-space engine (--backend engine)")
+        return (
+            "DAMON sysfs needs root (CAP_SYS_ADMIN); run damontui as root or use "
+            "the user-space engine (--backend engine)"
+        )
     if err == errno.ENOENT:
-        return ("the file does not exist: this kernel lacks the feature, or the kdamond/"
-                "context/scheme directory was removed (nr_* rewritten by someone else)")
+        return (
+            "the file does not exist: this kernel lacks the feature, or the kdamond/"
+            "context/scheme directory was removed (nr_* rewritten by someone else)"
+        )
     if err == errno.EBUSY:
         if name == "nr_kdamonds":
-            return ("a kdamond is running (the kernel refuses to add or remove kdamonds while "
-                    "any runs), or another process is using DAMON sysfs at the same moment")
+            return (
+                "a kdamond is running (the kernel refuses to add or remove kdamonds while "
+                "any runs), or another process is using DAMON sysfs at the same moment"
+            )
         if name == "state" and value == "on":
-            return ("the kdamond is already running, an in-kernel DAMON user holds DAMON "
-                    "exclusively (DAMON_STAT, DAMON_RECLAIM or DAMON_LRU_SORT enabled: see "
-                    "/sys/module/damon_*/parameters/enabled), or another process kept DAMON "
-                    "sysfs busy (the kernel refuses concurrent access)")
+            return (
+                "the kdamond is already running, an in-kernel DAMON user holds DAMON "
+                "exclusively (DAMON_STAT, DAMON_RECLAIM or DAMON_LRU_SORT enabled: see "
+                "/sys/module/damon_*/parameters/enabled), or another process kept DAMON "
+                "sysfs busy (the kernel refuses concurrent access)"
+            )
         if name == "enabled" and "/damon_" in path:
-            return ("the module's exclusive kdamond can't start while any other kdamond "
-                    "runs (stop the sysfs kdamonds first)")
+            return (
+                "the module's exclusive kdamond can't start while any other kdamond "
+                "runs (stop the sysfs kdamonds first)"
+            )
         return BUSY_CAUSE
     if err == errno.ENOMEM:
         if name == "state" and value in ("on", "commit"):
@@ -130,12 +143,15 @@ def likely_cause(path: str, value: str | None, err: int | None) -> str:
     if err == errno.EINVAL:
         if name == "state":
             if value in _STATE_COMMANDS_NEEDING_RUN:
-                return (f"'{value}' needs a running kdamond, or this kernel does not know "
-                        "the command")
+                return (
+                    f"'{value}' needs a running kdamond, or this kernel does not know the command"
+                )
             if value == "on":
-                return ("the staged configuration is invalid (e.g. paddr without regions, "
-                        "intervals out of order, a target pid that no longer exists, or "
-                        "operations the kernel lacks)")
+                return (
+                    "the staged configuration is invalid (e.g. paddr without regions, "
+                    "intervals out of order, a target pid that no longer exists, or "
+                    "operations the kernel lacks)"
+                )
             if value == "off":
                 return "the kdamond is not running"
             return "unknown state command"
@@ -167,15 +183,24 @@ def _retried(attempts: int, elapsed_s: float | None) -> str:
     return f" (tried {attempts} times{took})"
 
 
-def describe_write_error(path: str, value: str, err: int | None, hint: str | None = None,
-                         attempts: int = 1, elapsed_s: float | None = None) -> str:
+def describe_write_error(
+    path: str,
+    value: str,
+    err: int | None,
+    hint: str | None = None,
+    attempts: int = 1,
+    elapsed_s: float | None = None,
+) -> str:
     cause = hint if hint and err in HINTED_ERRNOS else likely_cause(path, value, err)
-    return (f"writing {value!r} to {path} failed: {errno_name(err)}"
-            f"{_retried(attempts, elapsed_s)} — {cause}")
+    return (
+        f"writing {value!r} to {path} failed: {errno_name(err)}"
+        f"{_retried(attempts, elapsed_s)} — {cause}"
+    )
 
 
-def describe_read_error(path: str, err: int | None, attempts: int = 1,
-                        elapsed_s: float | None = None) -> str:
+def describe_read_error(
+    path: str, err: int | None, attempts: int = 1, elapsed_s: float | None = None
+) -> str:
     if err == errno.ENOENT:
         cause = "the file does not exist (kernel lacks the feature, or the directory was removed)"
     elif err in (errno.EPERM, errno.EACCES):
@@ -217,9 +242,7 @@ class Sysfs(Protocol):
     def read_dir_files(self, path: str, names: Sequence[str]) -> list[str]:
         """Read several files of one directory (one directory lookup)."""
 
-    def read_numbered(
-        self, path: str, names: Sequence[str]
-    ) -> list[tuple[int, list[str]]]:
+    def read_numbered(self, path: str, names: Sequence[str]) -> list[tuple[int, list[str]]]:
         """For each numbered subdirectory N of `path` (ascending), the contents of
         files `names` in it: [(N, [content, ...]), ...]."""
 
@@ -237,8 +260,9 @@ class _BusyExhausted(Exception):
 def _read_error(path: str, e: OSError | _BusyExhausted) -> SysfsReadError:
     if isinstance(e, _BusyExhausted):
         err = e.error.errno
-        return SysfsReadError(describe_read_error(path, err, e.attempts, e.elapsed_s), path,
-                              None, err, e.attempts)
+        return SysfsReadError(
+            describe_read_error(path, err, e.attempts, e.elapsed_s), path, None, err, e.attempts
+        )
     return SysfsReadError(describe_read_error(path, e.errno), path, None, e.errno)
 
 
@@ -311,8 +335,12 @@ class RealSysfs:
         except _BusyExhausted as e:
             err = e.error.errno
             raise SysfsWriteError(
-                describe_write_error(path, text, err, hint, e.attempts, e.elapsed_s), path,
-                text, err, e.attempts) from None
+                describe_write_error(path, text, err, hint, e.attempts, e.elapsed_s),
+                path,
+                text,
+                err,
+                e.attempts,
+            ) from None
         except OSError as e:
             raise SysfsWriteError(
                 describe_write_error(path, text, e.errno, hint), path, text, e.errno
@@ -376,8 +404,9 @@ class RealSysfs:
                         except OSError as e:
                             if e.errno != errno.EBUSY:
                                 raise
-                            values.append(self._busy_retry(self._read_at_once, dfd,
-                                                           prefix + suffix, path))
+                            values.append(
+                                self._busy_retry(self._read_at_once, dfd, prefix + suffix, path)
+                            )
                 except FileNotFoundError:
                     break  # the kernel replaced the regions meanwhile: keep what we have
                 except (OSError, _BusyExhausted) as e:
@@ -392,8 +421,9 @@ class RealSysfs:
 
 
 def join(*parts: object) -> str:
-    return "/".join(str(p).rstrip("/") if i == 0 else str(p).strip("/")
-                    for i, p in enumerate(parts))
+    return "/".join(
+        str(p).rstrip("/") if i == 0 else str(p).strip("/") for i, p in enumerate(parts)
+    )
 
 
 def read_int(sysfs: Sysfs, path: str, default: int | None = None) -> int:
@@ -408,8 +438,9 @@ def read_int(sysfs: Sysfs, path: str, default: int | None = None) -> int:
     except ValueError:
         if default is not None:
             return default
-        raise SysfsReadError(f"{path}: expected a number, read {text!r}", path, None,
-                             None) from None
+        raise SysfsReadError(
+            f"{path}: expected a number, read {text!r}", path, None, None
+        ) from None
 
 
 def read_opt(sysfs: Sysfs, path: str) -> str | None:

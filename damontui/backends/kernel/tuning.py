@@ -97,12 +97,16 @@ class LiveTuning(KernelBase):
         missing, roots = self._missing_memcgs(schemes)
         if not missing:
             return
-        where = (f"looked under {', '.join(roots)}" if roots is not None
-                 else "no cgroup filesystem with the memory controller is mounted")
+        where = (
+            f"looked under {', '.join(roots)}"
+            if roots is not None
+            else "no cgroup filesystem with the memory controller is mounted"
+        )
         raise BackendError(
             f"memcg path does not exist: {'; '.join(missing)} ({where}); not committed - "
             "the running kdamond keeps its previous configuration (a kernel can accept such "
-            "a commit and then stop the kdamond)")
+            "a commit and then stop the kdamond)"
+        )
 
     def _write_state(self, command: str, schemes: Sequence[Scheme] | None = None) -> None:
         """Write a command to OUR kdamond's state file (memcg hint for on/commit)."""
@@ -128,13 +132,16 @@ class LiveTuning(KernelBase):
                 base = len(self._schemes)
                 for k, s in enumerate(snap):
                     if s.apply_interval_us and self._sysfs.exists(
-                            join(self._sdir(base + k), "apply_interval_us")):
+                        join(self._sdir(base + k), "apply_interval_us")
+                    ):
                         w.w(join(self._sdir(base + k), "apply_interval_us"), s.apply_interval_us)
                 if self._refresh_active and self._refresh_ms_param is None:
                     w.w(join(self._kd(), "refresh_ms"), refresh_ms_for(a.aggr_us))
 
-            new_snap = [replace(s, apply_interval_us=attrs.aggr_us if s.apply_interval_us else 0)
-                        for s in self._snap]
+            new_snap = [
+                replace(s, apply_interval_us=attrs.aggr_us if s.apply_interval_us else 0)
+                for s in self._snap
+            ]
             self._apply(lambda: stage(attrs, new_snap), lambda: stage(old_attrs, old_snap))
             self._attrs, self._snap = attrs, new_snap
             self._notes.extend(notes)
@@ -153,23 +160,32 @@ class LiveTuning(KernelBase):
             goals_only = (
                 len(old) == len(schemes)
                 and self._features.supports_command("commit_schemes_quota_goals")
-                and all(replace(a, quotas=replace(a.quotas, goals=())) ==
-                        replace(b, quotas=replace(b.quotas, goals=()))
-                        for a, b in zip(old, schemes, strict=True))
+                and all(
+                    replace(a, quotas=replace(a.quotas, goals=()))
+                    == replace(b, quotas=replace(b.quotas, goals=()))
+                    for a, b in zip(old, schemes, strict=True)
+                )
                 and old != schemes
             )
             if goals_only:
+
                 def stage_goals(ss: Sequence[Scheme]) -> None:
                     w = Writer(self._sysfs, self._features)
                     for i, s in enumerate(ss):
                         w.stage_goals(join(self._sdir(i), "quotas"), s.quotas.goals)
 
-                self._apply(lambda: stage_goals(schemes), lambda: stage_goals(old),
-                            command="commit_schemes_quota_goals", schemes=schemes)
+                self._apply(
+                    lambda: stage_goals(schemes),
+                    lambda: stage_goals(old),
+                    command="commit_schemes_quota_goals",
+                    schemes=schemes,
+                )
             else:
+
                 def stage(ss: Sequence[Scheme]) -> None:
                     Writer(self._sysfs, self._features).stage_schemes(
-                        self._ctx(), list(ss) + self._snap)
+                        self._ctx(), list(ss) + self._snap
+                    )
 
                 self._apply(lambda: stage(schemes), lambda: stage(old), schemes=schemes)
             self._schemes = schemes
@@ -181,8 +197,10 @@ class LiveTuning(KernelBase):
         self._check_writable()
         ops = ops_for_targets(targets)
         if self._launched and ops != self._ops:
-            raise BackendError(f"changing operations from {self._ops} to {ops} needs a new "
-                               "kdamond: stop and start monitoring again")
+            raise BackendError(
+                f"changing operations from {self._ops} to {ops} needs a new "
+                "kdamond: stop and start monitoring again"
+            )
         new_targets = self._resolve_targets(targets)
         check_support(self._features, ops, self._attrs, new_targets, self._schemes)
         with self._lock:
@@ -190,20 +208,25 @@ class LiveTuning(KernelBase):
                 self._targets, self._ops = new_targets, ops
                 return
             old_targets, old_snap = self._targets, self._snap
-            new_snap = (snapshot_schemes(self._attrs, len(new_targets), self._features)
-                        if self._snap else [])
+            new_snap = (
+                snapshot_schemes(self._attrs, len(new_targets), self._features)
+                if self._snap
+                else []
+            )
             removed = self._removed_indices(old_targets, new_targets)
             if removed and self._features.has("obsolete_target"):
                 self._remove_targets_obsolete(removed, new_targets, new_snap)
             else:
+
                 def stage(ts: Sequence[Target], snap: list[Scheme]) -> None:
                     w = Writer(self._sysfs, self._features)
                     w.stage_targets(self._ctx(), self._ops, ts)
                     if snap != self._snap or len(snap) != len(old_snap):
                         w.stage_schemes(self._ctx(), list(self._schemes) + snap)
 
-                self._apply(lambda: stage(new_targets, new_snap),
-                            lambda: stage(old_targets, old_snap))
+                self._apply(
+                    lambda: stage(new_targets, new_snap), lambda: stage(old_targets, old_snap)
+                )
             self._targets, self._snap = new_targets, new_snap
             self._update_record()
 
@@ -219,8 +242,9 @@ class LiveTuning(KernelBase):
                 removed.append(i)
         return removed if j == len(new) and removed else None
 
-    def _remove_targets_obsolete(self, removed: list[int], new_targets: tuple[Target, ...],
-                                 new_snap: list[Scheme]) -> None:
+    def _remove_targets_obsolete(
+        self, removed: list[int], new_targets: tuple[Target, ...], new_snap: list[Scheme]
+    ) -> None:
         """6.19+: mark targets obsolete and commit (the kernel removes them from the
         middle keeping the others' monitoring results), then make the staged files
         describe the kernel's new list again."""
@@ -235,8 +259,9 @@ class LiveTuning(KernelBase):
                     self._sysfs.write(join(troot, i, "obsolete_target"), "N")
                 except BackendError:
                     pass
-            raise BackendError(f"{e}. Nothing was changed: the running kdamond keeps its "
-                               "previous targets") from None
+            raise BackendError(
+                f"{e}. Nothing was changed: the running kdamond keeps its previous targets"
+            ) from None
         w = Writer(self._sysfs, self._features)
         w.stage_targets(self._ctx(), self._ops, new_targets)
         if new_snap != self._snap:
@@ -269,8 +294,13 @@ class LiveTuning(KernelBase):
         except BackendError as e:
             self._error(str(e))
 
-    def _apply(self, stage: Callable[[], None], restage_old: Callable[[], None],
-               command: str = "commit", schemes: Sequence[Scheme] | None = None) -> None:
+    def _apply(
+        self,
+        stage: Callable[[], None],
+        restage_old: Callable[[], None],
+        command: str = "commit",
+        schemes: Sequence[Scheme] | None = None,
+    ) -> None:
         """Stage, then commit; on failure restage the previous config (and commit it
         again, so older kernels that applied part of it go back) and report."""
         if not self._features.supports_command("commit"):
@@ -283,13 +313,17 @@ class LiveTuning(KernelBase):
             msg = str(e)
             try:
                 restage_old()
-                if command == "commit" and isinstance(e, SysfsWriteError) and (
-                        e.path.endswith("/state")):
+                if (
+                    command == "commit"
+                    and isinstance(e, SysfsWriteError)
+                    and (e.path.endswith("/state"))
+                ):
                     self._write_state("commit")
             except BackendError as e2:
                 msg += f"; restoring the previous staged configuration failed too: {e2}"
-            raise BackendError(f"{msg}. Nothing was changed: the running kdamond keeps its "
-                               "previous configuration") from None
+            raise BackendError(
+                f"{msg}. Nothing was changed: the running kdamond keeps its previous configuration"
+            ) from None
 
     def _restart_with(self, stage: Callable[[], None], restage_old: Callable[[], None]) -> None:
         """Kernels without 'commit' (5.18): off, restage, on (monitoring restarts)."""
@@ -307,8 +341,7 @@ class LiveTuning(KernelBase):
                 self._record.kdamond_pid = pid
                 self._record.kdamond_start_ticks = procfs.start_ticks(pid, self._proc_root)
                 self._store.put(self._record)
-        self._notes.append("this kernel has no 'commit' (needs 5.19+): changes restart "
-                           "monitoring")
+        self._notes.append("this kernel has no 'commit' (needs 5.19+): changes restart monitoring")
 
     def set_goal_current_value(self, scheme: int, goal: int, value: int) -> None:
         """Feed a user_input quota goal (commit_schemes_quota_goals, 6.8+)."""

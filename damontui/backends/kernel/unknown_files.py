@@ -58,8 +58,7 @@ def kept_note(name: str, tree: dict[str, str], limit: int = 12) -> str | None:
         return None
     shown = ", ".join(f"{rel}={tree[rel].strip()[:20]}" for rel in unknown[:limit])
     more = f" and {len(unknown) - limit} more" if len(unknown) > limit else ""
-    return (f"{name}: files damontui does not model, kept as they are (never written): "
-            f"{shown}{more}")
+    return f"{name}: files damontui does not model, kept as they are (never written): {shown}{more}"
 
 
 def note_unknown_files(sysfs: Sysfs, kd: str, name: str, notes: list[str]) -> None:

@@ -31,8 +31,13 @@ from .reader import config_tree_order
 from .sysfs import Sysfs, join, yn
 
 SNAPSHOT_SCHEME_NAME = "damontui-snapshot"
-NODE_METRICS = {"node_mem_used_bp", "node_mem_free_bp", "node_memcg_used_bp",
-                "node_memcg_free_bp", "node_eligible_mem_bp"}
+NODE_METRICS = {
+    "node_mem_used_bp",
+    "node_mem_free_bp",
+    "node_memcg_used_bp",
+    "node_memcg_free_bp",
+    "node_eligible_mem_bp",
+}
 MEMCG_METRICS = {"node_memcg_used_bp", "node_memcg_free_bp"}
 
 
@@ -46,8 +51,10 @@ def ops_for_targets(targets: Sequence[Target]) -> str:
     if not targets:
         raise BackendError("kernel DAMON needs at least one target")
     if len(kinds) > 1:
-        raise BackendError("one kdamond context monitors one kind of target; got "
-                           + ", ".join(sorted(k.value for k in kinds)))
+        raise BackendError(
+            "one kdamond context monitors one kind of target; got "
+            + ", ".join(sorted(k.value for k in kinds))
+        )
     kind = next(iter(kinds))
     if kind is TargetKind.PADDR:
         return "paddr"
@@ -56,8 +63,9 @@ def ops_for_targets(targets: Sequence[Target]) -> str:
     raise BackendError(f"kernel DAMON cannot monitor {kind.value} targets; use --backend engine")
 
 
-def snapshot_scheme(attrs: MonitoringAttrs, features: Features,
-                    target_idx: int | None = None) -> Scheme:
+def snapshot_scheme(
+    attrs: MonitoringAttrs, features: Features, target_idx: int | None = None
+) -> Scheme:
     """damontui's region-snapshot scheme: stat, matches everything, applied every
     aggregation (apply_interval_us = aggr_us where the kernel has it)."""
     filters: tuple[Filter, ...] = ()
@@ -72,8 +80,7 @@ def snapshot_scheme(attrs: MonitoringAttrs, features: Features,
     )
 
 
-def snapshot_schemes(attrs: MonitoringAttrs, nr_targets: int, features: Features
-                     ) -> list[Scheme]:
+def snapshot_schemes(attrs: MonitoringAttrs, nr_targets: int, features: Features) -> list[Scheme]:
     """One scheme per target (target filters, 6.6+) when there are several targets,
     else one scheme whose tried regions are split by address order."""
     if nr_targets > 1 and features.supports_filter_type("target"):
@@ -101,8 +108,14 @@ def _needs(features: Features, what: str, field: str, name: str) -> BackendError
     )
 
 
-def check_newer(features: Features, attrs: MonitoringAttrs, targets: Sequence[Target],
-                schemes: Sequence[Scheme], addr_unit: int = 1, pause: bool = False) -> None:
+def check_newer(
+    features: Features,
+    attrs: MonitoringAttrs,
+    targets: Sequence[Target],
+    schemes: Sequence[Scheme],
+    addr_unit: int = 1,
+    pause: bool = False,
+) -> None:
     """Refuse, before any write, the 6.17+/7.x settings this kernel lacks (each
     message names the setting and the kernel version it needs)."""
     if addr_unit != 1 and not features.has("addr_unit"):
@@ -112,35 +125,55 @@ def check_newer(features: Features, attrs: MonitoringAttrs, targets: Sequence[Ta
     if attrs.probes:
         if not features.has("probes"):
             raise _needs(features, "data-attribute probes", "monitoring_attrs.probes", "probes")
-        raise BackendError("monitoring_attrs.probes: the kernel backend does not write "
-                           "data-attribute probes yet; remove them (damo can set them)")
+        raise BackendError(
+            "monitoring_attrs.probes: the kernel backend does not write "
+            "data-attribute probes yet; remove them (damo can set them)"
+        )
     for i, t in enumerate(targets):
         if t.obsolete and not features.has("obsolete_target"):
-            raise _needs(features, "an obsolete target", f"targets[{i}].obsolete",
-                         "obsolete_target")
+            raise _needs(
+                features, "an obsolete target", f"targets[{i}].obsolete", "obsolete_target"
+            )
     for i, s in enumerate(schemes):
         q = s.quotas
         if _val(q.goal_tuner) != "consist" and not features.has("goal_tuner"):
-            raise _needs(features, f"goal_tuner '{_val(q.goal_tuner)}'",
-                         f"scheme {i} quotas.goal_tuner", "goal_tuner")
+            raise _needs(
+                features,
+                f"goal_tuner '{_val(q.goal_tuner)}'",
+                f"scheme {i} quotas.goal_tuner",
+                "goal_tuner",
+            )
         if (q.fail_charge_num or q.fail_charge_denom) and not features.has("fail_charge"):
-            raise _needs(features, "fail_charge_num/fail_charge_denom",
-                         f"scheme {i} quotas.fail_charge_num", "fail_charge")
+            raise _needs(
+                features,
+                "fail_charge_num/fail_charge_denom",
+                f"scheme {i} quotas.fail_charge_num",
+                "fail_charge",
+            )
         if s.max_nr_snapshots and not features.has("nr_snapshots"):
-            raise _needs(features, "max_nr_snapshots", f"scheme {i} max_nr_snapshots",
-                         "nr_snapshots")
+            raise _needs(
+                features, "max_nr_snapshots", f"scheme {i} max_nr_snapshots", "nr_snapshots"
+            )
         if s.dests and not features.has("dests"):
             raise _needs(features, "migration destinations", f"scheme {i} dests", "dests")
         for gi, g in enumerate(q.goals):
             if g.complement:
                 raise BackendError(
                     f"scheme {i} quotas.goals[{gi}].complement: no DAMON sysfs file for "
-                    "it in the kernels damontui knows; remove it or use damo")
+                    "it in the kernels damontui knows; remove it or use damo"
+                )
 
 
-def check_support(features: Features, ops: str, attrs: MonitoringAttrs,
-                  targets: Sequence[Target], schemes: Sequence[Scheme], *,
-                  addr_unit: int = 1, pause: bool = False) -> list[str]:
+def check_support(
+    features: Features,
+    ops: str,
+    attrs: MonitoringAttrs,
+    targets: Sequence[Target],
+    schemes: Sequence[Scheme],
+    *,
+    addr_unit: int = 1,
+    pause: bool = False,
+) -> list[str]:
     """Validate the model, then what this kernel supports.  Returns notes about
     settings the kernel ignores; raises BackendError for what a scheme needs."""
     try:
@@ -160,21 +193,26 @@ def check_support(features: Features, ops: str, attrs: MonitoringAttrs,
             f"operations '{ops}' not available on this kernel (avail_operations: "
             f"{' '.join(features.avail_operations) or 'none'}"
             + ("" if features.ops_detected else ", inferred")
-            + "); kernel config lacks it? use the user-space engine (--backend engine)")
+            + "); kernel config lacks it? use the user-space engine (--backend engine)"
+        )
     if ops in ("vaddr", "fvaddr"):
         for i, t in enumerate(targets):
             if t.pid is None or t.pid <= 0:
                 raise BackendError(f"targets[{i}]: {ops} needs a pid")
     if attrs.intervals_goal.enabled and not features.has("intervals_goal"):
-        notes.append(f"intervals auto-tuning (intervals_goal) not supported by this kernel "
-                     f"(needs {features.needs('intervals_goal')}); intervals stay fixed")
+        notes.append(
+            f"intervals auto-tuning (intervals_goal) not supported by this kernel "
+            f"(needs {features.needs('intervals_goal')}); intervals stay fixed"
+        )
     for i, s in enumerate(schemes):
         action = _val(s.action)
         if not features.supports_action(action):
             raise _needs(features, f"action '{action}'", f"scheme {i} action", action)
         if s.apply_interval_us and not features.has("apply_interval"):
-            notes.append(f"scheme {i}: apply_interval_us not supported by this kernel (needs "
-                         f"{features.needs('apply_interval')}); it applies every aggregation")
+            notes.append(
+                f"scheme {i}: apply_interval_us not supported by this kernel (needs "
+                f"{features.needs('apply_interval')}); it applies every aggregation"
+            )
         goals = s.quotas.goals
         if goals and not features.has("quota_goals"):
             raise _needs(features, "quota goals", f"scheme {i} quotas.goals", "quota_goals")
@@ -199,8 +237,9 @@ def check_support(features: Features, ops: str, attrs: MonitoringAttrs,
             if f.allow and not features.has("filter allow"):
                 raise _needs(features, "an allow filter", f"{field}.allow", "filter allow")
             if ftype == "target" and f.target_idx >= max(1, len(targets)):
-                raise BackendError(f"{field}.target_idx: {f.target_idx} but there are only "
-                                   f"{len(targets)} targets")
+                raise BackendError(
+                    f"{field}.target_idx: {f.target_idx} but there are only {len(targets)} targets"
+                )
     check_newer(features, attrs, targets, schemes, addr_unit, pause)
     return notes
 
@@ -257,11 +296,9 @@ class Writer:
         for i, t in enumerate(targets):
             tdir = join(troot, i)
             if ops in ("vaddr", "fvaddr"):
-                self.w(join(tdir, "pid_target"), t.pid,
-                       hint=f"target pid {t.pid} probably exited")
+                self.w(join(tdir, "pid_target"), t.pid, hint=f"target pid {t.pid} probably exited")
             if t.obsolete or self.sysfs.exists(join(tdir, "obsolete_target")):
-                self.w_opt(join(tdir, "obsolete_target"), yn(t.obsolete),
-                           f"targets[{i}].obsolete")
+                self.w_opt(join(tdir, "obsolete_target"), yn(t.obsolete), f"targets[{i}].obsolete")
             ranges = list(t.ranges)
             rdir = join(tdir, "regions")
             self.w(join(rdir, "nr_regions"), len(ranges))
@@ -285,18 +322,27 @@ class Writer:
         if s.dests or self.sysfs.isdir(join(sdir, "dests")):
             self.stage_dests(sdir, s)
         if s.max_nr_snapshots or self.sysfs.exists(join(sdir, "stats/max_nr_snapshots")):
-            self.w_opt(join(sdir, "stats/max_nr_snapshots"), s.max_nr_snapshots,
-                       f"scheme {index} max_nr_snapshots")
+            self.w_opt(
+                join(sdir, "stats/max_nr_snapshots"),
+                s.max_nr_snapshots,
+                f"scheme {index} max_nr_snapshots",
+            )
         if s.apply_interval_us:
-            self.w_opt(join(sdir, "apply_interval_us"), s.apply_interval_us,
-                       f"scheme {index} apply_interval_us")
+            self.w_opt(
+                join(sdir, "apply_interval_us"),
+                s.apply_interval_us,
+                f"scheme {index} apply_interval_us",
+            )
         elif self.sysfs.exists(join(sdir, "apply_interval_us")):
             self.w(join(sdir, "apply_interval_us"), 0)
         ap = join(sdir, "access_pattern")
         # a new scheme's ranges are 0..0 and match nothing: always write all six
         pattern = s.access_pattern
-        for name, rng in (("sz", pattern.sz), ("nr_accesses", pattern.nr_accesses),
-                          ("age", pattern.age)):
+        for name, rng in (
+            ("sz", pattern.sz),
+            ("nr_accesses", pattern.nr_accesses),
+            ("age", pattern.age),
+        ):
             self.w(join(ap, name, "min"), rng.min)
             self.w(join(ap, name, "max"), rng.max)
         q = join(sdir, "quotas")
@@ -383,11 +429,21 @@ class Writer:
 
     # --- whole context ------------------------------------------------------------
 
-    def stage_context(self, ctx: str, ops: str, attrs: MonitoringAttrs,
-                      targets: Sequence[Target], schemes: Sequence[Scheme],
-                      addr_unit: int = 1, pause: bool = False) -> None:
-        self.w(join(ctx, "operations"), ops,
-               hint=f"operations '{ops}' not available (see avail_operations)")
+    def stage_context(
+        self,
+        ctx: str,
+        ops: str,
+        attrs: MonitoringAttrs,
+        targets: Sequence[Target],
+        schemes: Sequence[Scheme],
+        addr_unit: int = 1,
+        pause: bool = False,
+    ) -> None:
+        self.w(
+            join(ctx, "operations"),
+            ops,
+            hint=f"operations '{ops}' not available (see avail_operations)",
+        )
         # 6.18 addr_unit / 7.2 pause: written where present (refused before if asked
         # for on a kernel without them); operations first, addr_unit depends on it
         if addr_unit != 1 or self.sysfs.exists(join(ctx, "addr_unit")):
