@@ -11,8 +11,7 @@ closing posts `PreviewPattern(None)`.
 from __future__ import annotations
 
 import itertools
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,48 +45,14 @@ from .scheme_fields import (
     scheme_values,
     value_text,
 )
+from .scheme_forms import FORM_CSS as FORM_CSS
+from .scheme_forms import Control, filter_block, goal_block
+from .scheme_forms import Note as Note
+from .scheme_forms import field_id as field_id
+from .scheme_forms import field_row as field_row
+from .scheme_forms import section as section
 
 PREVIEW_DELAY_S = 0.15
-
-
-# --- widgets ----------------------------------------------------------------------------------
-
-
-def field_id(key: str) -> str:
-    """A widget id for a field key: 'quotas.bytes' -> 'f-quotas-bytes'."""
-    return "f-" + re.sub(r"[^A-Za-z0-9_]+", "-", key).strip("-")
-
-
-class Note(Static):
-    """Shows a field's error (or a hint when it is valid) right next to it."""
-
-    def show(self, error: str | None, hint: str = "") -> None:
-        self.set_class(error is not None, "-error")
-        self.update(f"✗ {error}" if error else hint)
-
-
-def field_row(label: str, *controls: Widget, note: Note) -> Horizontal:
-    return Horizontal(Label(label, classes="field-label"), *controls, note, classes="field-row")
-
-
-def section(title: str, *extra: Widget) -> Horizontal:
-    return Horizontal(Label(title, classes="section"), *extra, classes="section-row")
-
-
-FORM_CSS = """
-.field-row { height: auto; }
-.field-label { width: 13; }
-.field-row Input { width: 14; }
-.field-row Select { width: 22; }
-.field-row .sep { width: 4; content-align: center middle; }
-.field-row Label { height: 1; }
-Note { width: 1fr; color: $text-muted; padding-left: 1; }
-Note.-error { color: $error; }
-.section-row { height: auto; margin-top: 1; }
-.section { color: $accent; text-style: bold; padding-right: 2; }
-.summary { height: auto; padding: 0 1; background: $panel; }
-.summary.-error { color: $error; }
-"""
 
 
 @dataclass
@@ -301,7 +266,7 @@ class SchemeEditor(Vertical):
 
     def _new_block(
         self, group: str, prefix: str, item: QuotaGoal | Filter
-    ) -> tuple[int, Note, Callable[[str], Widget]]:
+    ) -> tuple[int, Note, Control]:
         """A new goal/filter row: its uid, its note, and a maker of its controls by field."""
         uid = next(self._uids)
         self._groups[group].append(uid)
@@ -313,58 +278,10 @@ class SchemeEditor(Vertical):
         return uid, note, ctl
 
     def _goal_block(self, goal: QuotaGoal) -> Vertical:
-        uid, note, ctl = self._new_block("goals", "quotas.goals", goal)
-        node = "for-node_mem_used_bp for-node_mem_free_bp"
-        memcg = "for-node_memcg_used_bp for-node_memcg_free_bp"
-        return Vertical(
-            Horizontal(
-                ctl("metric"),
-                Label(" target "),
-                ctl("target_value"),
-                Label(" "),
-                Button("remove", id=f"remove-goal{uid}", compact=True),
-                classes="field-row",
-            ),
-            Horizontal(
-                Label("current value "), ctl("current_value"), classes="field-row for-user_input"
-            ),
-            Horizontal(Label("NUMA node "), ctl("nid"), classes=f"field-row {node} {memcg}"),
-            Horizontal(Label("memcg path "), ctl("path"), classes=f"field-row {memcg}"),
-            note,
-            classes="list-row",
-            id=f"goal{uid}",
-        )
+        return goal_block(*self._new_block("goals", "quotas.goals", goal))
 
     def _filter_block(self, flt: Filter) -> Vertical:
-        uid, note, ctl = self._new_block("filters", "filters", flt)
-        return Vertical(
-            Horizontal(
-                ctl("type"),
-                ctl("matching"),
-                ctl("allow"),
-                Button("remove", id=f"remove-filter{uid}", compact=True),
-                classes="field-row",
-            ),
-            Horizontal(Label("memcg path "), ctl("memcg_path"), classes="field-row for-memcg"),
-            Horizontal(
-                Label("addresses "),
-                ctl("addr_start"),
-                Label(" .. "),
-                ctl("addr_end"),
-                classes="field-row for-addr",
-            ),
-            Horizontal(Label("target idx "), ctl("target_idx"), classes="field-row for-target"),
-            Horizontal(
-                Label("page size "),
-                ctl("min"),
-                Label(" .. "),
-                ctl("max"),
-                classes="field-row for-hugepage_size",
-            ),
-            note,
-            classes="list-row",
-            id=f"filter{uid}",
-        )
+        return filter_block(*self._new_block("filters", "filters", flt))
 
     def on_mount(self) -> None:
         self._show_relevant_fields()
