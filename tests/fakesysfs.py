@@ -143,6 +143,16 @@ FILTER_FILES = [
     ("max", "0", (6, 15), True),
 ]
 DEST_FILES = [("id", "0", (6, 17), True), ("weight", "0", (6, 17), True)]
+# 7.2 data-attribute probes (monitoring_attrs/probes/P/filters/F): their own filter files
+PROBE_FILES = [("filters/nr_filters", "0", (7, 2), True)]
+PROBE_FILTER_FILES = [
+    ("type", "anon", (7, 2), True),
+    ("matching", "N", (7, 2), True),
+    ("allow", "N", (7, 2), True),
+    ("path", "", (7, 2), True),
+]
+PROBE_FILTER_TYPES = ("anon", "memcg")
+MAX_PROBES = 4
 TRIED_REGION_FILES = ["start", "end", "nr_accesses", "age"]
 
 NR_FILES = {
@@ -154,6 +164,7 @@ NR_FILES = {
     "nr_goals": "goal",
     "nr_filters": "filter",
     "nr_dests": "dest",
+    "nr_probes": "probe",
 }
 KIND_FILES = {
     "kdamond": KDAMOND_FILES,
@@ -164,6 +175,8 @@ KIND_FILES = {
     "goal": GOAL_FILES,
     "filter": FILTER_FILES,
     "dest": DEST_FILES,
+    "probe": PROBE_FILES,
+    "probe_filter": PROBE_FILTER_FILES,
 }
 INT_FILES = {
     "pid_target",
@@ -288,6 +301,8 @@ class FakeSysfs(RealSysfs):
         self.busy: list[BusyReads] = []  # EBUSY bursts on reads
         # bytes of a tried region that passed the scheme's filters (tests may replace)
         self.filter_passed: Callable[[int, int], int] = lambda start, end: end - start
+        # probe-positive samples of a tried region per probe (7.2 probes/P/hits)
+        self.probe_hits: Callable[[int, int, int], int] = lambda start, end, probe: 0
         self.busy_hits: list[str] = []  # reads that failed with EBUSY (rel paths)
         self.busy_sleeps: list[float] = []  # RealSysfs's backoff, recorded, not slept
         self.denied: int | None = None  # e.g. errno.EACCES: not root
@@ -642,6 +657,10 @@ class FakeSysfs(RealSysfs):
             if v is None or self.version < v:
                 raise _KernelError(errno.EINVAL)
             return value
+        if name == "type" and "/monitoring_attrs/probes/" in rel:
+            if value not in PROBE_FILTER_TYPES:
+                raise _KernelError(errno.EINVAL)
+            return value
         if name == "type":
             v = FILTER_TYPE_VERSIONS.get(value)
             if v is None or self.version < v:
@@ -672,6 +691,10 @@ class FakeSysfs(RealSysfs):
         if n < 0:
             raise _KernelError(errno.EINVAL)
         kind = NR_FILES[name]
+        if kind == "probe" and n > MAX_PROBES:
+            raise _KernelError(errno.EINVAL)
+        if kind == "filter" and "/monitoring_attrs/probes/" in rel:
+            kind = "probe_filter"
         parent = os.path.dirname(path)
         if kind == "kdamond":
             if any(s.running for s in self.kd.values()):
@@ -915,6 +938,7 @@ class FakeSysfs(RealSysfs):
         base = Path(self.path(scheme_rel)) / "tried_regions"
         base.mkdir(parents=True, exist_ok=True)
         with_filter_passed = self.version >= (6, 14)
+        nr_probes = self._committed_probes(scheme_rel)
         for i, (start, end, nr, age) in enumerate(regions):
             d = base / str(i)
             d.mkdir()
@@ -922,11 +946,28 @@ class FakeSysfs(RealSysfs):
                 (d / name).write_text(f"{value}\n")
             if with_filter_passed:
                 (d / "sz_filter_passed").write_text(f"{self.filter_passed(start, end)}\n")
+            if self.version >= (7, 2):  # the probes/ dir exists, empty without probes
+                (d / "probes").mkdir()
+            for p in range(nr_probes):
+                (d / "probes" / str(p)).mkdir()
+                hits = self.probe_hits(start, end, p)
+                (d / "probes" / str(p) / "hits").write_text(f"{hits}\n")
         total = base / "total_bytes"
         if total.exists():
             os.chmod(total, 0o600)
             total.write_text(f"{sum(e - s for s, e, _, _ in regions)}\n")
             os.chmod(total, 0o400)
+
+    def _committed_probes(self, scheme_rel: str) -> int:
+        """Probes of the kdamond a scheme dir belongs to (committed, else staged)."""
+        if self.version < (7, 2):
+            return 0
+        st = self.kd.get(self._kd_index(scheme_rel))
+        if st is not None and st.attrs is not None:
+            return len(st.attrs.probes)
+        ctx = scheme_rel.split("/schemes/")[0]
+        p = Path(self.path(f"{ctx}/monitoring_attrs/probes/nr_probes"))
+        return int(p.read_text() or "0") if p.exists() else 0
 
     def _write_proc_stat(self, pid: int, comm: str, ticks: int) -> None:
         d = Path(self.proc_root) / str(pid)

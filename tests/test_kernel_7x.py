@@ -207,10 +207,12 @@ def test_71_has_goal_tuner_but_not_fail_charge(tmp_path):
         make(FakeSysfs.build(tmp_path / "b", (7, 1)), [charge])
 
 
-def test_probes_and_complement_are_refused_plainly(tmp_path):
+def test_probe_weight_and_complement_are_refused_plainly(tmp_path):
+    """Probes themselves are written on 7.2 (test_kernel_probes.py); a probe weight
+    and a goal's complement have no sysfs file there."""
     fake = FakeSysfs.build(tmp_path, (7, 2))
     attrs = MonitoringAttrs(probes=(Probe(weight=1),))
-    with pytest.raises(BackendError, match="monitoring_attrs.probes"):
+    with pytest.raises(BackendError, match=r"monitoring_attrs\.probes\[0\]\.weight"):
         KernelBackend([PADDR], attrs, [], **fake.backend_paths())
     old = FakeSysfs.build(tmp_path / "old", (6, 12))
     with pytest.raises(BackendError, match=r"probes.*kernel 7\.2\+"):

@@ -70,6 +70,9 @@ class RegionArrays:
     # bytes of each region that passed the scheme's filters (kernel tried regions,
     # 6.14+ sz_filter_passed); None where the source has no such number
     sz_filter_passed: array | None = None
+    # per data-attributes probe (7.2 tried_regions/N/probes/P/hits), one array 'I'
+    # per probe of probe-positive samples per region; () where there are none
+    probe_hits: tuple[array, ...] = ()
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -100,6 +103,7 @@ class RegionArrays:
             self.nr_accesses[first:last],
             self.ages[first:last],
             None if passed is None else passed[first:last],
+            tuple(hits[first:last] for hits in self.probe_hits),
         )
 
     @classmethod
@@ -118,8 +122,14 @@ class RegionArrays:
         if len(parts) == 1:
             return parts[0]
         with_passed = bool(parts) and all(p.sz_filter_passed is not None for p in parts)
-        out = cls(sz_filter_passed=_u64() if with_passed else None)
+        nr_probes = min((len(p.probe_hits) for p in parts), default=0)
+        out = cls(
+            sz_filter_passed=_u64() if with_passed else None,
+            probe_hits=tuple(_u32() for _ in range(nr_probes)),
+        )
         for p in parts:
+            for mine, theirs in zip(out.probe_hits, p.probe_hits, strict=False):
+                mine.extend(theirs)
             out.starts.extend(p.starts)
             out.ends.extend(p.ends)
             out.nr_accesses.extend(p.nr_accesses)

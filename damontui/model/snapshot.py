@@ -58,6 +58,7 @@ class TargetSnapshot:
     nr_accesses: array = field(default_factory=lambda: array("I"))
     ages: array = field(default_factory=lambda: array("I"))
     sz_filter_passed: array | None = None  # per region, kernel 6.14+ tried regions
+    probe_hits: tuple[array, ...] = ()  # per probe, per region (7.2 probes/P/hits)
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -73,7 +74,12 @@ class TargetSnapshot:
     def arrays(self) -> RegionArrays:
         """The same arrays as a RegionArrays (shared, not copied)."""
         return RegionArrays(
-            self.starts, self.ends, self.nr_accesses, self.ages, self.sz_filter_passed
+            self.starts,
+            self.ends,
+            self.nr_accesses,
+            self.ages,
+            self.sz_filter_passed,
+            self.probe_hits,
         )
 
     def region(self, index: int) -> Region:

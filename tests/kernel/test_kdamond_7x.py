@@ -6,9 +6,12 @@ context's pause/addr_unit; every value is read back from the kernel's files and
 through a read-only observer.  On kernels before 7.2 (trixie's 6.12) the same
 request is refused before any write, naming the setting and the version it needs.
 Per-region sz_filter_passed (6.14+) is checked on both: present on 7.2, absent on
-6.12."""
+6.12.  7.2's data-attribute probes are written, read back, and their per-region
+hits reach the snapshot; 6.12 refuses them before any write."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
@@ -29,6 +32,9 @@ from damontui.model import (  # noqa: E402
     GoalMetric,
     GoalTuner,
     MonitoringAttrs,
+    Probe,
+    ProbeFilter,
+    ProbeFilterType,
     QuotaGoal,
     Quotas,
     Range,
@@ -41,6 +47,14 @@ from damontui.model.units import U32_MAX, U64_MAX  # noqa: E402
 ATTRS = MonitoringAttrs(sample_us=10_000, aggr_us=200_000)
 PADDR = [Target(TargetKind.PADDR)]
 NEVER = AccessPattern(Range(0, U64_MAX), Range(0, U32_MAX), Range(U32_MAX, U32_MAX))
+
+
+# anon pages, and every other sampled page: each sample hits exactly one of the two
+ANON_PROBES = (
+    Probe(filters=(ProbeFilter(ProbeFilterType.ANON, matching=True, allow=True),)),
+    Probe(filters=(ProbeFilter(ProbeFilterType.ANON, matching=False, allow=True),)),
+)
+PROBED = replace(ATTRS, probes=ANON_PROBES)
 
 
 def schemes_7x() -> list[Scheme]:
@@ -138,10 +152,12 @@ def test_older_kernel_refuses_7x_settings_before_any_write(writes):
         (dict(schemes=[Scheme(quotas=Quotas(goal_tuner=GoalTuner.TEMPORAL))]), "goal_tuner", "7.1"),
         (dict(schemes=[Scheme(max_nr_snapshots=10)]), "max_nr_snapshots", "7.0"),
         (dict(pause=True), "pause", "7.2"),
+        (dict(attrs=PROBED), "monitoring_attrs.probes", "7.2"),
     ):
         schemes = kw.pop("schemes", [])
+        attrs = kw.pop("attrs", ATTRS)
         with pytest.raises(BackendError) as err:
-            kernel.KernelBackend(PADDR, ATTRS, schemes, **kw).launch()
+            kernel.KernelBackend(PADDR, attrs, schemes, **kw).launch()
         msg = str(err.value)
         messages.append(msg)
         assert setting in msg and f"kernel {version}+" in msg, msg
@@ -173,3 +189,65 @@ def test_region_sz_filter_passed_by_kernel_version():
         assert all(0 <= p <= sz for p, sz in zip(passed, sizes, strict=True))
     else:
         assert passed is None
+
+
+def test_72_probes_written_and_hits_read_back():
+    if vmkit.kernel_version() < (7, 2):
+        pytest.skip(f"targets 7.2 (this guest: {vmkit.kernel_version()}); refused before")
+    kb = kernel.KernelBackend(PADDR, PROBED)
+    snaps: list = []
+    errors: list[str] = []
+    try:
+        kb.start(snaps.append, errors.append)
+        probes = vmkit.KDAMONDS / str(kb.index) / "contexts/0/monitoring_attrs/probes"
+        files = {
+            rel: vmkit.read(probes / rel)
+            for rel in (
+                "nr_probes",
+                "0/filters/nr_filters",
+                "0/filters/0/type",
+                "0/filters/0/matching",
+                "0/filters/0/allow",
+                "1/filters/0/type",
+                "1/filters/0/matching",
+                "1/filters/0/allow",
+            )
+        }
+        print(f"\n[7x probes] files read back: {files}")
+        assert files == {
+            "nr_probes": "2",
+            "0/filters/nr_filters": "1",
+            "0/filters/0/type": "anon",
+            "0/filters/0/matching": "Y",
+            "0/filters/0/allow": "Y",
+            "1/filters/0/type": "anon",
+            "1/filters/0/matching": "N",
+            "1/filters/0/allow": "Y",
+        }
+        view = kernel.KernelBackend.observe(kb.index)
+        assert view.attrs().probes == ANON_PROBES
+
+        def hits_seen() -> bool:
+            good = [s for s in snaps if s.targets and len(s.targets[0].probe_hits) == 2]
+            return len(good) >= 3 and any(any(s.targets[0].probe_hits[0]) for s in good)
+
+        assert vmkit.wait_until(hits_seen, 60), (errors, len(snaps))
+    finally:
+        kb.stop()
+    good = [s for s in snaps if s.targets and len(s.targets[0].probe_hits) == 2]
+    snap = good[-1]
+    t, samples = snap.targets[0], snap.max_nr_accesses
+    anon, other = t.probe_hits
+    assert len(anon) == len(other) == len(t)
+    sums = [a + o for a, o in zip(anon, other, strict=True)]
+    print(
+        f"[7x probes] {len(t)} regions, {samples} samples/aggregation; anon hits "
+        f"{sum(anon)}, other {sum(other)}, per-region sum min {min(sums)} "
+        f"max {max(sums)} mean {sum(sums) / len(sums):.1f}"
+    )
+    # each sample of a region is anon or not: the two probes' hits add up to the
+    # region's samples (less where merged regions' counts were averaged down)
+    assert max(sums) <= samples, sums[:20]
+    assert sum(sums) / len(sums) >= samples / 2, sums[:20]
+    assert any(any(s.targets[0].probe_hits[0]) for s in good)
+    assert any(other)

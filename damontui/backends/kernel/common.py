@@ -227,7 +227,9 @@ class KernelBase(Poller):
             if parts is not None and i < len(parts):
                 p = parts[i]
                 out.append(
-                    TargetSnapshot(t, p.starts, p.ends, p.nr_accesses, p.ages, p.sz_filter_passed)
+                    TargetSnapshot(
+                        t, p.starts, p.ends, p.nr_accesses, p.ages, p.sz_filter_passed, p.probe_hits
+                    )
                 )
             else:
                 out.append(TargetSnapshot(t))

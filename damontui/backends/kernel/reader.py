@@ -34,6 +34,7 @@ from ...model import (
     Watermarks,
 )
 from ...procfs import proc_comm
+from .probes import hits_file_names, read_probes
 from .sysfs import Sysfs, SysfsReadError, join, numbered, parse_yn, read_int
 
 FILTER_DIRS = ("core_filters", "ops_filters", "filters")
@@ -114,6 +115,7 @@ def read_attrs(sysfs: Sysfs, ctx: str) -> MonitoringAttrs:
         min_nr_regions=_int(nr.get("min"), 10),
         max_nr_regions=_int(nr.get("max"), 1_000),
         intervals_goal=igoal,
+        probes=read_probes(sysfs, ctx),
     )
 
 
@@ -320,15 +322,18 @@ def read_stats(
 
 def read_tried_regions(sysfs: Sysfs, sdir: str) -> RegionArrays:
     """One scheme's tried_regions/N/{start,end,nr_accesses,age}, in index order, with
-    N/sz_filter_passed (6.14+) where the kernel has it."""
+    N/sz_filter_passed (6.14+) and N/probes/P/hits (7.2) where the kernel has them."""
     tdir = join(sdir, "tried_regions")
     first = numbered_dirs(sysfs, tdir)[:1]
     with_passed = bool(first) and sysfs.exists(join(tdir, first[0], "sz_filter_passed"))
-    names = REGION_FILES + (("sz_filter_passed",) if with_passed else ())
+    hits_names = hits_file_names(sysfs, join(tdir, first[0])) if first else ()
+    names = REGION_FILES + (("sz_filter_passed",) if with_passed else ()) + hits_names
     rows = sysfs.read_numbered(tdir, names)
     starts, ends = array("Q"), array("Q")
     nr, ages = array("I"), array("I")
     passed = array("Q") if with_passed else None
+    hits = tuple(array("I") for _ in hits_names)
+    first_hit = len(names) - len(hits_names)
     for _, values in rows:
         starts.append(int(values[0]))
         ends.append(int(values[1]))
@@ -336,7 +341,9 @@ def read_tried_regions(sysfs: Sysfs, sdir: str) -> RegionArrays:
         ages.append(min(int(values[3]), 0xFFFFFFFF))
         if passed is not None:
             passed.append(_int(values[4]))
-    return RegionArrays(starts, ends, nr, ages, passed)
+        for k, column in enumerate(hits):
+            column.append(min(_int(values[first_hit + k]), 0xFFFFFFFF))
+    return RegionArrays(starts, ends, nr, ages, passed, hits)
 
 
 def count_tried_regions(sysfs: Sysfs, sdir: str) -> int:
@@ -363,7 +370,10 @@ def split_by_address_order(regions: RegionArrays, nr_targets: int) -> list[Regio
         if i == n or regions.starts[i] < regions.ends[i - 1]:
             parts.append(regions.slice(start, i))
             start = i
-    empty = RegionArrays(sz_filter_passed=None if regions.sz_filter_passed is None else array("Q"))
+    empty = RegionArrays(
+        sz_filter_passed=None if regions.sz_filter_passed is None else array("Q"),
+        probe_hits=tuple(array("I") for _ in regions.probe_hits),
+    )
     while len(parts) < nr_targets:
         parts.append(empty.slice(0, 0))
     if len(parts) > nr_targets > 0:  # more steps than targets: fold the rest into the last

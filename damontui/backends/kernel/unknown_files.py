@@ -1,6 +1,7 @@
-"""Files in a kdamond directory that damontui's model does not cover (e.g. 7.2's
-data-attribute probes; pause, addr_unit, goal_tuner, fail_charge_*, dests,
-max_nr_snapshots and obsolete_target are modelled since the 7.x work).
+"""Files in a kdamond directory that damontui's model does not cover (pause,
+addr_unit, goal_tuner, fail_charge_*, dests, max_nr_snapshots, obsolete_target and
+7.2's data-attribute probes are modelled since the 7.x work; a newer kernel's files
+are not).
 
 damontui keeps them byte for byte where it only adds or removes its own scheme
 (take-over) and never writes them; the user is told which ones were found."""
@@ -22,6 +23,9 @@ _KNOWN = [
     rf"contexts/{_N}/monitoring_attrs/intervals/intervals_goal/"
     r"(access_bp|aggrs|min_sample_us|max_sample_us)",
     rf"contexts/{_N}/monitoring_attrs/nr_regions/(min|max)",
+    rf"contexts/{_N}/monitoring_attrs/probes/nr_probes",
+    rf"contexts/{_N}/monitoring_attrs/probes/{_N}/filters/nr_filters",
+    rf"contexts/{_N}/monitoring_attrs/probes/{_N}/filters/{_N}/(type|matching|allow|path)",
     rf"contexts/{_N}/targets/nr_targets",
     rf"contexts/{_N}/targets/{_N}/(pid_target|obsolete_target)",
     rf"contexts/{_N}/targets/{_N}/regions/nr_regions",

@@ -27,6 +27,7 @@ from ...model import (
 from ...model.units import U32_MAX, U64_MAX
 from ..base import BackendError
 from .features import Features, vstr
+from .probes import check_probes, stage_probes
 from .reader import config_tree_order
 from .sysfs import Sysfs, join, yn
 
@@ -122,13 +123,6 @@ def check_newer(
         raise _needs(features, f"addr_unit {addr_unit}", "context addr_unit", "addr_unit")
     if pause and not features.has("pause"):
         raise _needs(features, "pausing a context", "context pause", "pause")
-    if attrs.probes:
-        if not features.has("probes"):
-            raise _needs(features, "data-attribute probes", "monitoring_attrs.probes", "probes")
-        raise BackendError(
-            "monitoring_attrs.probes: the kernel backend does not write "
-            "data-attribute probes yet; remove them (damo can set them)"
-        )
     for i, t in enumerate(targets):
         if t.obsolete and not features.has("obsolete_target"):
             raise _needs(
@@ -241,6 +235,9 @@ def check_support(
                     f"{field}.target_idx: {f.target_idx} but there are only {len(targets)} targets"
                 )
     check_newer(features, attrs, targets, schemes, addr_unit, pause)
+    if attrs.probes:
+        needs = _needs(features, "data-attribute probes", "monitoring_attrs.probes", "probes")
+        notes += check_probes(attrs.probes, ops, features.has("probes"), str(needs))
     return notes
 
 
@@ -287,6 +284,7 @@ class Writer:
             self.w(join(goal_dir, "aggrs"), g.aggrs if on else 0)
             self.w(join(goal_dir, "min_sample_us"), g.min_sample_us if on else 0)
             self.w(join(goal_dir, "max_sample_us"), g.max_sample_us if on else 0)
+        stage_probes(self.w, self.sysfs, ctx, attrs)  # 7.2; nothing where absent
 
     # --- targets ----------------------------------------------------------------
 
