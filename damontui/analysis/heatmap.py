@@ -2,6 +2,10 @@
 byte-weighted access rate of its slice. Used by the TUI's heatmap and by batch
 mode's text heatmap alike.
 
+Two overlays: the access rate (default) and the filter-passed share (each cell the
+share of its bytes that passed the scheme's filters: kernel tried regions'
+sz_filter_passed, 6.14+).
+
 Two row orders: address order (rows are equal slices of the monitored bytes, the
 gaps between mappings skipped) and damo's temperature-sorted order (each column's
 regions sorted hottest first, rows are equal slices of the cumulative size, so hot
@@ -23,19 +27,20 @@ from .snapshot import SnapshotAnalysis
 
 NO_DATA = -1.0
 MODES = ("address", "temperature")
+OVERLAYS = ("access", "filter_passed")
 PAGE = 4096
 
 
 class PrefixSums:
     """Covered and weighted bytes of sorted, non-overlapping spans within any range."""
 
-    def __init__(self, starts: Sequence[int], ends: Sequence[int], weights: Sequence[int]):
+    def __init__(self, starts: Sequence[int], ends: Sequence[int], weights: Sequence[float]):
         self.starts, self.ends, self.weights = starts, ends, weights
         sizes = list(map(sub, ends, starts))
         self.cum_size = [0, *accumulate(sizes)]
         self.cum_weighted = [0, *accumulate(map(mul, sizes, weights))]
 
-    def query(self, lo: int, hi: int) -> tuple[int, int]:
+    def query(self, lo: int, hi: int) -> tuple[int, float]:
         i, j = bisect_right(self.ends, lo), bisect_left(self.starts, hi)
         if i >= j:
             return 0, 0
@@ -50,7 +55,7 @@ class PrefixSums:
 
 
 def temperature_sums(
-    analysis: SnapshotAnalysis, flags: bytes | bytearray | None = None
+    analysis: SnapshotAnalysis, flags: Sequence[float] | None = None
 ) -> PrefixSums:
     """The snapshot's regions laid end to end hottest first, weighted by nr_accesses
     (or by `flags`, per region in address order, to locate matched bytes)."""
@@ -60,6 +65,43 @@ def temperature_sums(
     values = flags if flags is not None else arrays.nr_accesses
     cum = [0, *accumulate(sizes)]
     return PrefixSums(cum[:-1], cum[1:], [values[i] for i in order])
+
+
+def passed_shares(snap: Snapshot) -> list[float] | None:
+    """Per region (all targets, in `SnapshotAnalysis.arrays` order) the share of its
+    bytes that passed the scheme's filters (sz_filter_passed / size, 0..1); None
+    when a target doesn't report sz_filter_passed."""
+    out: list[float] = []
+    for t in snap.targets:
+        passed = t.sz_filter_passed
+        if passed is None:
+            return None
+        out += [
+            min(1.0, p / (e - s)) if e > s else 0.0
+            for p, s, e in zip(passed, t.starts, t.ends, strict=True)
+        ]
+    return out if snap.targets else None
+
+
+def filter_passed_missing(snapshots: Sequence[Snapshot]) -> str | None:
+    """Why a filter-passed overlay of `snapshots` would be empty, or None when some
+    region reports bytes that passed."""
+    if not snapshots:
+        return "no snapshot yet"
+    columns = (t.sz_filter_passed for s in snapshots for t in s.targets)
+    reported = [passed for passed in columns if passed is not None]
+    if not reported:
+        return (
+            "no per-region sz_filter_passed from this source: only kernel DAMON 6.14+ "
+            "reports it, in tried regions (not the user-space engine, older kernels, or "
+            "DAMON_STAT)"
+        )
+    if not any(any(passed) for passed in reported):
+        return (
+            "every region reads 0 bytes passed: the scheme whose tried regions are shown "
+            "has no ops filters (anon, memcg, young, ...), or nothing passed them"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -140,6 +182,7 @@ class HeatmapSettings:
     """The binning the viewer chose: row order, zoom and scroll on both axes."""
 
     mode: str = "address"
+    overlay: str = "access"  # or filter_passed (OVERLAYS)
     time_level: int = 0  # >0: 2**n columns per snapshot; <0: 2**-n snapshots per column
     row_zoom: int = 1
     row_scroll: int = 0  # first visible row of height * row_zoom
@@ -170,7 +213,7 @@ def mean_columns(columns: list[list[float]]) -> list[float] | None:
     return out
 
 
-def _slice_flags(snap: Snapshot, target: int, flags: bytes | bytearray) -> bytes | bytearray:
+def _slice_flags(snap: Snapshot, target: int, flags: Sequence[float]) -> Sequence[float]:
     first = sum(len(t) for t in snap.targets[:target])
     return flags[first : first + len(snap.targets[target])]
 
@@ -187,12 +230,17 @@ class HeatmapModel:
         return row_bins(total, height, s)
 
     def column(self, snap: Snapshot, layout: AddressLayout, height: int, s: HeatmapSettings,
-               flags: bytes | bytearray | None = None,
+               flags: Sequence[float] | None = None,
                analysis: SnapshotAnalysis | None = None
                ) -> list[float]:  # fmt: skip
         """Access fraction per visible row (NO_DATA where nothing was monitored); with
-        `flags`, the matched fraction of each row instead. `analysis`, if it is of
-        `snap`, supplies the temperature order already computed."""
+        `flags` (per region, 0..1), the flagged fraction of each row instead; with the
+        filter_passed overlay, the share of bytes that passed the scheme's filters.
+        `analysis`, if it is of `snap`, supplies the temperature order already computed."""
+        if flags is None and s.overlay == "filter_passed":
+            flags = passed_shares(snap)
+            if flags is None:
+                return [NO_DATA] * height
         mx = max(1, snap.max_nr_accesses) if flags is None else 1
         out = []
         if s.mode == "temperature":
@@ -222,7 +270,7 @@ class HeatmapModel:
              s: HeatmapSettings, analysis: SnapshotAnalysis | None = None
              ) -> list[list[float] | None]:  # fmt: skip
         """One list of row values per screen column, left to right (None: no data)."""
-        key = (s.mode, s.row_zoom, s.row_scroll, height, layout, self.weights)
+        key = (s.mode, s.overlay, s.row_zoom, s.row_scroll, height, layout, self.weights)
         if key != self._columns_key:
             self._columns_key, self._columns = key, {}
         live = {(snap.seq, snap.elapsed_us) for snap in history}

@@ -1,7 +1,9 @@
 """Access heatmap widget: time on the x axis (newest at right), memory on the y
 axis, in address order or damo's temperature order. The binning is the analysis
 layer's (analysis/heatmap.py, shared with batch mode); this module draws it, caching
-the strips once per frame, not per line.
+the strips once per frame, not per line.  `f` switches the cells from the access
+rate to the filter-passed share (per-region sz_filter_passed of kernel tried
+regions); where no region reports it, a notification says why and nothing changes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from textual.widget import Widget
 
 from ..analysis import (
     MODES,
+    OVERLAYS,
     RAMP,
     AddressLayout,
     HeatmapModel,
@@ -24,6 +27,7 @@ from ..analysis import (
     HistoryFrame,
     SnapshotAnalysis,
     bucket,
+    filter_passed_missing,
 )
 from ..model import AccessPattern, Snapshot
 from ..model.units import format_duration_us, format_size
@@ -34,7 +38,13 @@ class HeatmapView(Widget, can_focus=True):
     """The heatmap widget: title line, rows, time axis and colour legend."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("o", "toggle_order", "Address/temperature order"),
+        Binding("o", "toggle_order", "Order", tooltip="Address/temperature order"),
+        Binding(
+            "f",
+            "toggle_overlay",
+            "Filter-passed",
+            tooltip="Filter-passed overlay: share of bytes that passed the scheme's filters",
+        ),
         Binding("left", "scroll_time(1)", "Older", show=False),
         Binding("right", "scroll_time(-1)", "Newer", show=False),
         Binding("home", "time_edge(1)", "Oldest", show=False),
@@ -121,6 +131,15 @@ class HeatmapView(Widget, can_focus=True):
     def action_toggle_order(self) -> None:
         mode = MODES[(MODES.index(self.settings.mode) + 1) % len(MODES)]
         self._settle(mode=mode)
+
+    def action_toggle_overlay(self) -> None:
+        overlay = OVERLAYS[(OVERLAYS.index(self.settings.overlay) + 1) % len(OVERLAYS)]
+        if overlay == "filter_passed":
+            why = filter_passed_missing(self._history)
+            if why is not None:
+                self.notify(f"No filter-passed overlay: {why}", severity="warning", markup=False)
+                return
+        self._settle(overlay=overlay)
 
     def _snapshots_per_screen(self) -> int:
         level = self.settings.time_level
@@ -286,6 +305,8 @@ class HeatmapView(Widget, can_focus=True):
         order = "address order" if s.mode == "address" else "temperature order (hottest top)"
         per = (f"{2**s.time_level} col/snapshot" if s.time_level > 0
                else f"{2**-s.time_level} snapshot/col")  # fmt: skip
+        if s.overlay == "filter_passed":
+            return f"Heatmap · filter-passed bytes · {order} · rows ×{s.row_zoom} · f: access"
         return f"Heatmap · {order} · rows ×{s.row_zoom} · {per} · o: order  z/Z [/]: zoom"
 
     def _axis(self, cells: int) -> str:
@@ -311,7 +332,8 @@ class HeatmapView(Widget, can_focus=True):
         return " " * (self._label_width + self.LABEL_GAP) + "".join(line)
 
     def _legend(self, base: Style, match_style: Style) -> list[tuple[str, Style]]:
-        parts: list[tuple[str, Style]] = [("access 0% ", base)]
+        what = "passed" if self.settings.overlay == "filter_passed" else "access"
+        parts: list[tuple[str, Style]] = [(f"{what} 0% ", base)]
         palette = self._palette(base)
         for level in range(len(palette)):
             parts.append(self._run(palette, level, 2 if len(palette) < 12 else 1, base))
