@@ -181,3 +181,20 @@ def test_split_and_concat_carry_probe_hits():
     assert list(RegionArrays.concat([one, two]).probe_hits[0]) == [4, 5, 6]
     plain = RegionArrays(array("Q", [50]), array("Q", [60]), array("I", [0]), array("I", [0]))
     assert RegionArrays.concat([one, plain]).probe_hits == ()
+
+
+def test_probe_memcg_that_does_not_exist_is_refused_before_commit(tmp_path):
+    fake = FakeSysfs.build(tmp_path, (7, 2))
+    fake.add_memcg("/workload")
+    b = backend(fake, MonitoringAttrs())
+    b.launch()
+    try:
+        missing = Probe(filters=(ProbeFilter(ProbeFilterType.MEMCG, path="/nope"),))
+        fake.attempts.clear()
+        with pytest.raises(BackendError, match=r"does not exist: probe 0 filter 0: /nope"):
+            b.set_attrs(MonitoringAttrs(probes=(missing,)))
+        assert fake.writes_under(P) == []
+        b.set_attrs(MonitoringAttrs(probes=(MEMCG,)))  # /workload exists
+        assert fake.value(f"{P}/0/filters/0/path") == "/workload"
+    finally:
+        b.stop()

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from ... import procfs
-from ...model import MonitoringAttrs, Scheme, Target, TargetKind
+from ...model import MonitoringAttrs, Probe, Scheme, Target, TargetKind
 from ..base import BackendError
 from .common import KernelBase, default_paddr_range
 from .ownership import OwnershipRecord, OwnershipStore
@@ -70,11 +70,14 @@ class LiveTuning(KernelBase):
             return [self._cgroup_root] if os.path.isdir(self._cgroup_root) else None
         return procfs.memcg_mounts(f"{self._proc_root}/mounts") or None
 
-    def _missing_memcgs(self, schemes: Sequence[Scheme]) -> tuple[list[str], list[str] | None]:
-        """(['scheme 0 filter 1: /foo', ...] that don't exist, the roots looked in)."""
+    def _missing_memcgs(
+        self, schemes: Sequence[Scheme], probes: Sequence[Probe] | None = None
+    ) -> tuple[list[str], list[str] | None]:
+        """(['scheme 0 filter 1: /foo', ...] that don't exist, the roots looked in);
+        probes: the attrs' data-attribute probes (default: those in force)."""
         roots = self._memcg_roots()
         missing = []
-        for item in memcg_paths(schemes):
+        for item in memcg_paths(schemes, self._attrs.probes if probes is None else probes):
             path = item.split(": ", 1)[1]
             if path.strip("/") == "":
                 continue  # the root memcg always exists
@@ -83,7 +86,7 @@ class LiveTuning(KernelBase):
         return missing, roots
 
     def _on_hint(self, schemes: Sequence[Scheme]) -> str | None:
-        paths = memcg_paths(schemes)
+        paths = memcg_paths(schemes, self._attrs.probes)
         if not paths:
             return None
         missing, roots = self._missing_memcgs(schemes)
@@ -91,10 +94,12 @@ class LiveTuning(KernelBase):
             return f"a memcg filter path doesn't exist ({'; '.join(missing)})"
         return f"a memcg filter path probably doesn't exist ({'; '.join(paths)})"
 
-    def _refuse_missing_memcgs(self, schemes: Sequence[Scheme]) -> None:
+    def _refuse_missing_memcgs(
+        self, schemes: Sequence[Scheme], probes: Sequence[Probe] | None = None
+    ) -> None:
         """Before a commit: some kernels (6.12) accept a commit naming a memcg that
         doesn't exist and then the kdamond dies; refuse it here instead."""
-        missing, roots = self._missing_memcgs(schemes)
+        missing, roots = self._missing_memcgs(schemes, probes)
         if not missing:
             return
         where = (
@@ -124,6 +129,8 @@ class LiveTuning(KernelBase):
                 self._attrs = attrs
                 self._notes.extend(notes)
                 return
+            if attrs.probes:  # 7.2 refuses a probe memcg that doesn't exist (EINVAL)
+                self._refuse_missing_memcgs(self._schemes, attrs.probes)
             old_attrs, old_snap = self._attrs, self._snap
 
             def stage(a: MonitoringAttrs, snap: list[Scheme]) -> None:

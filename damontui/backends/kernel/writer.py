@@ -17,6 +17,7 @@ from ...model import (
     FilterType,
     GoalMetric,
     MonitoringAttrs,
+    Probe,
     QuotaGoal,
     Range,
     Scheme,
@@ -89,9 +90,15 @@ def snapshot_schemes(attrs: MonitoringAttrs, nr_targets: int, features: Features
     return [snapshot_scheme(attrs, features)]
 
 
-def memcg_paths(schemes: Sequence[Scheme]) -> list[str]:
-    """'scheme 0 filter 1: /foo' for every memcg path the schemes name."""
-    out = []
+def memcg_paths(schemes: Sequence[Scheme], probes: Sequence[Probe] = ()) -> list[str]:
+    """'scheme 0 filter 1: /foo' for every memcg path the schemes (and the 7.2
+    probes: 'probe 0 filter 0: /foo') name."""
+    out = [
+        f"probe {pi} filter {fi}: {f.path}"
+        for pi, p in enumerate(probes)
+        for fi, f in enumerate(p.filters)
+        if _val(f.type) == "memcg"
+    ]
     for si, s in enumerate(schemes):
         for fi, f in enumerate(s.filters):
             if _val(f.type) == "memcg":
