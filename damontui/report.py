@@ -18,6 +18,7 @@ from .analysis import (
     HeatmapSettings,
     SnapshotAnalysis,
     access_rate,
+    filter_passed_missing,
     mean_columns,
     ramp_char,
     row_bins,
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 _ADDRESS = HeatmapSettings()  # batch mode draws address order, unzoomed
+_PASSED = HeatmapSettings(overlay="filter_passed")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
@@ -128,11 +130,13 @@ def format_region_table(
 
 
 def heatmap_grid(
-    history: Sequence[Snapshot], width: int, height: int
+    history: Sequence[Snapshot], width: int, height: int, overlay: str = "access"
 ) -> tuple[AddressLayout, list[tuple[int, int]], list[list[float]]] | None:
     """The text heatmap's binning (analysis/heatmap.py, as the TUI's address order):
     the layout over the whole history, the row bins, and per column (the history
-    split into `width` equal groups) each row's access fraction or NO_DATA."""
+    split into `width` equal groups) each row's access fraction (the filter-passed
+    share with overlay="filter_passed") or NO_DATA."""
+    settings = _PASSED if overlay == "filter_passed" else _ADDRESS
     layout = AddressLayout.from_snapshots(history)
     if not layout.total:
         return None
@@ -145,20 +149,24 @@ def heatmap_grid(
     ]
     columns = []
     for group in groups:
-        column = mean_columns([model.cached(s, layout, height, _ADDRESS) for s in group])
+        column = mean_columns([model.cached(s, layout, height, settings) for s in group])
         columns.append(column if column is not None else [NO_DATA] * height)
     return layout, bins, columns
 
 
-def format_heatmap(history: Sequence[Snapshot], width: int = 72, height: int = 16) -> str:
+def format_heatmap(
+    history: Sequence[Snapshot], width: int = 72, height: int = 16, overlay: str = "access"
+) -> str:
     """Rows: equal slices of the monitored bytes (gaps skipped); columns: time.
 
     Characters go from ' ' (idle) to '@' (accessed in every sample); '?' marks a
-    bin no snapshot of that column covered.
+    bin no snapshot of that column covered.  Where regions report bytes that passed
+    the scheme's filters (sz_filter_passed), the access heatmap is followed by the
+    filter-passed one (the TUI's `f` overlay).
     """
     if not history or not any(s.targets for s in history):
         return "(no data)"
-    grid = heatmap_grid(history, width, height)
+    grid = heatmap_grid(history, width, height, overlay)
     if grid is None:  # e.g. a view-only kdamond that exposes no tried regions
         return "(no regions to draw)"
     layout, bins, columns = grid
@@ -171,8 +179,12 @@ def format_heatmap(history: Sequence[Snapshot], width: int = 72, height: int = 1
     first, last = history[0].elapsed_us, history[-1].elapsed_us
     lines.append(
         f"{'':>{label_w}}  {format_duration_us(first)} .. {format_duration_us(last)}"
-        f"  ({len(history)} snapshots, ramp '{RAMP}' = 0..100 % access)"
+        f"  ({len(history)} snapshots, ramp '{RAMP}' = 0..100 % "
+        + ("of bytes passed the filters)" if overlay == "filter_passed" else "access)")
     )
+    if overlay == "access" and filter_passed_missing(history) is None:
+        passed = format_heatmap(history, width, height, "filter_passed")
+        lines += ["", "filter-passed share (sz_filter_passed per region):", passed]
     return "\n".join(lines)
 
 

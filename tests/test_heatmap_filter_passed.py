@@ -156,3 +156,20 @@ async def test_f_without_data_says_why(backend, words):
 def zero_passed(snap: Snapshot) -> Snapshot:
     targets = tuple(replace(t, sz_filter_passed=array("Q", [0] * len(t))) for t in snap.targets)
     return replace(snap, targets=targets)
+
+
+def test_batch_heatmap_adds_the_filter_passed_block_only_with_data():
+    from damontui import report
+
+    plain = report.format_heatmap([snapshot(None, 1), snapshot(None, 2)], width=4, height=4)
+    assert "filter-passed" not in plain
+    zeros = report.format_heatmap([snapshot([0, 0, 0, 0])], width=4, height=4)
+    assert "filter-passed" not in zeros
+    text = report.format_heatmap([snapshot(PASSED, 1), snapshot(PASSED, 2)], width=2, height=4)
+    access, passed = text.split("filter-passed share (sz_filter_passed per region):\n")
+    rows = [line.split("|")[1] for line in passed.splitlines() if "|" in line]
+    ramp = report.RAMP
+    # one row per region: all passed, none, half, a quarter (the same bins as the TUI)
+    assert rows == [c * 2 for c in (ramp[-1], ramp[0], ramp[len(ramp) // 2], rows[3][0])]
+    assert rows[3][0] not in (ramp[0], ramp[-1])
+    assert "of bytes passed the filters" in passed and "% access" in access
