@@ -183,7 +183,8 @@ class SchemeEditor(Vertical):
                 text = age.refreshed_text(key, slot.value, slot.raw, old, attrs, self._age_us)
                 if text is not None:  # a count still shown as a time: show its new time
                     slot.raw = slot.widget.value = text
-        self._revalidate(notify=False)
+        if self._slots:  # composed (else on_mount validates)
+            self._revalidate(notify=False)
 
     # --- composition
     def compose(self) -> ComposeResult:

@@ -7,6 +7,8 @@ Every aggr_us/sample_us steps comes an aggregation: merge (bounded by
 max_nr_regions), snapshot of the regions, DAMOS, intervals tuning, reset, split.
 The Snapshot object is assembled after DAMOS so its scheme stats include this
 aggregation. Every update_us the monitored ranges are refreshed from the sources.
+Sources that only tell per area how much was referenced (smaps, ``per_aggregation``)
+are reset when an aggregation starts and read once when it ends, never per sample.
 
 Beyond DAMON, the region count is held in [min_nr_regions, max_nr_regions] after
 every merge: smallest touching pairs are joined when DAMON's merge leaves too many
