@@ -115,6 +115,9 @@ def main() -> int:
             acc += (hi - lo) * n
             tot += hi - lo
     max_nr = snaps[-1].attrs.max_nr_accesses
+    import damontui
+
+    print(f"damontui from {Path(damontui.__file__).parent}")
     print(f"{args.size} MiB process, {args.hot} MiB hot; {len(snaps)} snapshots")
     print(f"attrs at the end: sample {attrs.sample_us} us, aggr {attrs.aggr_us} us, "
           f"regions {attrs.min_nr_regions}..{attrs.max_nr_regions}")  # fmt: skip

@@ -108,8 +108,9 @@ class SmapsSource(AccessSource):
     sees: ClassVar[str] = "reads+writes"
     description: ClassVar[str] = (
         "clear_refs + /proc/PID/smaps Referenced: per-VMA share of referenced bytes "
-        "(works on any kernel, VMA granularity)"
+        "(works on any kernel, VMA granularity, read once per aggregation)"
     )
+    per_aggregation: ClassVar[bool] = True
 
     def __init__(self, pid: int, proc_root: str = "/proc", seed: int = 0) -> None:
         self.pid = pid
@@ -176,8 +177,6 @@ class SmapsSource(AccessSource):
             probs.append(min(1.0, v.referenced / (v.end - v.start)))
         # Addresses outside every VMA (unmapped since) come back 0 from the kernel.
         return kernels.synthetic_check(addrs, starts, ends, probs, self._rng)
-
-    per_aggregation: ClassVar[bool] = True
 
     def begin_aggregation(self) -> None:
         write_clear_refs(self.proc_root, self.pid, b"1")
