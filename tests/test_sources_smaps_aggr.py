@@ -158,3 +158,39 @@ def test_real_child_hot_and_cold_areas_per_aggregation() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_backend_in_real_time_reads_once_per_aggregation(tmp_path: Path) -> None:
+    """The engine thread: no smaps read between aggregations (loose bounds: the
+    machine may be loaded, so only 'far fewer reads than samples' is checked)."""
+    from damontui.backends.engine.backend import EngineBackend
+    from damontui.backends.engine.tuning import SystemPaths
+
+    root = fake_proc(tmp_path, 81, [(*A, 4096), (*B, 0), (*C, 0)])
+    reads: list[int] = []
+    real_read = SmapsSource._read
+
+    def counted(self: SmapsSource) -> bytes:
+        reads.append(1)
+        return real_read(self)
+
+    attrs = MonitoringAttrs(sample_us=10_000, aggr_us=100_000, min_nr_regions=6)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(SmapsSource, "_read", counted)
+        backend = EngineBackend(
+            [Target(TargetKind.PID, pid=81)],
+            source="smaps",
+            attrs=attrs,
+            paths=SystemPaths(proc_root=root),
+            cpu_budget=None,
+        )
+        snaps: list[Snapshot] = []
+        backend.start(snaps.append, lambda m: None)
+        deadline = time.monotonic() + 20
+        while len(snaps) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        backend.close()
+    assert len(snaps) >= 4
+    samples = len(snaps) * attrs.aggr_us // attrs.sample_us
+    assert len(snaps) <= len(reads) <= len(snaps) + 1 < samples // 4
+    assert max(snaps[-1].targets[0].nr_accesses) == attrs.max_nr_accesses  # A: all referenced
