@@ -75,6 +75,16 @@ def check_probes(probes: Sequence[Probe], ops: str, has_probes: bool, needs: str
     return []
 
 
+def probe_memcg_paths(probes: Sequence[Probe]) -> list[str]:
+    """'probe 0 filter 1: /foo' for every memcg path the probes name."""
+    return [
+        f"probe {pi} filter {fi}: {f.path}"
+        for pi, p in enumerate(probes)
+        for fi, f in enumerate(p.filters)
+        if _val(f.type) == "memcg"
+    ]
+
+
 def stage_probes(
     write: Callable[[str, object], None], sysfs: Sysfs, ctx: str, attrs: MonitoringAttrs
 ) -> None:

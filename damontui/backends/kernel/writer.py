@@ -28,7 +28,7 @@ from ...model import (
 from ...model.units import U32_MAX, U64_MAX
 from ..base import BackendError
 from .features import Features, vstr
-from .probes import check_probes, stage_probes
+from .probes import check_probes, probe_memcg_paths, stage_probes
 from .reader import config_tree_order
 from .sysfs import Sysfs, join, yn
 
@@ -93,12 +93,7 @@ def snapshot_schemes(attrs: MonitoringAttrs, nr_targets: int, features: Features
 def memcg_paths(schemes: Sequence[Scheme], probes: Sequence[Probe] = ()) -> list[str]:
     """'scheme 0 filter 1: /foo' for every memcg path the schemes (and the 7.2
     probes: 'probe 0 filter 0: /foo') name."""
-    out = [
-        f"probe {pi} filter {fi}: {f.path}"
-        for pi, p in enumerate(probes)
-        for fi, f in enumerate(p.filters)
-        if _val(f.type) == "memcg"
-    ]
+    out = probe_memcg_paths(probes)
     for si, s in enumerate(schemes):
         for fi, f in enumerate(s.filters):
             if _val(f.type) == "memcg":
