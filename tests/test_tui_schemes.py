@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,11 @@ from damontui.analysis import HistoryFrame, SnapshotAnalysis
 from damontui.model import (
     AccessPattern,
     Action,
+    Dest,
     Filter,
     FilterType,
     GoalMetric,
+    GoalTuner,
     MonitoringAttrs,
     QuotaGoal,
     Quotas,
@@ -353,6 +356,7 @@ def test_count_matches_agrees_with_the_model() -> None:
 def editable_schemes(draw: st.DrawFn) -> Scheme:
     lo, hi = sorted(draw(st.lists(st.integers(0, U32_MAX), min_size=2, max_size=2)))
     age = draw(st.sampled_from([Range(lo, hi), Range(0, U32_MAX), Range(50, U32_MAX)]))
+    num = draw(st.integers(0, 10**6))
     return Scheme(
         draw(st.sampled_from(Action)).value and Action.STAT,
         AccessPattern(Range(draw(st.integers(0, 1 << 40)), U64_MAX), Range(lo, hi), age),
@@ -361,10 +365,20 @@ def editable_schemes(draw: st.DrawFn) -> Scheme:
             draw(st.integers(0, U64_MAX)),
             draw(st.integers(1, 10**7)),
             goals=(QuotaGoal(GoalMetric.SOME_MEM_PSI_US, draw(st.integers(0, 10**9))),),
+            goal_tuner=draw(st.sampled_from(GoalTuner)),
+            fail_charge_num=num,
+            fail_charge_denom=num + draw(st.integers(0, 10**6)),
         ),
         filters=(Filter(FilterType.HUGEPAGE_SIZE, min=draw(st.integers(0, 1 << 30)), max=U64_MAX),),
         apply_interval_us=draw(st.integers(0, 10**12)),
         name=draw(st.text(max_size=5)).strip(),
+        dests=tuple(
+            Dest(n, w)
+            for n, w in draw(
+                st.lists(st.tuples(st.integers(0, 64), st.integers(0, 10**4)), max_size=3)
+            )
+        ),
+        max_nr_snapshots=draw(st.integers(0, U32_MAX)),
     )
 
 
@@ -405,11 +419,9 @@ async def test_editor_posts_preview_none_when_closed() -> None:
         assert not app.query(DataTable)
 
 
-def test_editor_keeps_7x_settings_it_has_no_field_for() -> None:
-    """Editing a scheme read back from a 7.x kdamond keeps dests, max_nr_snapshots,
-    goal_tuner and fail_charge (the editor has no fields for them)."""
-    from damontui.model import Dest, GoalTuner
-
+def test_editor_shows_and_keeps_7x_settings() -> None:
+    """A scheme read back from a 7.x kdamond goes through the editor's fields unchanged
+    (dests, max_nr_snapshots, goal_tuner and fail_charge each have a field)."""
     base = Scheme(
         action=Action.MIGRATE_COLD,
         target_nid=0,
@@ -423,15 +435,9 @@ def test_editor_keeps_7x_settings_it_has_no_field_for() -> None:
             fail_charge_denom=3,
         ),
     )
-    simple = {
-        k: READERS[k](value_text(k, v, ATTRS), k, ATTRS) for k, v in scheme_values(base).items()
-    }
+    values = scheme_values(base)
+    assert value_text("dests", values["dests"], ATTRS) == "0:40,1:60"
+    simple = {k: READERS[k](value_text(k, v, ATTRS), k, ATTRS) for k, v in values.items()}
     simple["quotas.ms"] = 7
-    rebuilt, _, errors = assemble(simple, [], [], base)
-    assert errors == {} and rebuilt is not None
-    assert rebuilt.quotas.ms == 7
-    assert rebuilt.dests == base.dests and rebuilt.max_nr_snapshots == 9
-    assert rebuilt.quotas.goal_tuner is GoalTuner.TEMPORAL
-    assert (rebuilt.quotas.fail_charge_num, rebuilt.quotas.fail_charge_denom) == (1, 3)
-    plain, _, _ = assemble(simple, [], [])
-    assert plain is not None and plain.dests == () and plain.max_nr_snapshots == 0
+    rebuilt, _, errors = assemble(simple, [], [])
+    assert errors == {} and rebuilt == replace(base, quotas=replace(base.quotas, ms=7))
