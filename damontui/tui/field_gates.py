@@ -178,7 +178,7 @@ def _shown(value: object) -> str:
     if isinstance(value, GoalTuner):
         return f"'{value.value}'"
     if isinstance(value, tuple):
-        return "(" + ",".join(f"{d.id}:{d.weight}" for d in value) + ")"
+        return ",".join(f"{d.id}:{d.weight}" for d in value)
     if isinstance(value, bool):
         return "on" if value else "off"
     return str(value)
