@@ -158,7 +158,7 @@ def gate_errors(gate: Gate, fields: Iterable[tuple[str, object]]) -> dict[str, s
         if value is None:
             continue
         if key.startswith("quotas.goals[") and key.endswith(".metric"):
-            refusal = gate.metric(key, GoalMetric(value))  # type: ignore[arg-type]
+            refusal = gate.metric(key, GoalMetric(value))
         else:
             refusal = gate.field(key, value)
         if refusal is not None:
@@ -168,7 +168,7 @@ def gate_errors(gate: Gate, fields: Iterable[tuple[str, object]]) -> dict[str, s
 
 def _is_default(key: str, value: object) -> bool:
     if key == "quotas.goal_tuner":
-        return GoalTuner(value) is GoalTuner.CONSIST  # type: ignore[arg-type]
+        return GoalTuner(value) is GoalTuner.CONSIST
     if key == "addr_unit":
         return value == 1
     return not value
