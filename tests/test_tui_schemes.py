@@ -666,3 +666,51 @@ def test_gate_agrees_with_the_engine() -> None:
         except BackendError:
             engine_refuses = True
         assert bool(list(ENGINE.scheme(scheme))) == engine_refuses, scheme
+
+
+@pytest.mark.parametrize("version", [(6, 12), (7, 2)], ids=["6.12", "7.2"])
+async def test_editor_to_the_kernel_backend_on_the_fake_sysfs(tmp_path, version) -> None:  # noqa: ANN001
+    """End to end: the gate from a launched kernel backend's own info (features found
+    in its kdamond's files), the fields typed in the editor, then the backend itself
+    takes the scheme (7.2, written to the fake tree) or the editor refuses it with
+    the version the backend's own check names (6.12)."""
+    from fakesysfs import FakeSysfs
+
+    from damontui.backends.kernel import KernelBackend
+
+    fake = FakeSysfs.build(tmp_path, version)
+    backend = KernelBackend(
+        [Target(TargetKind.PADDR)], MonitoringAttrs(), [], **fake.backend_paths()
+    )
+    backend.launch()
+    try:
+        app = PanelApp((Scheme(Action.PAGEOUT, name="cold"),), gate=Gate.from_info(backend.info))
+        async with app.run_test(size=(100, 50)) as pilot:
+            editor = app.query_one(SchemeEditor)
+            await type_into(pilot, "quotas.ms", "10ms")
+            await type_into(pilot, "quotas.reset_interval_ms", "1s")
+            await type_into(pilot, "quotas.fail_charge_num", "1")
+            await type_into(pilot, "quotas.fail_charge_denom", "4")
+            await type_into(pilot, "max_nr_snapshots", "5")
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            typed = app.panel.schemes[0]
+        if version == (7, 2):
+            assert editor.errors == {} and len(app.applied) == 1
+            backend.set_schemes(app.applied[-1])
+            scheme_dir = "kdamonds/0/contexts/0/schemes/0"
+            assert fake.value(f"{scheme_dir}/quotas/fail_charge_num") == "1"
+            assert fake.value(f"{scheme_dir}/quotas/fail_charge_denom") == "4"
+            assert fake.value(f"{scheme_dir}/stats/max_nr_snapshots") == "5"
+        else:
+            assert app.applied == []
+            error = editor.errors["quotas.fail_charge_num"]
+            assert "needs kernel 7.2+ (this kernel: 6.12" in error
+            assert "needs kernel 7.0+" in editor.errors["max_nr_snapshots"]
+            refused = replace(
+                typed, quotas=replace(typed.quotas, fail_charge_num=1, fail_charge_denom=4)
+            )
+            with pytest.raises(BackendError, match="needs kernel 7.2"):
+                backend.set_schemes([refused])
+    finally:
+        backend.stop()
