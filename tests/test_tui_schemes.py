@@ -658,6 +658,13 @@ def test_gate_agrees_with_the_kernel_writer(version: tuple[int, int]) -> None:
         assert bool(refusals) == writer_refuses, (version, scheme, refusals)
 
 
+def test_gate_of_a_remote_backend_is_the_remote_backends() -> None:
+    remote = replace(kernel_info((6, 12)), backend="remote kernel")
+    refusals = dict(Gate.from_info(remote).scheme(Scheme(max_nr_snapshots=2)))
+    assert "needs kernel 7.0+ (this kernel: 6.12" in refusals["max_nr_snapshots"]
+    assert list(Gate.from_info(BackendInfo("replay", "x")).scheme(NEWER[0])) == []
+
+
 def test_gate_agrees_with_the_engine() -> None:
     for scheme in NEWER:
         try:

@@ -62,10 +62,12 @@ class Gate:
 
     @classmethod
     def from_info(cls, info: BackendInfo | None) -> Gate:
-        if info is None or info.backend not in ("kernel", "engine"):
+        # --remote: "remote kernel" with the remote backend's own features
+        backend = info.backend.removeprefix("remote ") if info is not None else ""
+        if info is None or backend not in ("kernel", "engine"):
             return cls()
         present = frozenset(label.rstrip("*") for label in info.features)
-        return cls(info.backend, info.kernel_version, present)
+        return cls(backend, info.kernel_version, present)
 
     @property
     def _version(self) -> tuple[int, int] | None:
