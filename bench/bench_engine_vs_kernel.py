@@ -1,17 +1,22 @@
 """damontui's engine (pageidle) against the kernel's own vaddr DAMON, in one guest boot.
 
-Run (host, root): python bench/bench_engine_vs_kernel.py [--seconds S]
+Run (host, root): python bench/bench_engine_vs_kernel.py [--seconds S] [--rounds N]
 
 Boots the page-idle guest (tests/vm/pageidle/build.sh must have built its kernel)
-once and runs this file inside it with --in-guest. There, one workload (six 8 MiB
-areas, two touched constantly: tests/vm/pageidle/workload.py) is monitored for the
-same time, one after the other, at the same intervals (5 ms / 100 ms) and region
-bounds (10..1000):
+once and runs this file inside it with --in-guest. There, the workload (six 8 MiB
+areas, two touched constantly: tests/vm/pageidle/workload.py; a fresh process for each
+run) is monitored for the same time, one after the other, at the same intervals
+(5 ms / 100 ms) and region bounds (10..1000):
 
 1. by damontui's engine with the pageidle source: CPU of the engine thread only
    (/proc/self/task/TID/stat), not Python's start-up;
 2. by kernel vaddr DAMON through plain sysfs writes: CPU of the kdamond
    (/proc/PID/stat).
+
+With --rounds N the two alternate N times (seconds / N each) and the CPU times add up:
+under TCG, guest CPU time follows the host's load, and a drift then weighs on both.
+Each run also prints its mean region count: both monitors adapt their regions, and
+the CPU of either grows with it. Run the bench on an otherwise idle host.
 
 Hot sets: bytes of the workload's areas in regions with at least HOT_NR of 20 accesses,
 taken over the last 5 seconds (a byte is hot if it is hot in most readings), compared
@@ -51,17 +56,26 @@ def _read(path: Path) -> str:
     return path.read_text().strip()
 
 
+SPAN = 1 << 30  # area i is placed at i * SPAN in the canonical coordinates below
+
+
 def hot_ranges(regions: list[tuple[int, int, int]], areas: list[tuple[int, int]]) -> list:
-    """Hot parts of the areas: (start, end) clipped to an area, nr_accesses >= HOT_NR."""
+    """Hot parts of the areas (nr_accesses >= HOT_NR), clipped to an area, in canonical
+    coordinates (area index * SPAN + offset in the area): runs on different workload
+    processes compare."""
     out = []
     for s, e, nr in regions:
         if nr < HOT_NR:
             continue
-        for a, b in areas:
+        for i, (a, b) in enumerate(areas):
             lo, hi = max(s, a), min(e, b)
             if lo < hi:
-                out.append((lo, hi))
+                out.append((i * SPAN + lo - a, i * SPAN + hi - a))
     return out
+
+
+def canonical_areas(areas: list[tuple[int, int]], indexes: list[int]) -> list:
+    return [(i * SPAN, i * SPAN + areas[i][1] - areas[i][0]) for i in indexes]
 
 
 def majority(readings: list[list[tuple[int, int]]], areas: list[tuple[int, int]]) -> list:
@@ -116,8 +130,8 @@ def run_engine(w, seconds: float) -> tuple[float, float, list]:  # noqa: ANN001
     ]
     print(
         f"engine: {run.elapsed_s:.1f} s monitored in {run.wall_s:.1f} s wall, "
-        f"{run.snapshots[-1].nr_regions} regions, per area "
-        + " ".join(f"{p:.0f}%" for p in run.area_percents(w.areas))
+        f"{sum(s.nr_regions for s in run.snapshots) / len(run.snapshots):.0f} regions (mean), "
+        "per area " + " ".join(f"{p:.0f}%" for p in run.area_percents(w.areas))
     )
     return run.cpu_s, run.wall_s, majority(readings, w.areas)
 
@@ -146,6 +160,7 @@ def run_kernel(w, seconds: float) -> tuple[float, float, list]:  # noqa: ANN001
     pid = int(_read(kd / "pid"))
     cpu0, t0 = guestkit.thread_cpu_seconds(pid), time.monotonic()
     readings = []
+    nr_regions: list[int] = []
     per_area: list[float] = []
     while time.monotonic() - t0 < seconds:
         time.sleep(0.5)
@@ -159,6 +174,7 @@ def run_kernel(w, seconds: float) -> tuple[float, float, list]:  # noqa: ANN001
             if d.name.isdigit()
         ]
         readings.append(hot_ranges(regions, w.areas))
+        nr_regions.append(len(regions))
         per_area = [
             sum(nr * (min(e, b) - max(s, a)) for s, e, nr in regions if s < b and e > a)
             / (b - a)
@@ -169,23 +185,41 @@ def run_kernel(w, seconds: float) -> tuple[float, float, list]:  # noqa: ANN001
     cpu1, wall = guestkit.thread_cpu_seconds(pid), time.monotonic() - t0
     _write(kd / "state", "off")
     _write(ADMIN / "kdamonds/nr_kdamonds", 0)
-    print(f"kernel: {len(readings)} readings, per area " + " ".join(f"{p:.0f}%" for p in per_area))
+    print(
+        f"kernel: {len(readings)} readings, {sum(nr_regions) / max(1, len(nr_regions)):.0f} "
+        "regions (mean), per area " + " ".join(f"{p:.0f}%" for p in per_area)
+    )
     return cpu1 - cpu0, wall, majority(readings, w.areas)
 
 
-def in_guest(seconds: float) -> None:
+def in_guest(seconds: float, rounds: int) -> None:
     import guestkit
 
     problem = guestkit.guest_problem()
     if problem:
         sys.exit(f"bench_engine_vs_kernel: {problem}")
-    with guestkit.workload("--thp", "off") as w:
-        truth = [w.areas[i] for i in w.hot]
-        e_cpu, e_wall, e_hot = run_engine(w, seconds)
-        k_cpu, k_wall, k_hot = run_kernel(w, seconds)
+    # Rounds alternate engine and kernel (seconds / rounds each), each on a workload of
+    # its own: kernel DAMON marks the pages it samples idle (PG_idle, the flag the
+    # bitmap shows), and a page stays idle until accessed, so the engine would pay rmap
+    # walks for the kernel's leftovers in a shared workload. A fresh process has fresh
+    # anonymous pages (freeing a page clears its flags); its file pages (Python itself)
+    # are shared.
+    part = seconds / rounds
+    e_cpu = k_cpu = e_wall = k_wall = 0.0
+    e_hot: list = []
+    k_hot: list = []
+    truth: list = []
+    for _ in range(rounds):
+        with guestkit.workload("--thp", "off") as w:
+            truth = canonical_areas(w.areas, w.hot)
+            cpu, wall, e_hot = run_engine(w, part)
+            e_cpu, e_wall = e_cpu + cpu, e_wall + wall
+        with guestkit.workload("--thp", "off") as w:
+            cpu, wall, k_hot = run_kernel(w, part)
+            k_cpu, k_wall = k_cpu + cpu, k_wall + wall
     print(
-        f"hot bytes: engine {size(e_hot) >> 20} MiB, kernel {size(k_hot) >> 20} MiB, truth "
-        f"{size(truth) >> 20} MiB; Jaccard engine/truth {jaccard(e_hot, truth):.2f}, "
+        f"hot bytes (last round): engine {size(e_hot) >> 20} MiB, kernel {size(k_hot) >> 20} "
+        f"MiB, truth {size(truth) >> 20} MiB; Jaccard engine/truth {jaccard(e_hot, truth):.2f}, "
         f"kernel/truth {jaccard(k_hot, truth):.2f}"
     )
     ratio = e_cpu / k_cpu if k_cpu > 0 else float("inf")
@@ -195,7 +229,7 @@ def in_guest(seconds: float) -> None:
     )
 
 
-def on_host(seconds: float) -> int:
+def on_host(seconds: float, rounds: int) -> int:
     spec = importlib.util.spec_from_file_location("damontui_vm", REPO / "tests/vm/damontui_vm.py")
     assert spec and spec.loader
     vm_mod = importlib.util.module_from_spec(spec)
@@ -212,7 +246,15 @@ def on_host(seconds: float) -> int:
     os.environ["DAMONTUI_VM_KERNEL"] = res.stdout.strip().splitlines()[-1]
     vm = vm_mod.VM()
     print(f"booting {vm.describe()}", flush=True)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--in-guest", "--seconds", str(seconds)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--in-guest",
+        "--seconds",
+        str(seconds),
+        "--rounds",
+        str(rounds),
+    ]
     env = {
         "PATH": vm_mod.guest_path(sys.executable),
         "HOME": os.environ.get("HOME", "/root"),
@@ -239,12 +281,17 @@ def on_host(seconds: float) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument(
+        "--rounds", type=int, default=1, help="alternations of engine and kernel (default 1)"
+    )
     ap.add_argument("--in-guest", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.seconds <= 0 or args.rounds < 1:
+        ap.error("--seconds must be > 0 and --rounds >= 1")
     if args.in_guest:
-        in_guest(args.seconds)
+        in_guest(args.seconds, args.rounds)
         return 0
-    return on_host(args.seconds)
+    return on_host(args.seconds, args.rounds)
 
 
 if __name__ == "__main__":

@@ -141,11 +141,16 @@ cdef u64 PFN_FILE_GAP = 0
 # apart go out in one pwrite (with zero words between them).
 cdef u64 WRITE_GAP = 8
 # Reading a bitmap word makes the kernel walk the rmap of EVERY idle page among its 64
-# PFNs, and a page set idle stays idle until accessed (cold pages: forever). Samples
-# are therefore moved to the first page among the next SLOT_PAGES of their region
-# whose PFN is a multiple of 64, when there is one: then a word holds at most one page
-# we set idle, and a check costs one rmap walk instead of up to 64.
+# PFNs, and a page set idle stays idle until accessed (cold pages: forever): measured in
+# a TCG guest, a word with many stale idle pages costs 25x a word with one. So each
+# bitmap word gets one "owner" page, the first we set idle in it, and only its owner is
+# ever set idle again: a sample whose page is not the owner of its word moves to the
+# nearest page among the next SLOT_PAGES of its region that is, or that can become one
+# (preferring a page that starts its word; see _rank). A word then holds at most one
+# page we set idle, and a check costs one rmap walk.
 cdef u64 SLOT_PAGES = 64
+# Words tracked (1 byte each, grown on demand): 2^25 words cover 8 TiB of RAM.
+cdef u64 OWNER_MAX = 1ULL << 25
 cdef int THP_SLOTS = 1024
 cdef u64 THP_PAGES = 512  # pages per PMD huge page (4 KiB pages)
 
@@ -215,7 +220,9 @@ cdef struct Sampler:
     size_t bufcap
     ThpSlot *thp
     u64 gen
-    u64 checks, reads, writes, kpf_reads, thp_heads
+    u64 checks, reads, writes, kpf_reads, thp_heads, conflicts
+    unsigned char *owner  # per bitmap word: 0 = no owner, else owner's bit + 1
+    u64 owner_cap
     int err, err_file
     u64 *starts
     u64 *ends
@@ -261,6 +268,7 @@ cdef class PageSampler:
         free(self.c.words)
         free(self.c.buf)
         free(self.c.thp)
+        free(self.c.owner)
         free(self.c.pre_samples)
         free(self.c.pre_pfn)
         free(self.c.pre_flag)
@@ -273,6 +281,7 @@ cdef class PageSampler:
         return {
             "checks": self.c.checks, "reads": self.c.reads, "writes": self.c.writes,
             "kpageflags_reads": self.c.kpf_reads, "thp_heads": self.c.thp_heads,
+            "owner_conflicts": self.c.conflicts,
         }
 
     def prepared_pfns(self):
@@ -567,17 +576,65 @@ cdef void _draw(Sampler *c, u64 *samples, Py_ssize_t sets) noexcept nogil:
     c.rng[0] = s
 
 
-cdef int _gather_windows(Sampler *c, u64 *samples, Py_ssize_t m) noexcept nogil:
-    """words[i] = pagemap entry of sample i, moved to a page whose PFN starts a bitmap
-    word if one is among the next SLOT_PAGES pages of its region (see SLOT_PAGES).
+cdef int _owner_room(Sampler *c, u64 w) noexcept nogil:
+    """1 if word w has a slot in the owner table (grown as needed), else 0."""
+    cdef u64 cap
+    cdef void *p
+    if w < c.owner_cap:
+        return 1
+    if w >= OWNER_MAX:
+        return 0
+    cap = c.owner_cap * 2 if c.owner_cap else 4096
+    while cap <= w:
+        cap *= 2
+    if cap > OWNER_MAX:
+        cap = OWNER_MAX
+    p = realloc(c.owner, cap)
+    if p == NULL:
+        return 0
+    memset(<unsigned char *>p + c.owner_cap, 0, cap - c.owner_cap)
+    c.owner, c.owner_cap = <unsigned char *>p, cap
+    return 1
 
-    Sample i belongs to region i % n. One pread per run of nearby windows.
+
+cdef inline int _rank(Sampler *c, u64 e, u64 t) noexcept nogil:
+    """How well the page of pagemap entry e, t pages from the drawn one, suits as the
+    sample (lower is better, 9: not at all; see SLOT_PAGES): 1 the drawn page when it is
+    absent or its PFN hidden, an untracked page, or the owner of its word; 2 a page
+    that starts an ownerless word (then every later window of contiguous pages finds
+    an owner); 3 another page of an ownerless word."""
+    cdef u64 p = e & PM_PFN_MASK
+    cdef unsigned char o
+    if not (e & PM_PRESENT) or p == 0:
+        return 1 if t == 0 else 9
+    if not _owner_room(c, p >> 6):
+        return 1
+    o = c.owner[p >> 6]
+    if o == (p & 63) + 1:
+        return 1
+    if o:
+        return 9
+    return 2 if (p & 63) == 0 else 3
+
+
+cdef int _gather_windows(Sampler *c, u64 *samples, Py_ssize_t m) noexcept nogil:
+    """words[i] = pagemap entry of sample i, moved to the first page among the next
+    SLOT_PAGES of its region that may be set idle (see SLOT_PAGES); that page becomes
+    the owner of its bitmap word. Sample i belongs to region i % n. One pread per run of
+    nearby windows.
     """
     cdef Py_ssize_t k = 0, last, j, pos
-    cdef u64 first, span, v, t, lim, e, chosen, end_page
-    cdef int rc
+    cdef u64 first, span, v, ws, d, u, lim, e, chosen, end_page, start_page, p
+    cdef int rc, found, rank, best
     for j in range(m):
-        c.keys[j].word = samples[j] // c.page_size
+        # the window: SLOT_PAGES from the drawn page, shifted back to end at the region's
+        # end (so it spans SLOT_PAGES whenever the region does)
+        v = samples[j] // c.page_size
+        end_page = c.ends[j % c.n] // c.page_size
+        start_page = c.starts[j % c.n] // c.page_size
+        if v + SLOT_PAGES > end_page:
+            v = end_page - SLOT_PAGES if end_page - start_page > SLOT_PAGES else start_page
+        c.keys[j].word = v
         c.keys[j].pos = j
     qsort(c.keys, m, sizeof(Key), _cmp_key)
     while k < m:
@@ -595,19 +652,31 @@ cdef int _gather_windows(Sampler *c, u64 *samples, Py_ssize_t m) noexcept nogil:
             return rc
         for j in range(k, last + 1):
             pos = c.keys[j].pos
-            v = c.keys[j].word
+            ws = c.keys[j].word
+            v = samples[pos] // c.page_size
             end_page = c.ends[pos % c.n] // c.page_size
-            lim = SLOT_PAGES if v + SLOT_PAGES <= end_page else end_page - v
-            chosen = 0
-            t = 0
-            while t < lim:
-                e = ds_load_le64(c.buf + (v + t - first) * 8)
-                if (e & PM_PRESENT) and (e & PM_PFN_MASK) % SLOT_PAGES == 0 and (e & PM_PFN_MASK):
-                    chosen = t
-                    break
-                t += 1
-            c.words[pos] = ds_load_le64(c.buf + (v + chosen - first) * 8)
-            samples[pos] = (v + chosen) * c.page_size
+            lim = SLOT_PAGES if ws + SLOT_PAGES <= end_page else end_page - ws
+            if lim == 0:
+                lim = 1
+            # scan from the drawn page to the window's end, then from its start
+            chosen = v
+            best = 9
+            d = 0
+            while d < lim and best > 1:
+                u = ws + (v - ws + d) % lim
+                rank = _rank(c, ds_load_le64(c.buf + (u - first) * 8), d)
+                if rank < best:
+                    best, chosen = rank, u
+                d += 1
+            found = best < 9
+            e = ds_load_le64(c.buf + (chosen - first) * 8)
+            p = e & PM_PFN_MASK
+            if not found:
+                c.conflicts += 1  # every page here belongs to a word owned by another
+            elif (e & PM_PRESENT) and p and p >> 6 < c.owner_cap:
+                c.owner[p >> 6] = <unsigned char>((p & 63) + 1)
+            c.words[pos] = e
+            samples[pos] = chosen * c.page_size
         k = last + 1
     return 0
 

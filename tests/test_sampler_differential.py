@@ -253,3 +253,40 @@ def test_array_types_are_checked() -> None:
     r.sample_addrs = array("Q", [0])
     with pytest.raises(ValueError):
         cy.prepare(s, r, make_rng(1))
+
+
+@pytest.mark.parametrize("impl", [cy, py], ids=["cython", "python"])
+@pytest.mark.parametrize("layout", ["contiguous", "scattered"])
+def test_each_bitmap_word_has_one_page_set_idle(
+    tmp_path: Path, impl: ModuleType, layout: str
+) -> None:
+    """A page set idle stays idle until accessed, and reading its word walks the rmap of
+    every idle page in it: samples must keep to one page per word (its owner)."""
+    nr_pages = 1024
+    pfns = list(range(64, 64 + nr_pages))
+    if layout == "scattered":
+        random.Random(5).shuffle(pfns)
+    pagemap = [PRESENT | p for p in pfns]
+    w = World(tmp_path, pagemap, [KPF_LRU] * (64 + nr_pages))
+    pm, bm, cr, kp = w.fds
+    s = impl.PageSampler(impl.CONSTANTS["MODE_IDLE_VADDR"], pm, bm, cr, kp, PAGE)
+    r = Regions.from_ranges([(0, nr_pages * PAGE)], 6, PAGE)
+    rng = make_rng(11)
+    set_idle: dict[int, set[int]] = {}
+    samples = 0
+    for _ in range(150):
+        assert impl.prepare(s, r, rng)[0] == py.ST_OK
+        for pfn, flag in s.prepared_pfns():
+            assert flag == py.F_BITMAP
+            set_idle.setdefault(pfn >> 6, set()).add(pfn)
+            samples += 1
+        assert impl.run([s], [r], [rng], 1, 0, 0, impl.StopFlag())[0] == 1
+    conflicts = s.counters()["owner_conflicts"]
+    if layout == "contiguous":  # every window of 64 pages holds its words' owners
+        assert conflicts < samples // 20
+    else:  # 16 owners among 1024 shuffled pages: a window holds none 37 % of the time
+        assert conflicts < samples // 2
+    extra = sum(len(p) - 1 for p in set_idle.values())
+    assert extra <= conflicts, (extra, conflicts)
+    assert len(set_idle) > 8  # not vacuous: the samples spread over most of the 16 words
+    w.close()

@@ -62,10 +62,13 @@ PAGEMAP_GAP, PFN_FILE_GAP = 64, 0
 # apart share one pwrite (with zero words between them).
 WRITE_GAP = 8
 # Reading a bitmap word makes the kernel walk the rmap of every idle page among its 64
-# PFNs, and pages set idle stay idle until accessed (cold ones: forever). A sample is
-# moved to the first page among the next SLOT_PAGES of its region whose PFN is a
-# multiple of 64, if any: a word then holds at most one page we set idle.
+# PFNs, and pages set idle stay idle until accessed (cold ones: forever). Each bitmap
+# word gets one "owner" page, the first set idle in it, and only the owner is set idle
+# again: a sample whose page is not its word's owner moves to the nearest page among the
+# next SLOT_PAGES of its region that is, or can become one (see _rank). A word then
+# holds at most one page we set idle.
 SLOT_PAGES = 64
+OWNER_MAX = 1 << 25  # words tracked (1 byte each, grown on demand)
 THP_SLOTS = 1024
 THP_PAGES = 512
 F_BITMAP, F_ABSENT, F_SKIP, F_DIRTY = 0, 1, 2, 3
@@ -145,8 +148,10 @@ class PageSampler:
         self.thp: list[tuple[int, int, int, int, bool]] = [(0, 0, 0, 0, False)] * THP_SLOTS
         self.gen = 1
         self._counters = dict.fromkeys(
-            ("checks", "reads", "writes", "kpageflags_reads", "thp_heads"), 0
+            ("checks", "reads", "writes", "kpageflags_reads", "thp_heads", "owner_conflicts"), 0
         )
+        self._starts: array = array("Q")
+        self.owner = bytearray()  # per bitmap word: 0 = no owner, else owner's bit + 1
         self.err = self.err_file = 0
         self._pre: list[int] = []
         self._pre_pfn: list[int] = []
@@ -164,6 +169,7 @@ class PageSampler:
             raise ValueError("region arrays differ in length")
         if len(self.flag) != n:
             self.pfn, self.flag = [0] * n, [F_SKIP] * n
+        self._starts = r.starts  # for the sample windows (_gather_windows)
 
     # --- I/O helpers -------------------------------------------------------------
 
@@ -271,10 +277,35 @@ class PageSampler:
                 out.append(starts[i] + (rng_next(rng) % npages) * ps)
         return out
 
+    def _rank(self, e: int, t: int) -> int:
+        """Suitability of a page as the sample, lower is better (the compiled _rank)."""
+        p = e & PM_PFN_MASK
+        if not e & PM_PRESENT or not p:
+            return 1 if t == 0 else 9
+        if p >> 6 >= OWNER_MAX:
+            return 1
+        if p >> 6 >= len(self.owner):
+            cap = len(self.owner) * 2 if self.owner else 4096
+            while cap <= p >> 6:
+                cap *= 2
+            self.owner.extend(bytes(min(cap, OWNER_MAX) - len(self.owner)))
+        o = self.owner[p >> 6]
+        if o == (p & 63) + 1:
+            return 1
+        if o:
+            return 9
+        return 2 if p & 63 == 0 else 3
+
     def _gather_windows(self, samples: list[int], ends: array, n: int) -> dict[int, int]:
         """{i: pagemap entry} with sample i moved like the compiled one (SLOT_PAGES)."""
-        ps = self.page_size
-        keys = sorted((a // ps, i) for i, a in enumerate(samples))
+        ps, starts = self.page_size, self._starts
+        keys = []
+        for i, a in enumerate(samples):
+            v, end, start = a // ps, ends[i % n] // ps, starts[i % n] // ps
+            if v + SLOT_PAGES > end:
+                v = end - SLOT_PAGES if end - start > SLOT_PAGES else start
+            keys.append((v, i))
+        keys.sort()
         out: dict[int, int] = {}
         k = 0
         while k < len(keys):
@@ -288,19 +319,27 @@ class PageSampler:
             span = keys[last][0] + SLOT_PAGES - first
             self._counters["reads"] += 1
             data = _pread(self.pagemap_fd, span * 8, first * 8, FILE_PAGEMAP)
-            for v, pos in keys[k : last + 1]:
-                lim = min(SLOT_PAGES, ends[pos % n] // ps - v)
-                chosen = 0
-                for t in range(lim):
-                    off = (v + t - first) * 8
-                    e = int.from_bytes(data[off : off + 8], "little")
-                    pfn = e & PM_PFN_MASK
-                    if e & PM_PRESENT and pfn and pfn % SLOT_PAGES == 0:
-                        chosen = t
+            for ws, pos in keys[k : last + 1]:
+                v = samples[pos] // ps
+                lim = max(min(SLOT_PAGES, ends[pos % n] // ps - ws), 1)
+                chosen, best = v, 9
+                for d in range(lim):  # from the drawn page to the window's end, then on
+                    u = ws + (v - ws + d) % lim
+                    off = (u - first) * 8
+                    rank = self._rank(int.from_bytes(data[off : off + 8], "little"), d)
+                    if rank < best:
+                        best, chosen = rank, u
+                    if best == 1:
                         break
-                off = (v + chosen - first) * 8
-                out[pos] = int.from_bytes(data[off : off + 8], "little")
-                samples[pos] = (v + chosen) * ps
+                off = (chosen - first) * 8
+                e = int.from_bytes(data[off : off + 8], "little")
+                p = e & PM_PFN_MASK
+                if best == 9:
+                    self._counters["owner_conflicts"] += 1
+                elif e & PM_PRESENT and p and p >> 6 < len(self.owner):
+                    self.owner[p >> 6] = (p & 63) + 1
+                out[pos] = e
+                samples[pos] = chosen * ps
             k = last + 1
         return out
 

@@ -1,0 +1,70 @@
+"""damontui/backends/engine/batch.py: sampler statuses become messages or target drops."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from damontui.backends.engine import batch
+from damontui.model import Target, TargetKind
+
+C = batch.C
+
+
+class _Engine:
+    def __init__(self) -> None:
+        self.reports: list[str] = []
+        self.dropped: list[tuple[Any, str | None]] = []
+
+    def report(self, message: str) -> None:
+        self.reports.append(message)
+
+    def _drop(self, et: Any, reason: str | None) -> None:
+        self.dropped.append((et, reason))
+
+
+def _target(proc_root: Path, pid: int) -> Any:
+    source = SimpleNamespace(
+        proc_root=str(proc_root), sampler_file=lambda code: f"{proc_root}/{pid}/pagemap"
+    )
+    return SimpleNamespace(target=Target(TargetKind.PID, pid=pid), source=source)
+
+
+def _proc(tmp_path: Path, pid: int, state: str | None) -> Path:
+    root = tmp_path / "proc"
+    root.mkdir()
+    if state is not None:
+        (root / str(pid)).mkdir()
+        (root / str(pid) / "stat").write_text(f"{pid} (python3) {state} 1 1 1 0 -1 0\n")
+    return root
+
+
+@pytest.mark.parametrize("state", [None, "Z"], ids=["exited", "zombie"])
+def test_an_error_from_a_process_that_is_gone_drops_it(tmp_path: Path, state: str | None) -> None:
+    """An I/O error after the target died is its exit, not a source error (the check
+    reads the target's /proc entry under the source's proc root)."""
+    et = _target(_proc(tmp_path, 4242, state), 4242)
+    engine = _Engine()
+    batch.handle(engine, et, C["ST_ERRNO"], errno.EIO, C["FILE_PAGEMAP"])  # type: ignore[arg-type]
+    assert engine.reports == []
+    assert len(engine.dropped) == 1 and "pid 4242 exited" in str(engine.dropped[0][1])
+
+
+def test_an_error_from_a_live_process_is_reported_with_its_file(tmp_path: Path) -> None:
+    et = _target(_proc(tmp_path, 4242, "S"), 4242)
+    engine = _Engine()
+    batch.handle(engine, et, C["ST_ERRNO"], errno.EIO, C["FILE_PAGEMAP"])  # type: ignore[arg-type]
+    assert engine.dropped == []
+    assert len(engine.reports) == 1
+    assert "pagemap" in engine.reports[0] and "Input/output error" in engine.reports[0]
+
+
+def test_hidden_pfns_say_root_is_needed(tmp_path: Path) -> None:
+    et = _target(_proc(tmp_path, 4242, "S"), 4242)
+    engine = _Engine()
+    batch.handle(engine, et, C["ST_NO_PFN"], 0, C["FILE_PAGEMAP"])  # type: ignore[arg-type]
+    assert engine.dropped == [] and "CAP_SYS_ADMIN" in engine.reports[0]
