@@ -579,6 +579,7 @@ async def test_a_kernel_without_the_feature_refuses_with_the_version() -> None:
             "(this kernel: 6.12.48+deb13-cloud-amd64)"
         )
         assert error in note_of(tuner) and editor.scheme is None
+        assert app.panel.schemes[0] == COLD  # the refused edit never reached the list
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert app.applied == []

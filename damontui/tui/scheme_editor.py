@@ -388,7 +388,9 @@ class SchemeEditor(Vertical):
         parse_errors = {self._key(s): s.error for s in self._slots.values() if s.error}
         refused = gate_errors(self.gate, ((self._key(s), s.value) for s in self._slots.values()))
         self._errors = {**model_errors, **refused, **parse_errors}
-        self._scheme, self._pattern = (None if refused else scheme), pattern
+        if refused:  # a setting the backend lacks: the scheme doesn't leave the editor
+            scheme = None
+        self._scheme, self._pattern = scheme, pattern
         self._refresh_notes()
         if notify:
             self.post_message(self.Changed(self, scheme, pattern, self.errors))
