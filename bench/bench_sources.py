@@ -13,8 +13,8 @@ floor is compiled here with gcc and does the same syscalls in a tight loop:
   pread them back, on pages whose PFN starts a bitmap word (the pages the sampler
   prefers, so both pay one rmap walk per read);
 * softdirty: per interval one clear_refs "4" write, per check one 8-byte pagemap pread;
-* smaps: per interval one clear_refs "1" write and one full smaps read (every check of
-  the interval comes out of that read).
+* smaps: per round one clear_refs "1" write and one full smaps read (the engine does
+  one round per aggregation; every region's count comes out of that read).
 
 Without /sys/kernel/mm/page_idle (this host) pageidle runs against a sparse file in its
 place (cost of the file, not of the kernel's bitmap: marked "emulated"); --vm boots the
@@ -134,21 +134,17 @@ def engine_rate(source, nreg: int, areas, secs: float) -> float:  # noqa: ANN001
 
 def smaps_rate(pid: int, nreg: int, areas, secs: float) -> float:  # noqa: ANN001
     """The smaps source as the engine drives it: one clear_refs + smaps read per
-    interval; every region's check comes out of that read."""
-    from array import array
-
-    from damontui import kernels
-    from damontui.backends.engine.regionset import Regions, make_rng
+    aggregation (here back to back); every region's nr_accesses comes out of that
+    read, so a round counts one check per region, like the floor's."""
+    from damontui.backends.engine.regionset import Regions
     from damontui.backends.engine.sources import SmapsSource
 
     src = SmapsSource(pid)
     r = Regions.from_ranges(areas, nreg, 4096)
-    rng = make_rng(1)
     checks, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < secs:
-        kernels.pick_samples(r, rng, 4096)
-        src.prepare(r.sample_addrs)
-        src.check(array("Q", r.sample_addrs))
+        src.begin_aggregation()
+        r.nr_accesses[:] = src.aggregation_accesses(r, 20)
         checks += len(r)
     src.close()
     return checks / (time.perf_counter() - t0)

@@ -858,3 +858,22 @@ def test_shutdown_is_lock_free_and_idempotent(tmp_path):
     b.shutdown()
     b.stop()
     assert not list(Path(fake.runtime_dir).glob("*.json"))
+
+
+def test_ages_given_as_times_follow_the_aggregation_interval(tmp_path):
+    """age = ["3s", "max"] means 3 s at any aggregation interval: written as 30
+    aggregations at 100 ms, rewritten as 3 at 1 s (counts given as counts stay)."""
+    fake = FakeSysfs.build(tmp_path)
+    timed = replace(
+        COLD,
+        access_pattern=replace(COLD.access_pattern, age=Range(30, U32), age_us=(3_000_000, -1)),
+    )
+    counted = replace(COLD, access_pattern=replace(COLD.access_pattern, age=Range(7, U32)))
+    b = started(fake, attrs=MonitoringAttrs(aggr_us=100_000), schemes=(timed, counted))
+    ap = "kdamonds/0/contexts/0/schemes/{}/access_pattern/age/{}"
+    assert (fake.value(ap.format(0, "min")), fake.value(ap.format(0, "max"))) == ("30", str(U32))
+    b.set_attrs(MonitoringAttrs(sample_us=50_000, aggr_us=1_000_000))
+    assert fake.value(ap.format(0, "min")) == "3"
+    assert fake.value(ap.format(0, "max")) == str(U32)
+    assert fake.value(ap.format(1, "min")) == "7"
+    b.stop()

@@ -268,3 +268,14 @@ def read_age(value: object, path: str, attrs: MonitoringAttrs) -> int:
             return U32_MAX
         return min(U32_MAX, _duration_us(value, path) // attrs.aggr_us)
     return _count(value, path, U32_MAX)
+
+
+def read_age_us(value: object, path: str) -> int:
+    """The time in us of an age bound given as one ('3s'), to be converted again
+    against each aggregation interval in force; -1 for a count, 'max' or 0."""
+    if not (isinstance(value, str) and re.search("[A-Za-zµ]", value)):
+        return -1
+    if value.strip().lower() in MAX_WORDS:
+        return -1
+    us = _duration_us(value, path)
+    return us if 0 < us < U64_MAX else -1

@@ -15,7 +15,6 @@ MonitoringAttrs in force, as damo does.
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -49,6 +48,7 @@ from .readers import (
     _Table,
     read_accesses,
     read_age,
+    read_age_us,
     read_bool,
     read_bp,
     read_choice,
@@ -75,7 +75,7 @@ from .scheme import (
     WatermarkMetric,
     Watermarks,
 )
-from .units import MAX_WORDS, U32_MAX
+from .units import U32_MAX
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -87,6 +87,7 @@ __all__ = [
     "exact_size",
     "read_accesses",
     "read_age",
+    "read_age_us",
     "read_bool",
     "read_bp",
     "read_choice",
@@ -139,15 +140,8 @@ def _age_times(raw: object, path: str) -> tuple[int, int]:
     again whenever the aggregation interval changes."""
     if not isinstance(raw, (list, tuple)) or len(raw) != 2:
         return (-1, -1)
-    out = []
-    for value in raw:
-        timed = isinstance(value, str) and re.search("[A-Za-zµ]", value)
-        if timed and value.strip().lower() not in MAX_WORDS:
-            us = _duration_us(value, _join(path, "age"))
-            out.append(us if us > 0 else -1)
-        else:
-            out.append(-1)
-    return (out[0], out[1])
+    lo, hi = (read_age_us(value, _join(path, "age")) for value in raw)
+    return (lo, hi)
 
 
 def _goal(data: object, path: str) -> QuotaGoal:

@@ -33,6 +33,7 @@ from ..model import (
     ValidationError,
 )
 from ..model.units import format_permil
+from . import age_threshold as age
 from .field_gates import Gate, gate_errors
 from .messages import PreviewPattern
 from .scheme_fields import (
@@ -42,7 +43,6 @@ from .scheme_fields import (
     READERS,
     Reader,
     assemble,
-    count_text,
     scheme_values,
     value_text,
 )
@@ -123,6 +123,7 @@ class SchemeEditor(Vertical):
         self._groups: dict[str, list[int]] = {"goals": [], "filters": []}
         self._scheme: Scheme | None = self._scheme_in
         self._pattern: AccessPattern | None = self._scheme_in.access_pattern
+        self._age_us = age.loaded_age_us(self._scheme_in.access_pattern)  # -1: a count
         self._errors: dict[str, str] = {}
         self._previewing = False
         self._preview_timer: Timer | None = None
@@ -145,6 +146,7 @@ class SchemeEditor(Vertical):
     async def load(self, scheme: Scheme) -> None:
         """Show `scheme` (discarding any edits)."""
         self._scheme_in = scheme
+        self._age_us = age.loaded_age_us(scheme.access_pattern)
         same_shape = [len(scheme.quotas.goals), len(scheme.filters)] == [
             len(self._groups["goals"]),
             len(self._groups["filters"]),
@@ -167,14 +169,25 @@ class SchemeEditor(Vertical):
             else:
                 value = simple[slot.template]
             slot.value, slot.error = value, None
-            slot.raw = _raw(value, value_text(slot.template, value, self.attrs))
+            slot.raw = _raw(value, self._text(slot.template, value))
             assert slot.widget is not None  # _control gives every slot its widget
             slot.widget.value = slot.raw
 
+    def _text(self, key: str, value: Any) -> str:
+        return age.age_field_text(key, self._age_us) or value_text(key, value, self.attrs)
+
     def set_attrs(self, attrs: MonitoringAttrs) -> None:
-        """Attributes for converting time/percent input; typed values keep their meaning."""
-        self.attrs = attrs
-        self._refresh_notes()
+        """Attributes for converting time/percent input; typed values keep their meaning
+        (an age typed as a time is converted again: see age_threshold.py)."""
+        old, self.attrs = self.attrs, attrs
+        for key in age.AGE_KEYS:
+            slot = self._slots.get(field_id(key))
+            if slot and isinstance(slot.widget, Input) and slot.value is not None:
+                text = age.refreshed_text(key, slot.value, slot.raw, old, attrs, self._age_us)
+                if text is not None:  # a count still shown as a time: show its new time
+                    slot.raw = slot.widget.value = text
+        if self._slots:  # composed (else on_mount validates)
+            self._revalidate(notify=False)
 
     # --- composition
     def compose(self) -> ComposeResult:
@@ -207,7 +220,7 @@ class SchemeEditor(Vertical):
             else (GOAL_READERS if group == "goals" else FILTER_READERS)[key.rsplit(".", 1)[-1]]
         )
         wid = field_id(key) if not group else f"f-{group[:-1]}{uid}-{key.rsplit('.', 1)[-1]}"
-        raw = _raw(value, value_text(key, value, self.attrs))
+        raw = _raw(value, self._text(key, value))
         control: Input | Checkbox | Select[Any]
         if isinstance(value, ENUM_TYPES):
             control = Select(
@@ -323,6 +336,8 @@ class SchemeEditor(Vertical):
             return  # a removed control, or no change (e.g. set by load)
         slot.raw = raw
         key = self._key(slot)
+        if key in age.AGE_KEYS:
+            self._age_us[key] = age.typed_age_us(raw, key)
         try:
             slot.value, slot.error = slot.reader(raw, key, self.attrs), None
         except ValidationError as exc:
@@ -370,6 +385,11 @@ class SchemeEditor(Vertical):
         self._revalidate(notify=True)
 
     def _revalidate(self, notify: bool, pattern_edit: bool = False) -> None:
+        for key in age.AGE_KEYS:  # ages given as times: counts at the attrs in force
+            slot = self._slots.get(field_id(key))
+            count = age.age_count(key, self._age_us, self.attrs)
+            if slot is not None and slot.error is None and count is not None:
+                slot.value = count
         simple = {s.template: s.value for s in self._slots.values() if not s.group}
         rows: dict[str, list[dict[str, Any]]] = {
             group: [
@@ -385,6 +405,7 @@ class SchemeEditor(Vertical):
         scheme, pattern, model_errors = assemble(
             simple, rows["goals"], rows["filters"], self._scheme_in
         )
+        scheme, pattern = age.with_age_times(scheme, pattern, self._age_us, self.attrs)
         parse_errors = {self._key(s): s.error for s in self._slots.values() if s.error}
         refused = gate_errors(self.gate, ((self._key(s), s.value) for s in self._slots.values()))
         self._errors = {**model_errors, **refused, **parse_errors}
@@ -432,8 +453,8 @@ class SchemeEditor(Vertical):
             )
             return f"= {100 * lo / max_nr:.0f}%..{100 * hi / max_nr:.0f}% of {max_nr} samples"
         if "access_pattern.age.min" in values:
-            lo, hi = (count_text(values[f"access_pattern.age.{e}"]) for e in ("min", "max"))
-            return f"= {lo}..{hi} aggregations"
+            lo, hi = (values[k] for k in age.AGE_KEYS)
+            return age.age_hint(lo, hi, self._age_us, self.attrs)
         if "watermarks.high" in values:
             return "/".join(
                 format_permil(values[f"watermarks.{n}"]) for n in ("high", "mid", "low")

@@ -7,6 +7,8 @@ Every aggr_us/sample_us steps comes an aggregation: merge (bounded by
 max_nr_regions), snapshot of the regions, DAMOS, intervals tuning, reset, split.
 The Snapshot object is assembled after DAMOS so its scheme stats include this
 aggregation. Every update_us the monitored ranges are refreshed from the sources.
+Sources that only tell per area how much was referenced (smaps, ``per_aggregation``)
+are reset when an aggregation starts and read once when it ends, never per sample.
 
 Beyond DAMON, the region count is held in [min_nr_regions, max_nr_regions] after
 every merge: smallest touching pairs are joined when DAMON's merge leaves too many
@@ -163,6 +165,7 @@ class Engine:
         et.regions = Regions.from_ranges(et.ranges(), self._attrs.min_nr_regions, page_size)
         batch.attach(et)
         self._prepare(et)
+        self._begin_aggregation(et)
         return et
 
     def _rescale(self, old: MonitoringAttrs, new: MonitoringAttrs) -> None:
@@ -187,7 +190,7 @@ class Engine:
         if with_sampler:
             batch.run(self, with_sampler, 1, 0, 0, self._no_stop)
         for et in list(self.targets):
-            if et.sampler is not None:
+            if et.sampler is not None or et.source.per_aggregation:
                 continue
             try:
                 et.source.advance(attrs.sample_us)
@@ -205,7 +208,10 @@ class Engine:
         snapshot = None
         if self._samples >= attrs.aggr_us // attrs.sample_us:
             self._samples = 0
+            self._read_per_aggregation(attrs)
             snapshot = self._aggregate(attrs)
+            for et in list(self.targets):
+                self._begin_aggregation(et)
         if self.elapsed_us >= self._next_update_us:
             self._next_update_us = self.elapsed_us + self._attrs.update_us
             self._update_ranges()
@@ -249,6 +255,8 @@ class Engine:
         if et.sampler is not None:
             batch.prepare(self, et)
             return
+        if et.source.per_aggregation:
+            return  # reset once per aggregation instead (_begin_aggregation)
         try:
             kernels.pick_samples(et.regions, et.rng, et.page_size)
             et.source.prepare(et.regions.sample_addrs)
@@ -256,6 +264,29 @@ class Engine:
             self._drop(et, str(e))
         except SourceError as e:
             self.report(f"{et.target.label}: {e}")
+
+    def _begin_aggregation(self, et: EngineTarget) -> None:
+        if not et.source.per_aggregation:
+            return
+        try:
+            et.source.begin_aggregation()
+        except TargetGone as e:
+            self._drop(et, str(e))
+        except SourceError as e:
+            self.report(f"{et.target.label}: {e}")
+
+    def _read_per_aggregation(self, attrs: MonitoringAttrs) -> None:
+        """nr_accesses of the sources read once per aggregation (smaps), at its end."""
+        for et in list(self.targets):
+            if not et.source.per_aggregation:
+                continue
+            try:
+                r = et.regions
+                r.nr_accesses[:] = et.source.aggregation_accesses(r, attrs.max_nr_accesses)
+            except TargetGone as e:
+                self._drop(et, str(e))
+            except SourceError as e:
+                self.report(f"{et.target.label}: {e}")
 
     def _aggregate(self, attrs: MonitoringAttrs) -> Snapshot:
         max_nr = attrs.max_nr_accesses
@@ -367,6 +398,15 @@ class Engine:
     def simulated(self) -> bool:
         """True when every source runs on a simulated clock (no pacing needed)."""
         return all(et.source.name == "synthetic" for et in self.targets)
+
+    @property
+    def paced_per_aggregation(self) -> bool:
+        """True when no target is checked per sampling interval in wall time
+        (simulated sources, sources read once per aggregation): the steps of an
+        aggregation may run back to back, with one wait before the one publishing."""
+        return all(
+            et.source.name == "synthetic" or et.source.per_aggregation for et in self.targets
+        )
 
     @property
     def next_step_aggregates(self) -> bool:

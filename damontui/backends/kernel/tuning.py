@@ -129,6 +129,9 @@ class LiveTuning(KernelBase):
             def stage(a: MonitoringAttrs, snap: list[Scheme]) -> None:
                 w = Writer(self._sysfs, self._features)
                 w.stage_attrs(self._ctx(), a)
+                for i, s in enumerate(self._schemes):  # ages given as times keep them
+                    if s.access_pattern.age_us != (-1, -1):
+                        w.stage_age(self._sdir(i), s.access_pattern, a.aggr_us)
                 base = len(self._schemes)
                 for k, s in enumerate(snap):
                     if s.apply_interval_us and self._sysfs.exists(

@@ -337,7 +337,7 @@ class Writer:
             self.w(join(sdir, "apply_interval_us"), 0)
         ap = join(sdir, "access_pattern")
         # a new scheme's ranges are 0..0 and match nothing: always write all six
-        pattern = s.access_pattern
+        pattern = self._age_in_force(sdir, s.access_pattern)
         for name, rng in (
             ("sz", pattern.sz),
             ("nr_accesses", pattern.nr_accesses),
@@ -372,6 +372,24 @@ class Writer:
         self.w(join(wm, "low"), s.watermarks.low)
         if s.filters or self.sysfs.isdir(join(sdir, "filters")):
             self.stage_filters(sdir, s.filters)
+
+    def _age_in_force(self, sdir: str, pattern: AccessPattern) -> AccessPattern:
+        """Ages given as times, in aggregations at the interval staged in the scheme's
+        context (stage_context writes the attrs first); counts are left as they are."""
+        if pattern.age_us == (-1, -1):
+            return pattern
+        ctx = sdir.rsplit("/", 2)[0]  # CTX/schemes/N
+        try:
+            aggr_us = int(self.sysfs.read(join(ctx, "monitoring_attrs/intervals/aggr_us")))
+        except (OSError, ValueError):
+            return pattern
+        return pattern.effective(aggr_us)
+
+    def stage_age(self, sdir: str, pattern: AccessPattern, aggr_us: int) -> None:
+        """Rewrite a time-given age at a new aggregation interval (live attrs edits)."""
+        age = pattern.effective(aggr_us).age
+        self.w(join(sdir, "access_pattern/age/min"), age.min)
+        self.w(join(sdir, "access_pattern/age/max"), age.max)
 
     def stage_dests(self, sdir: str, s: Scheme) -> None:
         ddir = join(sdir, "dests")

@@ -2,7 +2,8 @@
 
 A source answers one question for a batch of addresses: "was the page holding this
 address accessed since I last reset it?". The engine drives it once per sampling
-interval as ``check(prev_addrs)``, ``prepare(new_addrs)``, ``advance(sample_us)``.
+interval as ``check(prev_addrs)``, ``prepare(new_addrs)``, ``advance(sample_us)``
+(or, for ``per_aggregation`` sources, once per aggregation: see below).
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import os
 from abc import ABC, abstractmethod
 from array import array
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ....procfs import pid_alive
+
+if TYPE_CHECKING:
+    from ..regionset import Regions
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,19 @@ class AccessSource(ABC):
     @abstractmethod
     def check(self, addrs: array) -> bytearray:
         """Per address, 1 if its page was accessed since the last ``prepare``."""
+
+    # Sources that can only tell, per area, how much of it was referenced since a reset
+    # (smaps) are read once per aggregation instead: the engine calls
+    # ``begin_aggregation()`` when an aggregation starts and ``aggregation_accesses()``
+    # when it ends, and never ``prepare``/``check``.
+    per_aggregation: ClassVar[bool] = False
+
+    def begin_aggregation(self) -> None:  # noqa: B027 - only per-aggregation sources
+        """Reset the accessed state of the whole target (per-aggregation sources)."""
+
+    def aggregation_accesses(self, regions: Regions, max_nr_accesses: int) -> array:
+        """Per region, nr_accesses (0..max_nr_accesses) since ``begin_aggregation``."""
+        raise NotImplementedError(f"the {self.name} source is checked per sample")
 
     def advance(self, elapsed_us: int) -> None:  # noqa: B027 - real sources ignore time
         """Move a simulated clock; real sources follow wall time and do nothing."""

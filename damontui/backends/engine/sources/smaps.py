@@ -1,11 +1,19 @@
 """Access source from /proc/PID/smaps ``Referenced:`` after ``clear_refs`` 1.
 
 Works on any kernel with CONFIG_PROC_PAGE_MONITOR, but only knows, per VMA, how many
-bytes were referenced since the reset, not which pages. DAMON checks one random page
-per region; Referenced/Size is exactly the chance that a uniformly random page of
-the VMA was referenced, so each address is reported accessed with that probability.
-The estimate is right on average per VMA but cannot tell hot and cold parts of one
-VMA apart.
+bytes were referenced since the reset, not which pages. Both the reset and the read
+walk every page table of the target (about 20 ms for a 1 GiB process here), so the
+engine does them once per aggregation, not once per sample (``per_aggregation``):
+``clear_refs`` 1 when an aggregation starts, one smaps read when it ends. A region's
+nr_accesses is then ``max_nr_accesses`` times the share of its bytes whose VMA's
+pages were referenced during the aggregation: each VMA it overlaps contributes
+Referenced/Size (not /Rss: pages never faulted in count as not accessed, as DAMON's
+own check finds them) weighted by the overlap. So nr_accesses/max_nr_accesses reads
+"this share of the memory was touched at least once in the aggregation", not "in
+this share of the sampling intervals": a page touched once per aggregation counts
+as often as one touched all the time, and hot and cold parts of one VMA cannot be
+told apart. ``prepare``/``check`` keep the per-sample estimate (each address
+accessed with its VMA's Referenced/Size chance) for callers that sample.
 """
 
 from __future__ import annotations
@@ -13,8 +21,9 @@ from __future__ import annotations
 import os
 import re
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .... import kernels
 from ....procfs import pid_alive, proc_comm
@@ -29,9 +38,14 @@ from .base import (
     write_clear_refs,
 )
 
-_HEADER = re.compile(rb"^([0-9a-f]+)-([0-9a-f]+) ", re.M)
-_REFERENCED = re.compile(rb"^Referenced:\s+(\d+) kB", re.M)
-_RSS = re.compile(rb"^Rss:\s+(\d+) kB", re.M)
+if TYPE_CHECKING:
+    from ..regionset import Regions
+
+# A literal "\n" first (not "^" with re.M) lets re jump from line to line instead of
+# trying every byte: 7x faster on a 77 kB smaps.
+_HEADER = re.compile(rb"\n([0-9a-f]+)-([0-9a-f]+) ")
+_REFERENCED = re.compile(rb"\nReferenced:\s+(\d+) kB")
+_RSS = re.compile(rb"\nRss:\s+(\d+) kB")
 
 
 @dataclass(frozen=True)
@@ -47,6 +61,7 @@ def parse_smaps(data: bytes) -> list[SmapsVma]:
 
     Every VMA has exactly one header, one Rss: and one Referenced: line, in order.
     """
+    data = b"\n" + data  # the first header has no newline before it
     heads = _HEADER.findall(data)
     rss = _RSS.findall(data)
     refs = _REFERENCED.findall(data)
@@ -61,6 +76,30 @@ def parse_smaps(data: bytes) -> list[SmapsVma]:
     ]
 
 
+def region_accesses(
+    starts: Sequence[int], ends: Sequence[int], vmas: list[SmapsVma], max_nr: int
+) -> array:
+    """Per region [starts[i], ends[i]), round(max_nr x the overlap-weighted
+    Referenced/Size of the VMAs it overlaps); gaps between VMAs count as unreferenced.
+
+    Regions and VMAs are both sorted and non-overlapping: one merge-like sweep.
+    """
+    out = array("I", bytes(4 * len(starts)))
+    j = 0
+    for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        while j < len(vmas) and vmas[j].end <= start:
+            j += 1
+        referenced = 0.0
+        k = j
+        while k < len(vmas) and vmas[k].start < end:
+            v = vmas[k]
+            overlap = min(end, v.end) - max(start, v.start)
+            referenced += overlap * min(1.0, v.referenced / (v.end - v.start))
+            k += 1
+        out[i] = min(max_nr, round(max_nr * referenced / (end - start)))
+    return out
+
+
 class SmapsSource(AccessSource):
     """VMA-granular access source for one process (see module docstring)."""
 
@@ -69,8 +108,9 @@ class SmapsSource(AccessSource):
     sees: ClassVar[str] = "reads+writes"
     description: ClassVar[str] = (
         "clear_refs + /proc/PID/smaps Referenced: per-VMA share of referenced bytes "
-        "(works on any kernel, VMA granularity)"
+        "(works on any kernel, VMA granularity, read once per aggregation)"
     )
+    per_aggregation: ClassVar[bool] = True
 
     def __init__(self, pid: int, proc_root: str = "/proc", seed: int = 0) -> None:
         self.pid = pid
@@ -137,6 +177,12 @@ class SmapsSource(AccessSource):
             probs.append(min(1.0, v.referenced / (v.end - v.start)))
         # Addresses outside every VMA (unmapped since) come back 0 from the kernel.
         return kernels.synthetic_check(addrs, starts, ends, probs, self._rng)
+
+    def begin_aggregation(self) -> None:
+        write_clear_refs(self.proc_root, self.pid, b"1")
+
+    def aggregation_accesses(self, regions: Regions, max_nr_accesses: int) -> array:
+        return region_accesses(regions.starts, regions.ends, self.vmas(), max_nr_accesses)
 
     def describe(self) -> str:
         return f"smaps (VMA granularity, reads+writes) pid {self.pid} ({self._comm})"
