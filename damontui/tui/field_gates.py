@@ -3,7 +3,7 @@
 Decided from what the backend reports in its BackendInfo (the protocol, nothing
 else): for kernel DAMON, the features it detected (or inferred, marked '*') and
 its kernel release, with the kernel writer's own version table
-(backends/kernel/features.py) for the "needs kernel X.Y+" text; for the
+(model/kernel_versions.py) for the "needs kernel X.Y+" text; for the
 user-space engine, what its DAMOS implements (damos.validate_for_engine refuses
 the rest: a test keeps the two in agreement). Other backends (DAMON_STAT,
 replay, a view-only kdamond) are read-only: the app refuses every change there.
@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from ..backends.kernel.features import GOAL_METRIC_VERSIONS, SPECS, parse_kernel_version, vstr
 from ..model import BackendInfo, GoalMetric, GoalTuner, Scheme
+from ..model.kernel_versions import GOAL_METRIC_VERSIONS, SPECS, parse_kernel_version, vstr
 
 # editor field -> the kernel feature (features.py FEATURES name) it needs
 FIELD_FEATURES = {
