@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
-from textual.widgets import Button, Input, Label, Static
+from typing import Any
 
-from damontui.model import IntervalsGoal, MonitoringAttrs
+from textual.app import App, ComposeResult
+from textual.widgets import Button, Checkbox, Input, Label, Static
+
+from damontui.backends.kernel.features import FEATURES, Features
+from damontui.model import BackendInfo, IntervalsGoal, MonitoringAttrs
 from damontui.tui.attrs_screen import AttrsScreen, build_attrs
 from damontui.tui.scheme_editor import Note
 
@@ -13,16 +16,17 @@ UNSET = object()
 
 
 class AttrsApp(App[None]):
-    def __init__(self, attrs: MonitoringAttrs | None = None) -> None:
+    def __init__(self, attrs: MonitoringAttrs | None = None, **screen_kw: Any) -> None:
         super().__init__()
         self.attrs = attrs
+        self.screen_kw = screen_kw
         self.result: object = UNSET
 
     def compose(self) -> ComposeResult:
         yield Label("main")
 
     def on_mount(self) -> None:
-        self.push_screen(AttrsScreen(self.attrs), self.done)
+        self.push_screen(AttrsScreen(self.attrs, **self.screen_kw), self.done)
 
     def done(self, result: MonitoringAttrs | None) -> None:
         self.result = result
@@ -121,3 +125,90 @@ def test_build_attrs_reports_the_model_error() -> None:
     assert attrs is None and set(errors) == {"update_us"}
     values["update_us"] = None
     assert build_attrs(values) == (None, {})
+
+
+# --- the context's addr_unit (6.18) and pause (7.2) --------------------------------
+
+
+def kernel_info(version: tuple[int, int], ops: str = "paddr") -> BackendInfo:
+    """A kernel backend's info with features inferred at `version` (Features.labels())."""
+    present = frozenset(spec.name for spec in FEATURES if spec.version <= version)
+    release = f"{version[0]}.{version[1]}.9-test"
+    features = Features("/fake", release, version, True, present, avail_operations=(ops,))
+    return BackendInfo("kernel", f"{ops} (new kdamond)", release, features.labels())
+
+
+ENGINE = BackendInfo("engine", "synthetic", features=("kernel: cython",))
+
+
+async def toggle_pause(pilot) -> Checkbox:  # noqa: ANN001
+    box = pilot.app.screen.query_one("#f-pause", Checkbox)
+    box.value = not box.value
+    await pilot.pause()
+    return box
+
+
+async def test_context_fields_parse_through_the_editor() -> None:
+    app = AttrsApp(info=kernel_info((7, 2)))
+    async with app.run_test(size=(80, 30)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AttrsScreen)
+        assert screen.context_values == {"addr_unit": 1, "pause": False}
+        await set_field(pilot, "addr_unit", "4,096")
+        await toggle_pause(pilot)
+        assert screen.context_values == {"addr_unit": 4096, "pause": True}
+        field = await set_field(pilot, "addr_unit", "page")
+        assert "addr_unit" in note_of(field) and "'page'" in note_of(field)
+        await set_field(pilot, "addr_unit", "0")
+        assert "addr_unit: 0 is invalid; >= 1 byte" in screen.errors["addr_unit"]
+
+
+async def test_context_changes_are_refused_with_the_reason() -> None:
+    """7.2 has both files, but nothing changes them on a running context: the change
+    is refused naming the field; undone, the rest applies."""
+    app = AttrsApp(info=kernel_info((7, 2)))
+    async with app.run_test(size=(80, 30)) as pilot:
+        await pilot.pause()
+        box = await toggle_pause(pilot)
+        assert "pause: no backend changes it on a running context" in app.screen.errors["pause"]
+        assert "pause:" in str(box.parent.query_one(Note).render())
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.result is UNSET
+        await toggle_pause(pilot)
+        await set_field(pilot, "update_us", "5s")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.result == MonitoringAttrs(update_us=5_000_000)
+
+
+async def test_a_kernel_without_the_feature_refuses_with_the_version() -> None:
+    app = AttrsApp(info=kernel_info((6, 12)))
+    async with app.run_test(size=(80, 30)) as pilot:
+        await pilot.pause()
+        field = app.screen.query_one("#f-addr_unit", Input)
+        assert "this kernel: no (kernel 6.18+)" in note_of(field)  # before any edit
+        await set_field(pilot, "addr_unit", "4096")
+        error = app.screen.errors["addr_unit"]
+        assert error == "addr_unit: addr_unit 4096 needs kernel 6.18+ (this kernel: 6.12.9-test)"
+        await set_field(pilot, "addr_unit", "1")
+        await toggle_pause(pilot)
+        assert "pause on needs kernel 7.2+" in app.screen.errors["pause"]
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.result is UNSET
+
+
+async def test_the_engine_and_vaddr_say_why_not() -> None:
+    app = AttrsApp(info=ENGINE)
+    async with app.run_test(size=(80, 30)) as pilot:
+        await pilot.pause()
+        await toggle_pause(pilot)
+        error = app.screen.errors["pause"]
+        assert "not implemented by the user-space engine" in error and "kernel 7.2+" in error
+    app = AttrsApp(info=kernel_info((7, 2), "vaddr"))
+    async with app.run_test(size=(80, 30)) as pilot:
+        await pilot.pause()
+        await set_field(pilot, "addr_unit", "4096")
+        assert "1 unless ops is paddr" in app.screen.errors["addr_unit"]

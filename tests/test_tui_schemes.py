@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,12 +12,19 @@ from textual.app import App, ComposeResult
 from textual.widgets import Button, DataTable, Input, Select, Static
 
 from damontui.analysis import HistoryFrame, SnapshotAnalysis
+from damontui.backends.base import BackendError
+from damontui.backends.engine.damos import validate_for_engine
+from damontui.backends.kernel.features import FEATURES, Features
+from damontui.backends.kernel.writer import check_support
 from damontui.model import (
     AccessPattern,
     Action,
+    BackendInfo,
+    Dest,
     Filter,
     FilterType,
     GoalMetric,
+    GoalTuner,
     MonitoringAttrs,
     QuotaGoal,
     Quotas,
@@ -31,6 +39,7 @@ from damontui.model import (
 )
 from damontui.model.serialize import schemes_from_toml
 from damontui.model.units import U32_MAX, U64_MAX
+from damontui.tui.field_gates import Gate
 from damontui.tui.scheme_editor import (
     FILTER_READERS,
     GOAL_READERS,
@@ -71,16 +80,22 @@ def show_panel(app: PanelApp, snap: Snapshot) -> None:
 
 
 class PanelApp(App[None]):
-    def __init__(self, schemes: tuple[Scheme, ...] = (COLD,), schemes_file: Path | None = None):
+    def __init__(
+        self,
+        schemes: tuple[Scheme, ...] = (COLD,),
+        schemes_file: Path | None = None,
+        gate: Gate | None = None,
+    ):
         super().__init__()
         self.initial = schemes
         self.schemes_file = schemes_file
+        self.gate = gate
         self.applied: list[tuple[Scheme, ...]] = []
         self.previews: list[AccessPattern | None] = []
 
     def compose(self) -> ComposeResult:
         yield Input(id="outside")
-        yield SchemesPanel(self.initial, ATTRS, self.schemes_file)
+        yield SchemesPanel(self.initial, ATTRS, self.schemes_file, gate=self.gate)
 
     def on_apply_schemes(self, message) -> None:  # noqa: ANN001
         self.applied.append(message.schemes)
@@ -353,6 +368,7 @@ def test_count_matches_agrees_with_the_model() -> None:
 def editable_schemes(draw: st.DrawFn) -> Scheme:
     lo, hi = sorted(draw(st.lists(st.integers(0, U32_MAX), min_size=2, max_size=2)))
     age = draw(st.sampled_from([Range(lo, hi), Range(0, U32_MAX), Range(50, U32_MAX)]))
+    num = draw(st.integers(0, 10**6))
     return Scheme(
         draw(st.sampled_from(Action)).value and Action.STAT,
         AccessPattern(Range(draw(st.integers(0, 1 << 40)), U64_MAX), Range(lo, hi), age),
@@ -361,10 +377,20 @@ def editable_schemes(draw: st.DrawFn) -> Scheme:
             draw(st.integers(0, U64_MAX)),
             draw(st.integers(1, 10**7)),
             goals=(QuotaGoal(GoalMetric.SOME_MEM_PSI_US, draw(st.integers(0, 10**9))),),
+            goal_tuner=draw(st.sampled_from(GoalTuner)),
+            fail_charge_num=num,
+            fail_charge_denom=num + draw(st.integers(0, 10**6)),
         ),
         filters=(Filter(FilterType.HUGEPAGE_SIZE, min=draw(st.integers(0, 1 << 30)), max=U64_MAX),),
         apply_interval_us=draw(st.integers(0, 10**12)),
         name=draw(st.text(max_size=5)).strip(),
+        dests=tuple(
+            Dest(n, w)
+            for n, w in draw(
+                st.lists(st.tuples(st.integers(0, 64), st.integers(0, 10**4)), max_size=3)
+            )
+        ),
+        max_nr_snapshots=draw(st.integers(0, U32_MAX)),
     )
 
 
@@ -405,11 +431,9 @@ async def test_editor_posts_preview_none_when_closed() -> None:
         assert not app.query(DataTable)
 
 
-def test_editor_keeps_7x_settings_it_has_no_field_for() -> None:
-    """Editing a scheme read back from a 7.x kdamond keeps dests, max_nr_snapshots,
-    goal_tuner and fail_charge (the editor has no fields for them)."""
-    from damontui.model import Dest, GoalTuner
-
+def test_editor_shows_and_keeps_7x_settings() -> None:
+    """A scheme read back from a 7.x kdamond goes through the editor's fields unchanged
+    (dests, max_nr_snapshots, goal_tuner and fail_charge each have a field)."""
     base = Scheme(
         action=Action.MIGRATE_COLD,
         target_nid=0,
@@ -423,15 +447,278 @@ def test_editor_keeps_7x_settings_it_has_no_field_for() -> None:
             fail_charge_denom=3,
         ),
     )
-    simple = {
-        k: READERS[k](value_text(k, v, ATTRS), k, ATTRS) for k, v in scheme_values(base).items()
-    }
+    values = scheme_values(base)
+    assert value_text("dests", values["dests"], ATTRS) == "0:40,1:60"
+    simple = {k: READERS[k](value_text(k, v, ATTRS), k, ATTRS) for k, v in values.items()}
     simple["quotas.ms"] = 7
-    rebuilt, _, errors = assemble(simple, [], [], base)
-    assert errors == {} and rebuilt is not None
-    assert rebuilt.quotas.ms == 7
-    assert rebuilt.dests == base.dests and rebuilt.max_nr_snapshots == 9
-    assert rebuilt.quotas.goal_tuner is GoalTuner.TEMPORAL
-    assert (rebuilt.quotas.fail_charge_num, rebuilt.quotas.fail_charge_denom) == (1, 3)
-    plain, _, _ = assemble(simple, [], [])
-    assert plain is not None and plain.dests == () and plain.max_nr_snapshots == 0
+    rebuilt, _, errors = assemble(simple, [], [])
+    assert errors == {} and rebuilt == replace(base, quotas=replace(base.quotas, ms=7))
+
+
+# --- the 6.17+/7.x fields -------------------------------------------------------------
+
+
+def kernel_gate(version: tuple[int, int], release: str = "") -> Gate:
+    """The gate of a kernel backend whose features were inferred at `version` (as the
+    kernel backend reports them: Features.labels() in its BackendInfo)."""
+    return Gate.from_info(kernel_info(version, release))
+
+
+def kernel_features(version: tuple[int, int], release: str = "") -> Features:
+    present = frozenset(spec.name for spec in FEATURES if spec.version <= version)
+    release = release or f"{version[0]}.{version[1]}.9-test"
+    return Features("/fake", release, version, True, present, avail_operations=("paddr",))
+
+
+def kernel_info(version: tuple[int, int], release: str = "") -> BackendInfo:
+    features = kernel_features(version, release)
+    return BackendInfo("kernel", "paddr", features.kernel_release, features.labels())
+
+
+ENGINE = Gate.from_info(BackendInfo("engine", "synthetic", features=("kernel: cython",)))
+
+
+async def select_value(pilot, key: str, value: str) -> Select:  # noqa: ANN001
+    select = pilot.app.query_one(f"#f-{key.replace('.', '-')}", Select)
+    select.value = value
+    await pilot.pause()
+    return select
+
+
+async def test_7x_fields_set_through_the_editor_reach_the_scheme() -> None:
+    app = PanelApp(gate=kernel_gate((7, 2)))
+    async with app.run_test(size=(100, 50)) as pilot:
+        editor = app.query_one(SchemeEditor)
+        await select_value(pilot, "action", "migrate_cold")
+        assert "target_nid" in editor.errors  # migrate_* needs a node or dests
+        await type_into(pilot, "dests", "0:40, 1:60")
+        await type_into(pilot, "max_nr_snapshots", "12")
+        await type_into(pilot, "quotas.ms", "10ms")
+        await type_into(pilot, "quotas.reset_interval_ms", "1s")
+        await select_value(pilot, "quotas.goal_tuner", "temporal")
+        await type_into(pilot, "quotas.fail_charge_num", "1")
+        await type_into(pilot, "quotas.fail_charge_denom", "4")
+        assert editor.errors == {}
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+    (scheme,) = app.applied[-1]
+    assert scheme.action is Action.MIGRATE_COLD
+    assert scheme.dests == (Dest(0, 40), Dest(1, 60)) and scheme.max_nr_snapshots == 12
+    q = scheme.quotas
+    assert (q.ms, q.reset_interval_ms, q.goal_tuner) == (10, 1000, GoalTuner.TEMPORAL)
+    assert (q.fail_charge_num, q.fail_charge_denom) == (1, 4)
+    assert scheme.access_pattern == COLD.access_pattern
+
+
+async def test_bad_7x_values_name_the_field_the_value_and_what_is_allowed() -> None:
+    app = PanelApp(gate=kernel_gate((7, 2)))
+    async with app.run_test(size=(100, 50)) as pilot:
+        editor = app.query_one(SchemeEditor)
+        field = await type_into(pilot, "dests", "0:40,one:60")
+        error = editor.errors["dests"]
+        assert "dests" in error and "'one:60'" in error and "nid:weight" in error
+        assert "dests" in note_of(field)
+        await type_into(pilot, "dests", "")
+        await type_into(pilot, "quotas.fail_charge_num", "2")
+        error = editor.errors["quotas.fail_charge_denom"]
+        assert "fail_charge_denom" in error and ">= 1 when fail_charge_num" in error
+        await type_into(pilot, "max_nr_snapshots", "-1")
+        assert "max_nr_snapshots" in editor.errors["max_nr_snapshots"]
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.applied == []
+
+
+async def test_7x_goal_metrics_show_the_inputs_they_need() -> None:
+    app = PanelApp(gate=kernel_gate((7, 2)))
+    async with app.run_test(size=(100, 50)) as pilot:
+        await type_into(pilot, "quotas.reset_interval_ms", "1s")
+        app.query_one("#add-goal", Button).press()
+        await pilot.pause()
+        editor = app.query_one(SchemeEditor)
+        metric = next(s for s in app.query(Select) if (s.id or "").endswith("-metric"))
+        nid = next(i for i in app.query(Input) if (i.id or "").endswith("-nid"))
+        path = next(i for i in app.query(Input) if (i.id or "").endswith("-path"))
+        target = next(i for i in app.query(Input) if (i.id or "").endswith("target_value"))
+        target.value = "30%"
+        shown = {}
+        for name in ("node_eligible_mem_bp", "node_memcg_free_bp", "active_mem_bp"):
+            metric.value = name
+            await pilot.pause()
+            shown[name] = (bool(nid.parent.display), bool(path.parent.display))
+        assert shown == {
+            "node_eligible_mem_bp": (True, False),
+            "node_memcg_free_bp": (True, True),
+            "active_mem_bp": (False, False),
+        }
+        metric.value = "node_memcg_used_bp"
+        await pilot.pause()
+        assert "quotas.goals[0].path" in editor.errors
+        nid.value, path.value = "1", "/workload.slice"
+        await pilot.pause()
+        assert editor.errors == {}
+        goal = app.panel.schemes[0].quotas.goals[0]
+        assert goal == QuotaGoal(GoalMetric.NODE_MEMCG_USED_BP, 3000, nid=1, path="/workload.slice")
+        metric.value = "inactive_mem_bp"
+        await pilot.pause()
+        goal = app.panel.schemes[0].quotas.goals[0]
+        assert goal.metric is GoalMetric.INACTIVE_MEM_BP and goal.target_value == 3000
+
+
+async def test_a_kernel_without_the_feature_refuses_with_the_version() -> None:
+    app = PanelApp(gate=kernel_gate((6, 12), "6.12.48+deb13-cloud-amd64"))
+    async with app.run_test(size=(100, 50)) as pilot:
+        editor = app.query_one(SchemeEditor)
+        tuner = await select_value(pilot, "quotas.goal_tuner", "temporal")
+        assert "this kernel: no (kernel 7.2+)" in note_of(
+            app.query_one("#f-quotas-fail_charge_num", Input)
+        )  # a hint before anything is typed
+        error = editor.errors["quotas.goal_tuner"]
+        assert error == (
+            "quotas.goal_tuner: goal_tuner 'temporal' needs kernel 7.1+ "
+            "(this kernel: 6.12.48+deb13-cloud-amd64)"
+        )
+        assert error in note_of(tuner) and editor.scheme is None
+        assert app.panel.schemes[0] == COLD  # the refused edit never reached the list
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.applied == []
+        tuner.value = "consist"  # the default writes nothing new: taken
+        await type_into(pilot, "max_nr_snapshots", "3")
+        assert "max_nr_snapshots 3 needs kernel 7.0+" in editor.errors["max_nr_snapshots"]
+        await type_into(pilot, "max_nr_snapshots", "0")
+        await type_into(pilot, "dests", "1:1")
+        assert "needs kernel 6.17+" in editor.errors["dests"]
+        await type_into(pilot, "dests", "")
+        await type_into(pilot, "quotas.reset_interval_ms", "1s")
+        app.query_one("#add-goal", Button).press()
+        await pilot.pause()
+        metric = next(s for s in app.query(Select) if (s.id or "").endswith("-metric"))
+        metric.value = "active_mem_bp"
+        await pilot.pause()
+        assert (
+            "goal metric active_mem_bp needs kernel 7.0+"
+            in (editor.errors["quotas.goals[0].metric"])
+        )
+        metric.value = "some_mem_psi_us"
+        await pilot.pause()
+        assert editor.errors == {}
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert len(app.applied) == 1
+
+
+async def test_the_engine_says_it_lacks_a_7x_setting() -> None:
+    loaded = replace(COLD, max_nr_snapshots=5)  # e.g. from a TOML file
+    app = PanelApp((COLD, loaded), gate=ENGINE)
+    async with app.run_test(size=(100, 50)) as pilot:
+        editor = app.query_one(SchemeEditor)
+        await type_into(pilot, "quotas.fail_charge_num", "1")
+        await type_into(pilot, "quotas.fail_charge_denom", "2")
+        error = editor.errors["quotas.fail_charge_num"]
+        assert "not implemented by the user-space engine" in error
+        assert "kernel 7.2+" in error and "--backend kernel" in error
+        await type_into(pilot, "quotas.fail_charge_num", "0")
+        await type_into(pilot, "quotas.fail_charge_denom", "0")
+        assert editor.errors == {}
+        notes: list[str] = []
+        app.notify = lambda message, **kw: notes.append(message)  # type: ignore[method-assign]
+        await pilot.press("ctrl+s")  # scheme 1 (not the one edited) can't run here
+        await pilot.pause()
+        assert app.applied == []
+        assert notes and notes[-1].startswith("scheme 1 not applied: max_nr_snapshots")
+        assert "user-space engine" in notes[-1] and "kernel 7.0+" in notes[-1]
+
+
+VERSIONS = [(6, 12), (6, 16), (6, 17), (6, 19), (7, 0), (7, 1), (7, 2)]
+NEWER = [
+    Scheme(Action.MIGRATE_COLD, dests=(Dest(0, 1), Dest(1, 1))),
+    Scheme(max_nr_snapshots=4),
+    Scheme(quotas=Quotas(ms=1, reset_interval_ms=10, goal_tuner=GoalTuner.TEMPORAL)),
+    Scheme(quotas=Quotas(ms=1, reset_interval_ms=10, fail_charge_num=1, fail_charge_denom=2)),
+    *(
+        Scheme(quotas=Quotas(reset_interval_ms=10, goals=(QuotaGoal(m, 10, path="/a"),)))
+        for m in GoalMetric
+    ),
+]
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=lambda v: f"{v[0]}.{v[1]}")
+def test_gate_agrees_with_the_kernel_writer(version: tuple[int, int]) -> None:
+    """The editor refuses exactly what the kernel backend's own check refuses."""
+    features = kernel_features(version)
+    gate = kernel_gate(version)
+    for scheme in NEWER:
+        try:
+            check_support(features, "paddr", ATTRS, [Target(TargetKind.PADDR)], [scheme])
+            writer_refuses = False
+        except BackendError as e:
+            writer_refuses = True
+            assert "needs kernel" in str(e)
+        refusals = list(gate.scheme(scheme))
+        assert bool(refusals) == writer_refuses, (version, scheme, refusals)
+
+
+def test_gate_of_a_remote_backend_is_the_remote_backends() -> None:
+    remote = replace(kernel_info((6, 12)), backend="remote kernel")
+    refusals = dict(Gate.from_info(remote).scheme(Scheme(max_nr_snapshots=2)))
+    assert "needs kernel 7.0+ (this kernel: 6.12" in refusals["max_nr_snapshots"]
+    assert list(Gate.from_info(BackendInfo("replay", "x")).scheme(NEWER[0])) == []
+
+
+def test_gate_agrees_with_the_engine() -> None:
+    for scheme in NEWER:
+        try:
+            validate_for_engine([scheme], [TargetKind.PID])
+            engine_refuses = False
+        except BackendError:
+            engine_refuses = True
+        assert bool(list(ENGINE.scheme(scheme))) == engine_refuses, scheme
+
+
+@pytest.mark.parametrize("version", [(6, 12), (7, 2)], ids=["6.12", "7.2"])
+async def test_editor_to_the_kernel_backend_on_the_fake_sysfs(tmp_path, version) -> None:  # noqa: ANN001
+    """End to end: the gate from a launched kernel backend's own info (features found
+    in its kdamond's files), the fields typed in the editor, then the backend itself
+    takes the scheme (7.2, written to the fake tree) or the editor refuses it with
+    the version the backend's own check names (6.12)."""
+    from fakesysfs import FakeSysfs
+
+    from damontui.backends.kernel import KernelBackend
+
+    fake = FakeSysfs.build(tmp_path, version)
+    backend = KernelBackend(
+        [Target(TargetKind.PADDR)], MonitoringAttrs(), [], **fake.backend_paths()
+    )
+    backend.launch()
+    try:
+        app = PanelApp((Scheme(Action.PAGEOUT, name="cold"),), gate=Gate.from_info(backend.info))
+        async with app.run_test(size=(100, 50)) as pilot:
+            editor = app.query_one(SchemeEditor)
+            await type_into(pilot, "quotas.ms", "10ms")
+            await type_into(pilot, "quotas.reset_interval_ms", "1s")
+            await type_into(pilot, "quotas.fail_charge_num", "1")
+            await type_into(pilot, "quotas.fail_charge_denom", "4")
+            await type_into(pilot, "max_nr_snapshots", "5")
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            typed = app.panel.schemes[0]
+        if version == (7, 2):
+            assert editor.errors == {} and len(app.applied) == 1
+            backend.set_schemes(app.applied[-1])
+            scheme_dir = "kdamonds/0/contexts/0/schemes/0"
+            assert fake.value(f"{scheme_dir}/quotas/fail_charge_num") == "1"
+            assert fake.value(f"{scheme_dir}/quotas/fail_charge_denom") == "4"
+            assert fake.value(f"{scheme_dir}/stats/max_nr_snapshots") == "5"
+        else:
+            assert app.applied == []
+            error = editor.errors["quotas.fail_charge_num"]
+            assert "needs kernel 7.2+ (this kernel: 6.12" in error
+            assert "needs kernel 7.0+" in editor.errors["max_nr_snapshots"]
+            refused = replace(
+                typed, quotas=replace(typed.quotas, fail_charge_num=1, fail_charge_denom=4)
+            )
+            with pytest.raises(BackendError, match="needs kernel 7.2"):
+                backend.set_schemes([refused])
+    finally:
+        backend.stop()

@@ -73,7 +73,8 @@ class Dialogs(_Base):
             self.notify(f"The attributes editor failed to load: {e}", severity="error",
                         markup=False)  # fmt: skip
             return
-        self.push_screen(AttrsScreen(self.backend.attrs()), self._edited_attrs)
+        screen = AttrsScreen(self.backend.attrs(), info=self.info)  # info: what it takes
+        self.push_screen(screen, self._edited_attrs)
 
     def _edited_attrs(self, attrs: MonitoringAttrs | None) -> None:
         if attrs is not None:

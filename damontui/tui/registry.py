@@ -21,10 +21,14 @@ if TYPE_CHECKING:
 
 def _schemes_panel(app: DamonApp) -> Widget:
     try:  # keep monitoring even if the editor is broken
+        from .field_gates import Gate
         from .schemes import SchemesPanel
     except ImportError as e:
         return Static(f"The schemes editor failed to load: {e}")
-    return SchemesPanel(app.backend.schemes(), app.backend.attrs(), schemes_file=app.schemes_file)
+    gate = Gate.from_info(app.info)  # the 6.17+/7.x settings this backend takes
+    return SchemesPanel(
+        app.backend.schemes(), app.backend.attrs(), schemes_file=app.schemes_file, gate=gate
+    )
 
 
 def _schemes_help() -> Sequence[tuple[str, Sequence[BindingType]]]:

@@ -34,6 +34,7 @@ from ..model import (
 )
 from ..model.units import format_permil
 from . import age_threshold as age
+from .field_gates import Gate, gate_errors
 from .messages import PreviewPattern
 from .scheme_fields import (
     ENUM_TYPES,
@@ -109,12 +110,14 @@ class SchemeEditor(Vertical):
         scheme: Scheme | None = None,
         attrs: MonitoringAttrs | None = None,
         *,
+        gate: Gate | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(id=id, classes=classes)
         self._scheme_in = scheme or Scheme()
         self.attrs = attrs or MonitoringAttrs()
+        self.gate = gate or Gate()  # the 6.17+/7.x settings the backend takes
         self._slots: dict[str, _Slot] = {}
         self._uids = itertools.count()
         self._groups: dict[str, list[int]] = {"goals": [], "filters": []}
@@ -207,6 +210,8 @@ class SchemeEditor(Vertical):
             yield section("Other")
             yield self._row("Apply every", values, "apply_interval_us")
             yield self._row("Target nid", values, "target_nid")
+            yield self._row("Dests", values, "dests")
+            yield self._row("Max snapshots", values, "max_nr_snapshots")
 
     def _control(self, key: str, value: Any, note: Note, group: str = "", uid: int = 0) -> Widget:
         reader = (
@@ -261,6 +266,14 @@ class SchemeEditor(Vertical):
             "quotas.weights.sz_permil",
             "quotas.weights.nr_accesses_permil",
             "quotas.weights.age_permil",
+            between="/",
+        )
+        yield self._row("Goal tuner", values, "quotas.goal_tuner")
+        yield self._row(
+            "Fail charge",
+            values,
+            "quotas.fail_charge_num",
+            "quotas.fail_charge_denom",
             between="/",
         )
 
@@ -394,7 +407,10 @@ class SchemeEditor(Vertical):
         )
         scheme, pattern = age.with_age_times(scheme, pattern, self._age_us, self.attrs)
         parse_errors = {self._key(s): s.error for s in self._slots.values() if s.error}
-        self._errors = {**model_errors, **parse_errors}
+        refused = gate_errors(self.gate, ((self._key(s), s.value) for s in self._slots.values()))
+        self._errors = {**model_errors, **refused, **parse_errors}
+        if refused:  # a setting the backend lacks: the scheme doesn't leave the editor
+            scheme = None
         self._scheme, self._pattern = scheme, pattern
         self._refresh_notes()
         if notify:
@@ -411,7 +427,11 @@ class SchemeEditor(Vertical):
                 entry[1].append(self._errors[key])
             entry[2].append(key)
         for note, errors, keys in by_note.values():
-            note.show(errors[0], "") if errors else note.show(None, self._hint(keys))
+            if errors:
+                note.show(errors[0], "")
+            else:  # else a note on what the backend can't take, if any
+                gated = next(filter(None, map(self.gate.hint, keys)), "")
+                note.show(None, self._hint(keys) or gated)
         summary = self.query("#summary")
         if summary:
             box = summary.first(Static)

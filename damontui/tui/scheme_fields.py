@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from ..model import (
     AccessPattern,
     Action,
+    Dest,
     Filter,
     FilterType,
     GoalMetric,
+    GoalTuner,
     MonitoringAttrs,
     QuotaGoal,
     Quotas,
@@ -44,7 +45,8 @@ from ..model.serialize import (
 from ..model.units import U32_MAX
 
 Reader = Callable[[Any, str, MonitoringAttrs], Any]
-ENUM_TYPES = (Action, WatermarkMetric, GoalMetric, FilterType)  # fields shown as a Select
+# fields shown as a Select
+ENUM_TYPES = (Action, WatermarkMetric, GoalMetric, FilterType, GoalTuner)
 
 
 def _plain(read: Callable[[object, str], Any]) -> Reader:
@@ -62,6 +64,31 @@ def _goal_value(raw: Any, path: str, attrs: MonitoringAttrs) -> int:
     return read_bp(raw, path)
 
 
+DESTS_FORMAT = "nid:weight pairs separated by commas, e.g. 0:40,1:60 (empty: none)"
+
+
+def read_dests(raw: Any, path: str, attrs: MonitoringAttrs | None = None) -> tuple[Dest, ...]:
+    """'0:40,1:60' -> (Dest(0, 40), Dest(1, 60)); every number through read_count, so
+    the errors are the TOML loader's, named by the whole field."""
+    text = str(raw).strip()
+    if not text:
+        return ()
+    dests = []
+    for part in text.split(","):
+        nid, sep, weight = part.partition(":")
+        if not sep or not nid.strip() or not weight.strip():
+            raise ValidationError(path, part.strip(), DESTS_FORMAT)
+        try:
+            dests.append(Dest(read_count(nid.strip(), path), read_count(weight.strip(), path)))
+        except ValidationError:
+            raise ValidationError(path, part.strip(), DESTS_FORMAT) from None
+    return tuple(dests)
+
+
+def dests_text(dests: Iterable[Dest]) -> str:
+    return ",".join(f"{d.id}:{d.weight}" for d in dests)
+
+
 READERS: dict[str, Reader] = {
     "name": _text,
     "action": _plain(read_choice(Action)),
@@ -77,6 +104,9 @@ READERS: dict[str, Reader] = {
     "quotas.weights.sz_permil": _plain(read_permil),
     "quotas.weights.nr_accesses_permil": _plain(read_permil),
     "quotas.weights.age_permil": _plain(read_permil),
+    "quotas.goal_tuner": _plain(read_choice(GoalTuner)),
+    "quotas.fail_charge_num": _plain(read_count),
+    "quotas.fail_charge_denom": _plain(read_count),
     "watermarks.metric": _plain(read_choice(WatermarkMetric)),
     "watermarks.interval_us": _plain(read_duration_us),
     "watermarks.high": _plain(read_permil),
@@ -84,6 +114,8 @@ READERS: dict[str, Reader] = {
     "watermarks.low": _plain(read_permil),
     "apply_interval_us": _plain(read_duration_us),
     "target_nid": _plain(read_signed),
+    "dests": read_dests,
+    "max_nr_snapshots": _plain(read_count),
 }
 GOAL_READERS: dict[str, Reader] = {
     "metric": _plain(read_choice(GoalMetric)),
@@ -142,6 +174,9 @@ def scheme_values(scheme: Scheme) -> dict[str, Any]:
         "quotas.weights.sz_permil": q.weights.sz_permil,
         "quotas.weights.nr_accesses_permil": q.weights.nr_accesses_permil,
         "quotas.weights.age_permil": q.weights.age_permil,
+        "quotas.goal_tuner": GoalTuner(q.goal_tuner),
+        "quotas.fail_charge_num": q.fail_charge_num,
+        "quotas.fail_charge_denom": q.fail_charge_denom,
         "watermarks.metric": WatermarkMetric(w.metric),
         "watermarks.interval_us": w.interval_us,
         "watermarks.high": w.high,
@@ -149,6 +184,8 @@ def scheme_values(scheme: Scheme) -> dict[str, Any]:
         "watermarks.low": w.low,
         "apply_interval_us": scheme.apply_interval_us,
         "target_nid": scheme.target_nid,
+        "dests": scheme.dests,
+        "max_nr_snapshots": scheme.max_nr_snapshots,
     }
 
 
@@ -159,6 +196,8 @@ def value_text(key: str, value: Any, attrs: MonitoringAttrs) -> str:
         return value.value
     if isinstance(value, bool):
         return "Y" if value else "N"
+    if key == "dests":
+        return dests_text(value)
     if ".age." in key:
         return _age_text(value, attrs)
     if ".nr_accesses." in key:
@@ -174,29 +213,14 @@ def value_text(key: str, value: Any, attrs: MonitoringAttrs) -> str:
     return str(value)
 
 
-def keep_unshown(scheme: Scheme, base: Scheme | None) -> Scheme:
-    """`scheme` with the settings the editor has no field for (6.17+/7.x: dests,
-    max_nr_snapshots, goal_tuner, fail_charge) taken from `base`, the scheme being
-    edited: editing a scheme read back from a 7.x kdamond must not drop them."""
-    if base is None:
-        return scheme
-    quotas = replace(
-        scheme.quotas,
-        goal_tuner=base.quotas.goal_tuner,
-        fail_charge_num=base.quotas.fail_charge_num,
-        fail_charge_denom=base.quotas.fail_charge_denom,
-    )
-    return replace(scheme, quotas=quotas, dests=base.dests, max_nr_snapshots=base.max_nr_snapshots)
-
-
 def assemble(
     simple: Mapping[str, Any],
     goals: list[dict[str, Any]],
     filters: list[dict[str, Any]],
     base: Scheme | None = None,
 ) -> tuple[Scheme | None, AccessPattern | None, dict[str, str]]:
-    """Build and validate a Scheme from parsed values (None = failed to parse),
-    keeping what the editor doesn't show from `base` (keep_unshown).
+    """Build and validate a Scheme from parsed values (None = failed to parse).
+    `base`, the scheme being edited, is kept for callers (every field is shown now).
 
     Returns the scheme (None unless everything is valid), the access pattern
     (None unless it is valid) and model errors by field key.
@@ -207,7 +231,9 @@ def assemble(
         try:
             check()
         except ValidationError as exc:
-            errors.setdefault(exc.field, str(exc))
+            # a destination's own error belongs to the one dests field
+            key = "dests" if exc.field.startswith("dests[") else exc.field
+            errors.setdefault(key, str(exc))
             return False
         return True
 
@@ -236,6 +262,9 @@ def assemble(
                 *(simple[f"quotas.weights.{n}_permil"] for n in ("sz", "nr_accesses", "age"))
             ),
             tuple(goal_objs),
+            simple["quotas.goal_tuner"],
+            simple["quotas.fail_charge_num"],
+            simple["quotas.fail_charge_denom"],
         )
         quotas = candidate_q if valid(candidate_q.validate) else None
     marks = None
@@ -248,20 +277,21 @@ def assemble(
     filters_ok = len(filter_objs) == len(filters) and all(
         [valid(partial(f.validate, i)) for i, f in enumerate(filter_objs)]
     )
-    rest = complete(simple, ("name", "action", "apply_interval_us", "target_nid"))
+    rest = complete(
+        simple, ("name", "action", "apply_interval_us", "target_nid", "dests", "max_nr_snapshots")
+    )
     if not (pattern and quotas and marks and filters_ok and rest) or errors:
         return None, pattern, errors
-    scheme = keep_unshown(
-        Scheme(
-            simple["action"],
-            pattern,
-            quotas,
-            marks,
-            tuple(filter_objs),
-            simple["apply_interval_us"],
-            simple["target_nid"],
-            simple["name"],
-        ),
-        base,
+    scheme = Scheme(
+        simple["action"],
+        pattern,
+        quotas,
+        marks,
+        tuple(filter_objs),
+        simple["apply_interval_us"],
+        simple["target_nid"],
+        simple["name"],
+        simple["dests"],
+        simple["max_nr_snapshots"],
     )
     return (scheme if valid(scheme.validate) else None), pattern, errors

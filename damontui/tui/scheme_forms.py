@@ -54,7 +54,7 @@ Note.-error { color: $error; }
 
 def goal_block(uid: int, note: Note, ctl: Control) -> Vertical:
     """One quota goal; rows tagged `for-<metric>` show only for those metrics."""
-    node = "for-node_mem_used_bp for-node_mem_free_bp"
+    node = "for-node_mem_used_bp for-node_mem_free_bp for-node_eligible_mem_bp"
     memcg = "for-node_memcg_used_bp for-node_memcg_free_bp"
     return Vertical(
         Horizontal(

@@ -15,11 +15,10 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.coordinate import Coordinate
-from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Input, Label, Static
+from textual.widgets import Button, DataTable, Static
 
 from ..analysis import HistoryFrame, SnapshotAnalysis
 from ..config import default_schemes_file
@@ -34,7 +33,9 @@ from ..model import (
 from ..model import ValidationError as ModelError
 from ..model.serialize import schemes_to_toml
 from ..model.units import format_size
+from .field_gates import Gate
 from .messages import ApplySchemes
+from .path_prompt import PathPrompt as PathPrompt
 from .scheme_editor import SchemeEditor
 
 # Snapshots to wait for the backend to show applied schemes before trusting it again.
@@ -48,37 +49,6 @@ COLUMNS = (
     ("qt!", 3),
     ("quota", 9),
 )
-
-
-class PathPrompt(ModalScreen[Path | None]):
-    """Ask for a file path; Enter accepts, Escape cancels."""
-
-    DEFAULT_CSS = """
-    PathPrompt { align: center middle; }
-    PathPrompt > Vertical { width: 70; height: auto; border: round $primary;
-                            background: $surface; padding: 0 1; }
-    """
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, title: str, path: Path) -> None:
-        super().__init__()
-        self._title = title
-        self._path = path
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(self._title)
-            yield Input(str(self._path), id="path")
-            yield Label("enter: ok   escape: cancel", classes="hint")
-
-    @on(Input.Submitted)
-    def _submit(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
-        if text:
-            self.dismiss(Path(text).expanduser())
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 @dataclass
@@ -126,12 +96,14 @@ class SchemesPanel(Widget):
         attrs: MonitoringAttrs | None = None,
         schemes_file: Path | None = None,
         *,
+        gate: Gate | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.attrs = attrs or MonitoringAttrs()
+        self.gate = gate or Gate()  # what the backend takes of the 6.17+/7.x settings
         self.schemes_file = schemes_file or default_schemes_file()
         self._applied: tuple[Scheme, ...] = tuple(schemes)
         self._rows = [_Row(s, i) for i, s in enumerate(schemes)]
@@ -195,7 +167,8 @@ class SchemesPanel(Widget):
             table.add_column(label, width=width)
         yield table
         yield Static("", id="match")
-        yield SchemeEditor(self._rows[0].scheme if self._rows else None, self.attrs)
+        first = self._rows[0].scheme if self._rows else None
+        yield SchemeEditor(first, self.attrs, gate=self.gate)
         with Horizontal(id="buttons"):
             for label, action in (
                 ("Apply ^s", "apply"),
@@ -398,6 +371,9 @@ class SchemesPanel(Widget):
                 scheme.validate()
             except ModelError as exc:
                 self.notify(f"scheme {index} not applied: {exc}", severity="error")
+                return
+            for _key, refusal in self.gate.scheme(scheme):  # e.g. loaded from a file
+                self.notify(f"scheme {index} not applied: {refusal}", severity="error")
                 return
         self.post_message(ApplySchemes(schemes))
         self._applied = self._pending = schemes
