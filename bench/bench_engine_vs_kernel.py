@@ -31,9 +31,6 @@ same guest run, means something.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -230,52 +227,11 @@ def in_guest(seconds: float, rounds: int) -> None:
 
 
 def on_host(seconds: float, rounds: int) -> int:
-    spec = importlib.util.spec_from_file_location("damontui_vm", REPO / "tests/vm/damontui_vm.py")
-    assert spec and spec.loader
-    vm_mod = importlib.util.module_from_spec(spec)
-    sys.modules["damontui_vm"] = vm_mod
-    spec.loader.exec_module(vm_mod)
-    import subprocess
+    from pageidle_guest import run_in_guest
 
-    res = subprocess.run(
-        [str(REPO / "tests/vm/pageidle/build.sh"), "--print"], capture_output=True, text=True
-    )
-    if res.returncode != 0:
-        print(f"no page-idle kernel: {res.stderr.strip()} (run tests/vm/pageidle/build.sh)")
-        return 1
-    os.environ["DAMONTUI_VM_KERNEL"] = res.stdout.strip().splitlines()[-1]
-    vm = vm_mod.VM()
-    print(f"booting {vm.describe()}", flush=True)
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--in-guest",
-        "--seconds",
-        str(seconds),
-        "--rounds",
-        str(rounds),
-    ]
-    env = {
-        "PATH": vm_mod.guest_path(sys.executable),
-        "HOME": os.environ.get("HOME", "/root"),
-        "DAMONTUI_IN_VM": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    out = vm.run(
-        cmd,
-        env=env,
-        cwd=str(REPO),
-        timeout=seconds * 4 + 300,
-        on_stdout=lambda c: print(c, end="", flush=True),
-        on_stderr=lambda c: print(c, end="", file=sys.stderr, flush=True),
-    )
-    if out.returncode != 0:
-        print(
-            f"guest run failed ({out.returncode}): {out.problem} {shlex.quote(out.stderr[-500:])}"
-        )
-        return 1
-    return 0
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--in-guest"]
+    cmd += ["--seconds", str(seconds), "--rounds", str(rounds)]
+    return run_in_guest(cmd, timeout=seconds * 4 + 300)
 
 
 def main() -> int:

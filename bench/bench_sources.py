@@ -194,33 +194,10 @@ def bench(secs: float, nreg: int) -> None:
 
 
 def in_vm(secs: float, nreg: int) -> int:
-    import importlib.util
+    from pageidle_guest import run_in_guest
 
-    spec = importlib.util.spec_from_file_location("damontui_vm", REPO / "tests/vm/damontui_vm.py")
-    assert spec and spec.loader
-    vm_mod = importlib.util.module_from_spec(spec)
-    sys.modules["damontui_vm"] = vm_mod
-    spec.loader.exec_module(vm_mod)
-    res = subprocess.run(
-        [str(REPO / "tests/vm/pageidle/build.sh"), "--print"], capture_output=True, text=True
-    )
-    if res.returncode != 0:
-        print(f"no page-idle kernel: {res.stderr.strip()} (run tests/vm/pageidle/build.sh)")
-        return 1
-    os.environ["DAMONTUI_VM_KERNEL"] = res.stdout.strip().splitlines()[-1]
-    vm = vm_mod.VM()
-    print(f"booting {vm.describe()}", flush=True)
     cmd = [sys.executable, __file__, "--seconds", str(secs), "--regions", str(nreg)]
-    env = {
-        "PATH": vm_mod.guest_path(sys.executable),
-        "HOME": os.environ.get("HOME", "/root"),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    out = vm.run(
-        cmd, env=env, cwd=str(REPO), timeout=600, on_stdout=lambda c: print(c, end="", flush=True)
-    )
-    return 0 if out.returncode == 0 else 1
+    return run_in_guest(cmd, timeout=600)
 
 
 def main() -> int:
