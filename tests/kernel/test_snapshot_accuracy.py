@@ -182,15 +182,14 @@ def test_hot_cold_areas_damontui_vs_plain_sysfs(baseline):
     assert not _judge(w, our_stats, plain_stats), _judge(w, our_stats, plain_stats)
     assert empty <= max(1, len(snaps) // 10), f"{empty} of {len(snaps)} snapshots without regions"
     # ages grow on stable (cold) regions: the 7.2 bug reset every region, ages stayed
-    # <= 400 ms. A cold region that merges with a younger neighbour takes the
-    # size-weighted mean of both ages (DAMON's merge), so an area's mean age may drop
-    # between two snapshots (seen once: 120 -> 92 aggregations): every cold area must
-    # hold regions older than 5 s, one must have aged over the 10 s, and the oldest 10 s
+    # <= 400 ms. Some resets are the kernel's own: a cold region that merges with a
+    # younger neighbour takes the size-weighted mean of both ages, and plain sysfs in
+    # the same guest shows cold areas at 3-11 s after 30 s. So: one cold area has aged
+    # over the 10 s, and the oldest is over 10 s
     assert first is not None
     first_stats = _area_stats(first.targets[0].regions(), w.areas)
     grown = [i for i in w.cold if our_stats[i][1] > first_stats[i][1] >= 0]
     assert grown, (first_stats, our_stats)
-    assert min(our_stats[i][1] for i in w.cold) * AGGR_US >= 5_000_000, our_stats
     assert max(our_stats[i][1] for i in w.cold) * AGGR_US >= 10_000_000, our_stats
 
 
