@@ -24,7 +24,7 @@ from posix.unistd cimport close, pread, pwrite, write
 
 import array
 
-SAMPLER_API_VERSION = 1
+SAMPLER_API_VERSION = 2
 
 ctypedef unsigned long long u64
 ctypedef unsigned int u32
@@ -142,28 +142,46 @@ cdef u64 PFN_FILE_GAP = 0
 cdef u64 WRITE_GAP = 8
 # Reading a bitmap word makes the kernel walk the rmap of EVERY idle page among its 64
 # PFNs, and a page set idle stays idle until accessed (cold pages: forever): measured in
-# a TCG guest, a word with many stale idle pages costs 25x a word with one. So each
-# bitmap word gets one "owner" page, the first we set idle in it, and only its owner is
-# ever set idle again: a sample whose page is not the owner of its word moves to the
-# nearest page among the next SLOT_PAGES of its region that is, or that can become one
-# (preferring a page that starts its word; see _rank). A word then holds at most one
-# page we set idle, and a check costs one rmap walk.
+# a TCG guest, a word with many stale idle pages costs 25x a word with one. So samples
+# keep to pages we set idle before: a sample moves to the nearest page among the next
+# SLOT_PAGES of its region that is one of ours, else to one that starts (or lies in) a
+# word with none of ours (see _rank). In contiguous memory a word then holds one page
+# we set idle; in scattered memory (shared libraries, old heaps), where a window's words
+# all hold one of ours elsewhere, the drawn page joins them and later windows find it.
 cdef u64 SLOT_PAGES = 64
-# Words tracked (1 byte each, grown on demand): 2^25 words cover 8 TiB of RAM.
+# Words tracked (8 bytes each, grown to the highest PFN seen): 2^25 words cover 8 TiB
+# of RAM; the table takes 1/32768 of the RAM it covers.
 cdef u64 OWNER_MAX = 1ULL << 25
+# The pagemap block cache: the windows' entries (PM_BLOCK virtual pages per block) are
+# kept for pm_ttl aggregations (set_pagemap_ttl; batch.py makes that one second), not
+# read again for every sample: reading 64 entries costs ~3x reading one, and a page's
+# PFN rarely changes within a second (migration, reclaim, THP collapse). A stale PFN
+# gives one wrong check until the block is read again.
+cdef u64 PM_BLOCK = 64
+cdef u64 PM_SLOTS = 1024  # direct-mapped: 1024 blocks of 64 pages cover 256 MiB
 cdef int THP_SLOTS = 1024
 cdef u64 THP_PAGES = 512  # pages per PMD huge page (4 KiB pages)
 
 # flag per region: how its prepared page is checked
 cdef unsigned char F_BITMAP = 0  # idle bit of pfn[i]
-cdef unsigned char F_ABSENT = 1  # not present at prepare: present at check = accessed
-cdef unsigned char F_SKIP = 2  # not trackable (paddr, not on an LRU): never accessed
+# not present at prepare: not accessed, and not checked. DAMON counts such a page if it
+# was faulted in within the sampling interval; finding out would cost a pagemap read
+# per absent sample and interval (more than a bitmap check, and it waits on the
+# target's mmap lock) for an event of that one page that is rare.
+cdef unsigned char F_ABSENT = 1
+cdef unsigned char F_SKIP = 2  # not trackable (paddr: on no LRU; vaddr: in no VMA): not accessed
 cdef unsigned char F_DIRTY = 3  # soft-dirty bit of the pagemap entry
 
 
 cdef struct Key:
     u64 word
     u64 pos
+
+
+cdef struct PmBlock:
+    u64 block  # virtual block number + 1 (0: empty)
+    u64 gen  # aggregation generation it was read in
+    u64 e[64]
 
 
 cdef struct ThpSlot:
@@ -221,7 +239,7 @@ cdef struct Sampler:
     ThpSlot *thp
     u64 gen
     u64 checks, reads, writes, kpf_reads, thp_heads, conflicts
-    unsigned char *owner  # per bitmap word: 0 = no owner, else owner's bit + 1
+    u64 *owner  # per bitmap word: the pages of it we set idle (a bit mask)
     u64 owner_cap
     int err, err_file
     u64 *starts
@@ -233,6 +251,11 @@ cdef struct Sampler:
     u64 *pre_samples
     u64 *pre_pfn
     unsigned char *pre_flag
+    int has_mapped  # 0: every address counts as mapped (paddr, or never told)
+    Py_ssize_t nmapped
+    u64 *mapped  # sorted, disjoint [start, end) pairs: the target's VMAs
+    PmBlock *pm  # pagemap block cache (PM_SLOTS), allocated on first use
+    u64 pm_ttl  # aggregations a cached block stays valid (1: this aggregation only)
 
 
 cdef class PageSampler:
@@ -259,6 +282,7 @@ cdef class PageSampler:
             raise MemoryError()
         memset(self.c.thp, 0, THP_SLOTS * sizeof(ThpSlot))
         self.c.gen = 1
+        self.c.pm_ttl = 1
 
     def __dealloc__(self):
         free(self.c.pfn)
@@ -272,6 +296,8 @@ cdef class PageSampler:
         free(self.c.pre_samples)
         free(self.c.pre_pfn)
         free(self.c.pre_flag)
+        free(self.c.mapped)
+        free(self.c.pm)
 
     @property
     def mode(self) -> int:
@@ -283,6 +309,33 @@ cdef class PageSampler:
             "kpageflags_reads": self.c.kpf_reads, "thp_heads": self.c.thp_heads,
             "owner_conflicts": self.c.conflicts,
         }
+
+    def set_mapped(self, ranges) -> None:
+        """The target's mapped ranges (sorted, disjoint (start, end) pairs), or None
+        for "all mapped". A sample outside them is not accessed and costs no I/O."""
+        cdef Py_ssize_t i, n
+        cdef u64 *p
+        if ranges is None:
+            self.c.has_mapped = 0
+            return
+        n = len(ranges)
+        p = <u64 *>malloc((2 * n + 1) * sizeof(u64))
+        if p == NULL:
+            raise MemoryError()
+        for i in range(n):
+            p[2 * i], p[2 * i + 1] = ranges[i][0], ranges[i][1]
+            if p[2 * i + 1] <= p[2 * i] or (i and p[2 * i] < p[2 * i - 1]):
+                free(p)
+                raise ValueError("mapped ranges must be sorted, disjoint and non-empty")
+        free(self.c.mapped)
+        self.c.mapped, self.c.nmapped, self.c.has_mapped = p, n, 1
+
+    def set_pagemap_ttl(self, aggregations) -> None:
+        """Keep pagemap blocks read for the sample windows for this many aggregations
+        (1: re-read every aggregation)."""
+        if aggregations < 1:
+            raise ValueError(f"pagemap ttl must be >= 1 aggregation, got {aggregations}")
+        self.c.pm_ttl = aggregations
 
     def prepared_pfns(self):
         """(pfn, flag) per region as prepared last (tests and the differential test)."""
@@ -576,6 +629,21 @@ cdef void _draw(Sampler *c, u64 *samples, Py_ssize_t sets) noexcept nogil:
     c.rng[0] = s
 
 
+cdef inline int _in_hole(Sampler *c, u64 a) noexcept nogil:
+    """1 if address a is in no mapped range (binary search), else 0."""
+    cdef Py_ssize_t lo = 0, hi, mid
+    if not c.has_mapped:
+        return 0
+    hi = c.nmapped
+    while lo < hi:  # first range whose end is above a
+        mid = (lo + hi) // 2
+        if c.mapped[2 * mid + 1] <= a:
+            lo = mid + 1
+        else:
+            hi = mid
+    return 0 if lo < c.nmapped and c.mapped[2 * lo] <= a else 1
+
+
 cdef int _owner_room(Sampler *c, u64 w) noexcept nogil:
     """1 if word w has a slot in the owner table (grown as needed), else 0."""
     cdef u64 cap
@@ -589,44 +657,83 @@ cdef int _owner_room(Sampler *c, u64 w) noexcept nogil:
         cap *= 2
     if cap > OWNER_MAX:
         cap = OWNER_MAX
-    p = realloc(c.owner, cap)
+    p = realloc(c.owner, cap * sizeof(u64))
     if p == NULL:
         return 0
-    memset(<unsigned char *>p + c.owner_cap, 0, cap - c.owner_cap)
-    c.owner, c.owner_cap = <unsigned char *>p, cap
+    memset(<u64 *>p + c.owner_cap, 0, (cap - c.owner_cap) * sizeof(u64))
+    c.owner, c.owner_cap = <u64 *>p, cap
     return 1
 
 
 cdef inline int _rank(Sampler *c, u64 e, u64 t) noexcept nogil:
     """How well the page of pagemap entry e, t pages from the drawn one, suits as the
     sample (lower is better, 9: not at all; see SLOT_PAGES): 1 the drawn page when it is
-    absent or its PFN hidden, an untracked page, or the owner of its word; 2 a page
-    that starts an ownerless word (then every later window of contiguous pages finds
-    an owner); 3 another page of an ownerless word."""
+    absent or its PFN hidden, an untracked page, or a page we set idle before; 2 a page
+    that starts a word we never set a page idle in (then every later window of
+    contiguous pages finds one of ours); 3 another page of such a word; 4 a page of a
+    word that holds another page of ours (scattered memory: that page is remembered
+    too, so later windows find it)."""
     cdef u64 p = e & PM_PFN_MASK
-    cdef unsigned char o
+    cdef u64 o
     if not (e & PM_PRESENT) or p == 0:
         return 1 if t == 0 else 9
     if not _owner_room(c, p >> 6):
         return 1
     o = c.owner[p >> 6]
-    if o == (p & 63) + 1:
+    if (o >> (p & 63)) & 1:
         return 1
     if o:
-        return 9
+        return 4
     return 2 if (p & 63) == 0 else 3
 
 
-cdef int _gather_windows(Sampler *c, u64 *samples, Py_ssize_t m) noexcept nogil:
+cdef int _pm_fill(Sampler *c, u64 b, u64 nblocks) noexcept nogil:
+    """Read pagemap blocks b .. b + nblocks - 1 (PM_BLOCK entries each) into the cache."""
+    cdef u64 k, i
+    cdef PmBlock *slot
+    cdef int rc = _need_buf(c, nblocks * PM_BLOCK * 8)
+    if rc:
+        c.err, c.err_file = rc, FILE_PAGEMAP
+        return rc
+    rc = _pread(c, c.pagemap_fd, nblocks * PM_BLOCK * 8, b * PM_BLOCK * 8, FILE_PAGEMAP)
+    if rc:
+        return rc
+    for k in range(nblocks):
+        slot = &c.pm[(b + k) % PM_SLOTS]
+        slot.block, slot.gen = b + k + 1, c.gen
+        for i in range(PM_BLOCK):
+            slot.e[i] = ds_load_le64(c.buf + (k * PM_BLOCK + i) * 8)
+    return 0
+
+
+cdef inline int _pm_fresh(Sampler *c, u64 b) noexcept nogil:
+    cdef PmBlock *slot = &c.pm[b % PM_SLOTS]
+    return slot.block == b + 1 and c.gen - slot.gen < c.pm_ttl
+
+
+cdef int _gather_windows(
+    Sampler *c, u64 *samples, unsigned char *flags, Py_ssize_t m
+) noexcept nogil:
     """words[i] = pagemap entry of sample i, moved to the first page among the next
     SLOT_PAGES of its region that may be set idle (see SLOT_PAGES); that page becomes
-    the owner of its bitmap word. Sample i belongs to region i % n. One pread per run of
-    nearby windows.
+    the owner of its bitmap word. Sample i belongs to region i % n. Entries come from
+    the block cache (see PM_BLOCK; a window spans at most two blocks, read in one pread
+    when both are missing). Samples flagged F_SKIP (in holes) are left out.
     """
-    cdef Py_ssize_t k = 0, last, j, pos
-    cdef u64 first, span, v, ws, d, u, lim, e, chosen, end_page, start_page, p
-    cdef int rc, found, rank, best
+    cdef Py_ssize_t j, pos, nk = 0
+    cdef u64 v, ws, d, u, lim, e, chosen, end_page, start_page, p, b0, b1
+    cdef int rc, rank, best
+    cdef u64 *e0
+    cdef u64 *e1
+    if c.pm == NULL:
+        c.pm = <PmBlock *>malloc(PM_SLOTS * sizeof(PmBlock))
+        if c.pm == NULL:
+            c.err, c.err_file = ENOMEM, FILE_PAGEMAP
+            return ENOMEM
+        memset(c.pm, 0, PM_SLOTS * sizeof(PmBlock))
     for j in range(m):
+        if flags[j] == F_SKIP:
+            continue
         # the window: SLOT_PAGES from the drawn page, shifted back to end at the region's
         # end (so it spans SLOT_PAGES whenever the region does)
         v = samples[j] // c.page_size
@@ -634,50 +741,51 @@ cdef int _gather_windows(Sampler *c, u64 *samples, Py_ssize_t m) noexcept nogil:
         start_page = c.starts[j % c.n] // c.page_size
         if v + SLOT_PAGES > end_page:
             v = end_page - SLOT_PAGES if end_page - start_page > SLOT_PAGES else start_page
-        c.keys[j].word = v
-        c.keys[j].pos = j
-    qsort(c.keys, m, sizeof(Key), _cmp_key)
-    while k < m:
-        first = c.keys[k].word
-        last = k
-        while last + 1 < m and c.keys[last + 1].word <= c.keys[last].word + SLOT_PAGES + PAGEMAP_GAP:
-            last += 1
-        span = c.keys[last].word + SLOT_PAGES - first
-        rc = _need_buf(c, span * 8)
-        if rc:
-            c.err, c.err_file = rc, FILE_PAGEMAP
-            return rc
-        rc = _pread(c, c.pagemap_fd, span * 8, first * 8, FILE_PAGEMAP)
-        if rc:
-            return rc
-        for j in range(k, last + 1):
-            pos = c.keys[j].pos
-            ws = c.keys[j].word
-            v = samples[pos] // c.page_size
-            end_page = c.ends[pos % c.n] // c.page_size
-            lim = SLOT_PAGES if ws + SLOT_PAGES <= end_page else end_page - ws
-            if lim == 0:
-                lim = 1
-            # scan from the drawn page to the window's end, then from its start
-            chosen = v
-            best = 9
-            d = 0
-            while d < lim and best > 1:
-                u = ws + (v - ws + d) % lim
-                rank = _rank(c, ds_load_le64(c.buf + (u - first) * 8), d)
-                if rank < best:
-                    best, chosen = rank, u
-                d += 1
-            found = best < 9
-            e = ds_load_le64(c.buf + (chosen - first) * 8)
-            p = e & PM_PFN_MASK
-            if not found:
-                c.conflicts += 1  # every page here belongs to a word owned by another
-            elif (e & PM_PRESENT) and p and p >> 6 < c.owner_cap:
-                c.owner[p >> 6] = <unsigned char>((p & 63) + 1)
-            c.words[pos] = e
-            samples[pos] = chosen * c.page_size
-        k = last + 1
+        c.keys[nk].word = v
+        c.keys[nk].pos = j
+        nk += 1
+    qsort(c.keys, nk, sizeof(Key), _cmp_key)  # nearby windows in turn: cache hits
+    for j in range(nk):
+        pos = c.keys[j].pos
+        ws = c.keys[j].word
+        v = samples[pos] // c.page_size
+        end_page = c.ends[pos % c.n] // c.page_size
+        lim = SLOT_PAGES if ws + SLOT_PAGES <= end_page else end_page - ws
+        if lim == 0:
+            lim = 1
+        b0, b1 = ws // PM_BLOCK, (ws + lim - 1) // PM_BLOCK
+        if not _pm_fresh(c, b0):
+            rc = _pm_fill(c, b0, 2 if b1 != b0 and not _pm_fresh(c, b1) else 1)
+            if rc:
+                return rc
+        if b1 != b0 and not _pm_fresh(c, b1):
+            rc = _pm_fill(c, b1, 1)
+            if rc:
+                return rc
+        e0 = c.pm[b0 % PM_SLOTS].e
+        e1 = c.pm[b1 % PM_SLOTS].e
+        # scan from the drawn page to the window's end, then from its start
+        chosen = v
+        best = 9
+        d = 0
+        while d < lim and best > 1:
+            u = ws + (v - ws + d) % lim
+            e = e0[u - b0 * PM_BLOCK] if u // PM_BLOCK == b0 else e1[u - b1 * PM_BLOCK]
+            rank = _rank(c, e, d)
+            if rank < best:
+                best, chosen = rank, u
+            d += 1
+        if chosen // PM_BLOCK == b0:
+            e = e0[chosen - b0 * PM_BLOCK]
+        else:
+            e = e1[chosen - b1 * PM_BLOCK]
+        p = e & PM_PFN_MASK
+        if best == 4:
+            c.conflicts += 1  # a second page of ours in a word: its reads cost more
+        if (e & PM_PRESENT) and p and p >> 6 < c.owner_cap:
+            c.owner[p >> 6] |= 1ULL << (p & 63)
+        c.words[pos] = e
+        samples[pos] = chosen * c.page_size
     return 0
 
 
@@ -692,7 +800,7 @@ cdef int _translate(
         return ST_OK
     if c.mode == MODE_SOFTDIRTY:
         for i in range(m):
-            flags[i] = F_DIRTY
+            flags[i] = F_SKIP if _in_hole(c, samples[i]) else F_DIRTY
             pfns[i] = 0
         return ST_OK
     if c.mode == MODE_IDLE_PADDR:
@@ -705,10 +813,15 @@ cdef int _translate(
             pfns[i] = p
             flags[i] = F_BITMAP
     else:
-        rc = _gather_windows(c, samples, m)
+        for i in range(m):
+            flags[i] = F_SKIP if _in_hole(c, samples[i]) else F_ABSENT
+            pfns[i] = 0
+        rc = _gather_windows(c, samples, flags, m)
         if rc:
             return ST_GONE if rc < 0 else ST_ERRNO
         for i in range(m):
+            if flags[i] == F_SKIP:
+                continue
             e = c.words[i]
             if e & PM_PRESENT:
                 present += 1
@@ -783,7 +896,6 @@ cdef int _check(Sampler *c) noexcept nogil:
     """Add 1 to nr_accesses of each region whose prepared page was accessed."""
     cdef Py_ssize_t i, m = 0, a = 0
     cdef int rc
-    cdef u64 w
     for i in range(c.n):
         c.hit[i] = 0
         if c.flag[i] == F_BITMAP:
@@ -798,7 +910,7 @@ cdef int _check(Sampler *c) noexcept nogil:
             if c.flag[i] == F_BITMAP:
                 c.hit[i] = 0 if (c.words[i] >> (c.pfn[i] & 63)) & 1 else 1
     for i in range(c.n):
-        if c.flag[i] == F_ABSENT or c.flag[i] == F_DIRTY:
+        if c.flag[i] == F_DIRTY:
             c.keys[a].word = c.samples[i] // c.page_size
             c.keys[a].pos = i
             a += 1
@@ -807,11 +919,8 @@ cdef int _check(Sampler *c) noexcept nogil:
         if rc:
             return ST_GONE if rc < 0 else ST_ERRNO
         for i in range(c.n):
-            w = c.words[i]
-            if c.flag[i] == F_ABSENT:
-                c.hit[i] = 1 if w & PM_PRESENT else 0  # faulted in since: accessed
-            elif c.flag[i] == F_DIRTY:
-                c.hit[i] = 1 if w & PM_SOFT_DIRTY else 0
+            if c.flag[i] == F_DIRTY:
+                c.hit[i] = 1 if c.words[i] & PM_SOFT_DIRTY else 0
     for i in range(c.n):
         if c.hit[i] and c.nr[i] != U32_MAX:
             c.nr[i] += 1

@@ -107,10 +107,27 @@ def make_layout(seed: int) -> tuple[list[int], list[int]]:
     return pagemap, kpf
 
 
+def make_mapped(seed: int) -> list[tuple[int, int]]:
+    """Mapped ranges (VMAs) over the virtual space, with holes between them."""
+    rnd = random.Random(seed + 2)
+    cuts = sorted(rnd.sample(range(1, NR_VPAGES), 12))
+    bounds = [0, *cuts, NR_VPAGES]
+    return [(bounds[i] * PAGE, bounds[i + 1] * PAGE) for i in range(0, len(bounds) - 1, 2)]
+
+
 def run_both(
-    tmp_path: Path, mode: int, seed: int, nr_regions: int, batches: list[int]
+    tmp_path: Path,
+    mode: int,
+    seed: int,
+    nr_regions: int,
+    batches: list[int],
+    holes: bool = False,
+    ttl: int = 1,
 ) -> list[int]:
-    """Run both implementations; the (identical) nr_accesses at the end."""
+    """Run both implementations; the (identical) nr_accesses at the end. With
+    ``holes``, the samplers are told mapped ranges that leave holes; with ``ttl`` > 1,
+    pagemap blocks are kept that many aggregations and each batch after the first
+    starts a new aggregation (prepare), as the engine does."""
     pagemap, kpf = make_layout(seed)
     worlds = {
         "cy": World(tmp_path / "cy", pagemap, kpf),
@@ -126,13 +143,19 @@ def run_both(
         w = worlds[name]
         pm, bm, cr, kp = w.fds
         s = impl.PageSampler(mode, pm, bm, cr, kp, PAGE)
+        if holes:
+            s.set_mapped(make_mapped(seed))
+        s.set_pagemap_ttl(ttl)
         r = Regions.from_ranges(ranges, nr_regions, PAGE)
         state[name] = (s, r, make_rng(seed))
     rnd = random.Random(seed + 1)
     try:
         got = {n: impls[n].prepare(s, r, rng) for n, (s, r, rng) in state.items()}
         assert got["cy"] == got["py"]
-        for nr in batches:
+        for b, nr in enumerate(batches):
+            if b and ttl > 1:
+                got = {n: impls[n].prepare(s, r, rng) for n, (s, r, rng) in state.items()}
+                assert got["cy"] == got["py"]
             pfns = [rnd.randrange(NR_PFNS) for _ in range(rnd.randrange(0, 4000))]
             # and about half of the mapped pages (the ones paddr can track)
             pfns += [e & (PRESENT - 1) for e in pagemap if e and rnd.random() < 0.5]
@@ -164,6 +187,8 @@ def run_both(
     seed=st.integers(0, 2**32),
     nr_regions=st.integers(1, 300),
     batches=st.lists(st.integers(1, 4), min_size=1, max_size=4),
+    holes=st.booleans(),
+    ttl=st.integers(1, 3),
 )
 def test_compiled_and_python_samplers_agree(
     tmp_path_factory: pytest.TempPathFactory,
@@ -171,8 +196,10 @@ def test_compiled_and_python_samplers_agree(
     seed: int,
     nr_regions: int,
     batches: list[int],
+    holes: bool,
+    ttl: int,
 ) -> None:
-    run_both(tmp_path_factory.mktemp("w"), mode, seed, nr_regions, batches)
+    run_both(tmp_path_factory.mktemp("w"), mode, seed, nr_regions, batches, holes, ttl)
 
 
 @pytest.mark.parametrize("mode", [py.MODE_IDLE_VADDR, py.MODE_IDLE_PADDR, py.MODE_SOFTDIRTY])
@@ -180,6 +207,79 @@ def test_accesses_are_counted(tmp_path: Path, mode: int) -> None:
     """Not vacuous: with many regions and many accesses, both count some, not all."""
     nr = run_both(tmp_path, mode, 7, 300, [3, 3])
     assert 0 < sum(nr) < 6 * len(nr)
+
+
+@pytest.mark.parametrize("mode", [py.MODE_IDLE_VADDR, py.MODE_SOFTDIRTY])
+def test_accesses_are_counted_with_holes(tmp_path: Path, mode: int) -> None:
+    nr = run_both(tmp_path, mode, 9, 300, [3, 3], holes=True)
+    assert 0 < sum(nr) < 6 * len(nr)
+
+
+@pytest.mark.parametrize("impl", [cy, py], ids=["cython", "python"])
+def test_pagemap_blocks_are_kept_for_the_ttl(tmp_path: Path, impl: ModuleType) -> None:
+    """Sample windows read pagemap once per block and ttl aggregations, not per sample;
+    a block older than the ttl is read again."""
+    w = World(tmp_path, [PRESENT | (64 + k) for k in range(256)], [KPF_LRU] * 512)
+    pm, bm, cr, kp = w.fds
+    reads = {}
+    for ttl in (1, 3):
+        s = impl.PageSampler(impl.CONSTANTS["MODE_IDLE_VADDR"], pm, bm, cr, kp, PAGE)
+        s.set_pagemap_ttl(ttl)
+        r = Regions.from_ranges([(0, 256 * PAGE)], 4, PAGE)
+        rng = make_rng(2)
+        per_aggregation = []
+        for _ in range(6):
+            before = s.counters()["reads"]
+            assert impl.prepare(s, r, rng)[0] == py.ST_OK
+            impl.run([s], [r], [rng], 20, 0, 0, impl.StopFlag())
+            assert s.counters()["checks"]  # not vacuous: pages were checked
+            per_aggregation.append(s.counters()["reads"] - before)
+        reads[ttl] = per_aggregation
+    assert sum(reads[3]) < sum(reads[1])
+    with pytest.raises(ValueError):
+        s.set_pagemap_ttl(0)
+    w.close()
+
+
+@pytest.mark.parametrize("impl", [cy, py], ids=["cython", "python"])
+@pytest.mark.parametrize("mode", ["MODE_IDLE_VADDR", "MODE_SOFTDIRTY"])
+def test_samples_in_holes_cost_no_io_and_are_not_accessed(
+    tmp_path: Path, impl: ModuleType, mode: str
+) -> None:
+    """DAMON's three regions keep small gaps (e.g. executable to heap): a sample in no
+    VMA is not accessed, as the kernel's page walk finds nothing there, and costs no
+    pagemap or bitmap read."""
+    # pages 0..63 mapped and present; 64..4095 a hole (pagemap reads 0 there)
+    pagemap = [PRESENT | (64 + k) for k in range(64)] + [0] * 4032
+    w = World(tmp_path, pagemap, [KPF_LRU] * 256)
+    pm, bm, cr, kp = w.fds
+    counts = {}
+    for told in (False, True):
+        s = impl.PageSampler(impl.CONSTANTS[mode], pm, bm, cr, kp, PAGE)
+        if told:
+            s.set_mapped([(0, 64 * PAGE)])
+        # regions over the mapped pages and over the hole
+        r = Regions.from_ranges([(0, 64 * PAGE), (64 * PAGE, 4096 * PAGE)], 4, PAGE)
+        rng = make_rng(4)
+        assert impl.prepare(s, r, rng)[0] == py.ST_OK
+        assert impl.run([s], [r], [rng], 5, 0, 0, impl.StopFlag())[0] == 5
+        in_hole = [start >= 64 * PAGE for start in r.starts]
+        assert 1 <= in_hole.count(False) < len(in_hole)
+        flags = [f for _, f in s.prepared_pfns()]
+        counts[told] = s.counters()["reads"]
+        for hole, f, nr in zip(in_hole, flags, r.nr_accesses, strict=True):
+            if hole:
+                assert (f == py.F_SKIP) == told
+                assert nr == 0
+            else:
+                assert f != py.F_SKIP
+    assert counts[True] < counts[False]
+    with pytest.raises(ValueError):
+        s.set_mapped([(2 * PAGE, PAGE)])
+    with pytest.raises(ValueError):
+        s.set_mapped([(0, 4 * PAGE), (2 * PAGE, 8 * PAGE)])
+    s.set_mapped(None)
+    w.close()
 
 
 @pytest.mark.parametrize("impl", [cy, py], ids=["cython", "python"])

@@ -11,6 +11,7 @@ same messages (and target drops) as the per-step path.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,38 @@ def attach(et: EngineTarget) -> None:
     et.sampler = et.source.make_sampler(sampler.impl)
 
 
+# How often a sampler learns its target's mapped ranges (/proc/PID/maps): samples in
+# the holes of DAMON's three regions then cost no I/O (see sampler_py). A mapping made
+# inside a hole is seen at most this late: DAMON's own regions follow new mappings
+# only at the update interval (60 s by default).
+MAPPED_REFRESH_S = 1.0
+# How long the sampler keeps the pagemap blocks it read for its sample windows (see
+# PM_BLOCK in ext/_sampler.pyx), in aggregations of the intervals in force.
+PAGEMAP_KEEP_US = 1_000_000
+
+
+def refresh_mapped(engine: Engine, et: EngineTarget, now: float) -> None:
+    """Tell the sampler its target's mapped ranges when they are due (at most once per
+    MAPPED_REFRESH_S). Unreadable maps make every address count as mapped: slower,
+    never wrong."""
+    if now - et.mapped_at < MAPPED_REFRESH_S:
+        return
+    et.mapped_at = now
+    try:
+        ranges = et.source.mapped_ranges()
+    except TargetGone as e:
+        engine._drop(et, str(e))
+        return
+    except SourceError:
+        ranges = None
+    et.sampler.set_mapped(ranges)
+
+
 def prepare(engine: Engine, et: EngineTarget) -> None:
+    refresh_mapped(engine, et, time.monotonic())
+    if et not in engine.targets:
+        return  # dropped: its process exited
+    et.sampler.set_pagemap_ttl(max(1, PAGEMAP_KEEP_US // engine.attrs.aggr_us))
     st = sampler.impl.prepare(et.sampler, et.regions, et.rng)
     handle(engine, et, *st)
 

@@ -59,6 +59,7 @@ class EngineTarget:
     actions: TargetActions
     page_size: int
     sampler: Any = None  # the compiled page sampler (batch.py), if the source has one
+    mapped_at: float = float("-inf")  # when the sampler last learnt the mapped ranges
 
     def ranges(self) -> list[tuple[int, int]]:
         return list(self.target.ranges) or self.source.target_ranges()

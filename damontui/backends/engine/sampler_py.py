@@ -12,14 +12,22 @@ pick and prepare the next pages. Modes:
 
 * ``MODE_IDLE_VADDR``: PFNs from /proc/PID/pagemap (one sorted, coalesced read per
   prepare; the PFN is kept for the check), idle bits set at prepare and read at check.
-  A page not present at prepare counts as accessed if it is present at check (it was
-  faulted in). Huge pages: only the head page is tracked, so a tail PFN is replaced by
-  its head, found through /proc/kpageflags; the answer is cached per 2 MiB virtual
-  block for one aggregation (a block seen as not huge stays so until the next one).
+  A page not present at prepare counts as not accessed and is not checked (DAMON would
+  count it if it were faulted in within the interval: rare for one page, and finding
+  out costs a pagemap read per absent sample and interval). Huge pages: only the head
+  page is tracked, so a tail PFN is replaced by its head, found through
+  /proc/kpageflags; the answer is cached per 2 MiB virtual block for one aggregation
+  (a block seen as not huge stays so until the next one).
 * ``MODE_IDLE_PADDR``: PFN = address / page size; pages on no LRU (kernel memory,
   free pages) cannot be tracked and count as not accessed, like DAMON's paddr ops.
 * ``MODE_SOFTDIRTY``: ``clear_refs`` 4 at prepare (the whole process), pagemap bit 55
   at check.
+
+In both vaddr modes a sample outside the target's mapped ranges (``set_mapped()``,
+from /proc/PID/maps) is not accessed and costs no read, as DAMON's page walk finds no
+VMA there: DAMON's three regions keep every gap but the two biggest (between the
+executable and a randomized heap: hundreds of MiB), and their samples would otherwise
+cost a pagemap read each interval.
 
 Statuses: ``ST_OK``; ``ST_GONE`` (pagemap read EOF/ESRCH: the address space is gone);
 ``ST_ERRNO`` with an errno and a file code; ``ST_NO_PFN`` (present pages with PFN 0:
@@ -30,15 +38,17 @@ from __future__ import annotations
 
 import errno as errno_mod
 import os
-import threading
 import time
 from array import array
 from collections.abc import Sequence
 from typing import Any
 
 from .regionset import Regions, rng_next
+from .sampler_pyio import StopFlag, _Errno, _Gone, _pread, in_hole
 
-SAMPLER_API_VERSION = 1
+__all__ = ["CONSTANTS", "SAMPLER_API_VERSION", "PageSampler", "StopFlag", "prepare", "run"]
+
+SAMPLER_API_VERSION = 2
 
 MODE_IDLE_VADDR, MODE_IDLE_PADDR, MODE_SOFTDIRTY = 0, 1, 2
 ST_OK, ST_GONE, ST_ERRNO, ST_NO_PFN = 0, 1, 2, 3
@@ -62,65 +72,19 @@ PAGEMAP_GAP, PFN_FILE_GAP = 64, 0
 # apart share one pwrite (with zero words between them).
 WRITE_GAP = 8
 # Reading a bitmap word makes the kernel walk the rmap of every idle page among its 64
-# PFNs, and pages set idle stay idle until accessed (cold ones: forever). Each bitmap
-# word gets one "owner" page, the first set idle in it, and only the owner is set idle
-# again: a sample whose page is not its word's owner moves to the nearest page among the
-# next SLOT_PAGES of its region that is, or can become one (see _rank). A word then
-# holds at most one page we set idle.
+# PFNs, and pages set idle stay idle until accessed (cold ones: forever). Samples keep to
+# pages we set idle before: a sample moves to the nearest page among the next SLOT_PAGES
+# of its region that is one of ours, else to a page of a word with none of ours (see
+# _rank); where every word of the window holds one of ours elsewhere (scattered memory),
+# the drawn page joins them.
 SLOT_PAGES = 64
-OWNER_MAX = 1 << 25  # words tracked (1 byte each, grown on demand)
+OWNER_MAX = 1 << 25  # words tracked (8 bytes each, grown on demand)
+# The pagemap block cache (the compiled PM_BLOCK): window entries kept for pm_ttl
+# aggregations, direct-mapped over PM_SLOTS blocks of PM_BLOCK pages.
+PM_BLOCK, PM_SLOTS = 64, 1024
 THP_SLOTS = 1024
 THP_PAGES = 512
 F_BITMAP, F_ABSENT, F_SKIP, F_DIRTY = 0, 1, 2, 3
-
-
-class _Gone(Exception):
-    pass
-
-
-class _Errno(Exception):
-    def __init__(self, err: int, file: int) -> None:
-        super().__init__(err, file)
-        self.err, self.file = err, file
-
-
-class StopFlag:
-    """Set from any thread to end a running ``run()`` at once (it wakes the sleep)."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def set(self) -> None:
-        self._event.set()
-
-    def clear(self) -> None:
-        self._event.clear()
-
-    def is_set(self) -> bool:
-        return self._event.is_set()
-
-    def wait(self, seconds: float) -> bool:
-        return self._event.wait(seconds)
-
-
-def _pread(fd: int, nbytes: int, offset: int, file: int) -> bytes:
-    """nbytes from offset, zero-filled past EOF; a pagemap EOF at once means gone."""
-    out = b""
-    while len(out) < nbytes:
-        try:
-            got = os.pread(fd, nbytes - len(out), offset + len(out))
-        except InterruptedError:
-            continue
-        except ProcessLookupError:
-            raise _Gone() from None
-        except OSError as e:
-            raise _Errno(e.errno or errno_mod.EIO, file) from None
-        if not got:
-            if not out and file == FILE_PAGEMAP:
-                raise _Gone()
-            return out + bytes(nbytes - len(out))
-        out += got
-    return out
 
 
 class PageSampler:
@@ -151,14 +115,35 @@ class PageSampler:
             ("checks", "reads", "writes", "kpageflags_reads", "thp_heads", "owner_conflicts"), 0
         )
         self._starts: array = array("Q")
-        self.owner = bytearray()  # per bitmap word: 0 = no owner, else owner's bit + 1
+        self.owner = array("Q")  # per bitmap word: the pages of it we set idle (bits)
         self.err = self.err_file = 0
         self._pre: list[int] = []
         self._pre_pfn: list[int] = []
         self._pre_flag: list[int] = []
+        self.mapped: list[int] | None = None  # flat sorted [start, end, ...] (VMAs)
+        self.pm: list[tuple[int, int, list[int]]] = [(0, 0, [])] * PM_SLOTS
+        self.pm_ttl = 1
 
     def counters(self) -> dict[str, int]:
         return dict(self._counters)
+
+    def set_mapped(self, ranges: Sequence[tuple[int, int]] | None) -> None:
+        """The target's mapped ranges, or None for "all mapped" (the compiled one)."""
+        if ranges is None:
+            self.mapped = None
+            return
+        flat: list[int] = []
+        for s, e in ranges:
+            if e <= s or (flat and s < flat[-1]):
+                raise ValueError("mapped ranges must be sorted, disjoint and non-empty")
+            flat += (s, e)
+        self.mapped = flat
+
+    def set_pagemap_ttl(self, aggregations: int) -> None:
+        """Keep pagemap blocks for this many aggregations (the compiled one)."""
+        if aggregations < 1:
+            raise ValueError(f"pagemap ttl must be >= 1 aggregation, got {aggregations}")
+        self.pm_ttl = aggregations
 
     def prepared_pfns(self) -> list[tuple[int, int]]:
         return list(zip(self.pfn, self.flag, strict=True))
@@ -288,66 +273,81 @@ class PageSampler:
             cap = len(self.owner) * 2 if self.owner else 4096
             while cap <= p >> 6:
                 cap *= 2
-            self.owner.extend(bytes(min(cap, OWNER_MAX) - len(self.owner)))
+            self.owner.extend(bytes(8 * (min(cap, OWNER_MAX) - len(self.owner))))
         o = self.owner[p >> 6]
-        if o == (p & 63) + 1:
+        if (o >> (p & 63)) & 1:
             return 1
         if o:
-            return 9
+            return 4
         return 2 if p & 63 == 0 else 3
 
-    def _gather_windows(self, samples: list[int], ends: array, n: int) -> dict[int, int]:
-        """{i: pagemap entry} with sample i moved like the compiled one (SLOT_PAGES)."""
+    def _pm_fill(self, b: int, nblocks: int) -> None:
+        """Read pagemap blocks b .. b + nblocks - 1 into the cache (the compiled one)."""
+        self._counters["reads"] += 1
+        data = _pread(self.pagemap_fd, nblocks * PM_BLOCK * 8, b * PM_BLOCK * 8, FILE_PAGEMAP)
+        for k in range(nblocks):
+            words = [
+                int.from_bytes(data[(k * PM_BLOCK + i) * 8 : (k * PM_BLOCK + i) * 8 + 8], "little")
+                for i in range(PM_BLOCK)
+            ]
+            self.pm[(b + k) % PM_SLOTS] = (b + k + 1, self.gen, words)
+
+    def _pm_fresh(self, b: int) -> bool:
+        slot = self.pm[(b) % PM_SLOTS]
+        return slot[0] == b + 1 and self.gen - slot[1] < self.pm_ttl
+
+    def _gather_windows(
+        self, samples: list[int], ends: array, n: int, flags: list[int]
+    ) -> dict[int, int]:
+        """{i: pagemap entry} with sample i moved like the compiled one (SLOT_PAGES),
+        entries from the block cache (PM_BLOCK); samples flagged F_SKIP are left out."""
         ps, starts = self.page_size, self._starts
         keys = []
         for i, a in enumerate(samples):
+            if flags[i] == F_SKIP:
+                continue
             v, end, start = a // ps, ends[i % n] // ps, starts[i % n] // ps
             if v + SLOT_PAGES > end:
                 v = end - SLOT_PAGES if end - start > SLOT_PAGES else start
             keys.append((v, i))
         keys.sort()
         out: dict[int, int] = {}
-        k = 0
-        while k < len(keys):
-            first = keys[k][0]
-            last = k
-            while (
-                last + 1 < len(keys)
-                and keys[last + 1][0] <= keys[last][0] + SLOT_PAGES + PAGEMAP_GAP
-            ):
-                last += 1
-            span = keys[last][0] + SLOT_PAGES - first
-            self._counters["reads"] += 1
-            data = _pread(self.pagemap_fd, span * 8, first * 8, FILE_PAGEMAP)
-            for ws, pos in keys[k : last + 1]:
-                v = samples[pos] // ps
-                lim = max(min(SLOT_PAGES, ends[pos % n] // ps - ws), 1)
-                chosen, best = v, 9
-                for d in range(lim):  # from the drawn page to the window's end, then on
-                    u = ws + (v - ws + d) % lim
-                    off = (u - first) * 8
-                    rank = self._rank(int.from_bytes(data[off : off + 8], "little"), d)
-                    if rank < best:
-                        best, chosen = rank, u
-                    if best == 1:
-                        break
-                off = (chosen - first) * 8
-                e = int.from_bytes(data[off : off + 8], "little")
-                p = e & PM_PFN_MASK
-                if best == 9:
-                    self._counters["owner_conflicts"] += 1
-                elif e & PM_PRESENT and p and p >> 6 < len(self.owner):
-                    self.owner[p >> 6] = (p & 63) + 1
-                out[pos] = e
-                samples[pos] = chosen * ps
-            k = last + 1
+        for ws, pos in keys:
+            v = samples[pos] // ps
+            lim = max(min(SLOT_PAGES, ends[pos % n] // ps - ws), 1)
+            b0, b1 = ws // PM_BLOCK, (ws + lim - 1) // PM_BLOCK
+            if not self._pm_fresh(b0):
+                self._pm_fill(b0, 2 if b1 != b0 and not self._pm_fresh(b1) else 1)
+            if b1 != b0 and not self._pm_fresh(b1):
+                self._pm_fill(b1, 1)
+            e0, e1 = self.pm[b0 % PM_SLOTS][2], self.pm[b1 % PM_SLOTS][2]
+
+            def entry(u: int, b0: int = b0, b1: int = b1, e0: list = e0, e1: list = e1) -> int:
+                return e0[u - b0 * PM_BLOCK] if u // PM_BLOCK == b0 else e1[u - b1 * PM_BLOCK]
+
+            chosen, best = v, 9
+            for d in range(lim):  # from the drawn page to the window's end, then on
+                u = ws + (v - ws + d) % lim
+                rank = self._rank(entry(u), d)
+                if rank < best:
+                    best, chosen = rank, u
+                if best == 1:
+                    break
+            e = entry(chosen)
+            p = e & PM_PFN_MASK
+            if best == 4:
+                self._counters["owner_conflicts"] += 1
+            if e & PM_PRESENT and p and p >> 6 < len(self.owner):
+                self.owner[p >> 6] |= 1 << (p & 63)
+            out[pos] = e
+            samples[pos] = chosen * ps
         return out
 
     def _translate(self, samples: list[int], ends: array) -> tuple[int, list[int], list[int]]:
         """(status, pfns, flags) of sampled addresses (moved in place, see SLOT_PAGES)."""
         m, ps, n = len(samples), self.page_size, len(ends)
         if self.mode == MODE_SOFTDIRTY:
-            return ST_OK, [0] * m, [F_DIRTY] * m
+            return ST_OK, [0] * m, [F_SKIP if in_hole(self.mapped, a) else F_DIRTY for a in samples]
         if self.mode == MODE_IDLE_PADDR:
             for i, a in enumerate(samples):
                 p = a // ps
@@ -355,12 +355,15 @@ class PageSampler:
                 samples[i] = (q if q < ends[i % n] // ps else p) * ps
             pfns, flags = [a // ps for a in samples], [F_BITMAP] * m
         else:
-            pfns, flags = [0] * m, [F_ABSENT] * m
+            pfns = [0] * m
+            flags = [F_SKIP if in_hole(self.mapped, a) else F_ABSENT for a in samples]
             if not m:
                 return ST_OK, pfns, flags
-            entries = self._gather_windows(samples, ends, n)
+            entries = self._gather_windows(samples, ends, n, flags)
             present = nonzero = 0
             for i in range(m):
+                if flags[i] == F_SKIP:
+                    continue
                 e = entries[i]
                 if e & PM_PRESENT:
                     present += 1
@@ -417,16 +420,12 @@ class PageSampler:
             words = self._gather(self.bitmap_fd, keys, FILE_BITMAP)
             for i, w in words.items():
                 hit[i] = 0 if (w >> (self.pfn[i] & 63)) & 1 else 1
-        keys = [
-            (r.sample_addrs[i] // ps, i) for i in range(n) if self.flag[i] in (F_ABSENT, F_DIRTY)
-        ]
+        # F_ABSENT (not present at prepare) is not checked: see the compiled F_ABSENT
+        keys = [(r.sample_addrs[i] // ps, i) for i in range(n) if self.flag[i] == F_DIRTY]
         if keys:
             entries = self._gather(self.pagemap_fd, keys, FILE_PAGEMAP)
             for i, e in entries.items():
-                if self.flag[i] == F_ABSENT:
-                    hit[i] = 1 if e & PM_PRESENT else 0
-                else:
-                    hit[i] = 1 if e & PM_SOFT_DIRTY else 0
+                hit[i] = 1 if e & PM_SOFT_DIRTY else 0
         nr = r.nr_accesses
         for i in range(n):
             if hit[i] and nr[i] != U32_MAX:

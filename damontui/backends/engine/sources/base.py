@@ -87,6 +87,11 @@ class AccessSource(ABC):
         source's open files, for the compiled sampling loop; None if it has none."""
         return None
 
+    def mapped_ranges(self) -> list[tuple[int, int]] | None:
+        """The target's mapped ranges now (merged VMAs) for its page sampler, or None
+        when every address of its regions may hold a page (physical memory)."""
+        return None
+
     def sampler_file(self, code: int) -> str:
         """The path behind a sampler file code (for error messages)."""
         return f"file {code}"

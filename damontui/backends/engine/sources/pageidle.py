@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from .... import kernels
 from ....procfs import pid_alive, proc_comm
-from ..layout import read_system_ram, read_three_regions
+from ..layout import read_mapped, read_system_ram, read_three_regions
 from .base import (
     AccessSource,
     ProbeResult,
@@ -179,6 +179,9 @@ class PageIdleSource(AccessSource):
         mode = impl.CONSTANTS["MODE_IDLE_PADDR" if self.pid is None else "MODE_IDLE_VADDR"]
         pagemap = -1 if self._pagemap_fd is None else self._pagemap_fd
         return impl.PageSampler(mode, pagemap, self._bitmap_fd, -1, self._kpf_fd, self.page_size)
+
+    def mapped_ranges(self) -> list[tuple[int, int]] | None:
+        return None if self.pid is None else read_mapped(self.pid, self.proc_root)
 
     def sampler_file(self, code: int) -> str:
         return {

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from .... import kernels
 from ....procfs import pid_alive, proc_comm
-from ..layout import read_three_regions
+from ..layout import read_mapped, read_three_regions
 from .base import (
     AccessSource,
     ProbeResult,
@@ -143,6 +143,9 @@ class SoftDirtySource(AccessSource):
                 raise SourceError(f"cannot open {path}: {e.strerror}") from None
         mode = impl.CONSTANTS["MODE_SOFTDIRTY"]
         return impl.PageSampler(mode, self._fd, -1, self._clear_fd, -1, self.page_size)
+
+    def mapped_ranges(self) -> list[tuple[int, int]] | None:
+        return read_mapped(self.pid, self.proc_root)
 
     def sampler_file(self, code: int) -> str:
         return {1: self.pagemap_path, 3: f"{self.proc_root}/{self.pid}/clear_refs"}.get(
