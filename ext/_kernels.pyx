@@ -15,15 +15,15 @@ import os
 
 from cpython cimport array
 from libc.errno cimport EINTR, EIO, ENOMEM, errno
-from libc.math cimport trunc
+from libc.math cimport rint, trunc
 from libc.stdlib cimport free, malloc, qsort, realloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memchr, memcmp, memcpy, memset
 from posix.types cimport off_t
 from posix.unistd cimport pread, pwrite
 
 import array
 
-KERNELS_API_VERSION = 2
+KERNELS_API_VERSION = 3
 
 ctypedef unsigned long long u64
 ctypedef unsigned int u32
@@ -894,3 +894,253 @@ cdef int _write_idle_words(
         if err:
             return err
     return 0
+
+
+# --- smaps ---------------------------------------------------------------------------
+
+
+cdef struct SmapsVma:
+    u64 start
+    u64 end
+    double share  # referenced bytes / size, at most 1
+
+
+cdef struct SmapsParse:
+    SmapsVma *vmas
+    Py_ssize_t len
+    Py_ssize_t cap
+    int err  # one of the SMAPS_* codes below
+    Py_ssize_t line  # 1-based line of the error
+    u64 start  # the VMA the error is about
+    u64 end
+    u64 prev_end
+
+
+cdef enum:
+    SMAPS_OK
+    SMAPS_NOMEM
+    SMAPS_BAD_HEADER
+    SMAPS_HEX_TOO_LONG
+    SMAPS_NO_REF
+    SMAPS_EMPTY_VMA
+    SMAPS_UNSORTED
+    SMAPS_REF_OUTSIDE
+    SMAPS_REF_TWICE
+    SMAPS_BAD_REF
+    SMAPS_REF_TOO_LARGE
+
+
+cdef inline int _hex_digit(unsigned char c) noexcept nogil:
+    if 48 <= c <= 57:  # 0-9
+        return c - 48
+    if 97 <= c <= 102:  # a-f
+        return c - 87
+    return -1
+
+
+cdef Py_ssize_t _scan_hex(
+    const unsigned char *p, Py_ssize_t i, Py_ssize_t eol, u64 *value, int *ndigits
+) noexcept nogil:
+    """Parse lowercase hex digits from p[i]; return the index after them."""
+    cdef u64 v = 0
+    cdef int d, nd = 0
+    while i < eol:
+        d = _hex_digit(p[i])
+        if d < 0:
+            break
+        v = (v << 4) | <u64>d
+        nd += 1
+        i += 1
+    value[0] = v
+    ndigits[0] = nd
+    return i
+
+
+cdef int _smaps_fail(SmapsParse *sp, int err, Py_ssize_t line, u64 start, u64 end) noexcept nogil:
+    sp.err = err
+    sp.line = line
+    sp.start = start
+    sp.end = end
+    return -1
+
+
+cdef int _smaps_header(
+    SmapsParse *sp, const unsigned char *p, Py_ssize_t pos, Py_ssize_t eol,
+    Py_ssize_t line, Py_ssize_t *open_line, bint *has_ref,
+) noexcept nogil:
+    cdef u64 start, end
+    cdef int nd1, nd2
+    cdef Py_ssize_t i = _scan_hex(p, pos, eol, &start, &nd1)
+    cdef Py_ssize_t cap
+    cdef SmapsVma *grown
+    if i >= eol or p[i] != 45:  # '-'
+        return _smaps_fail(sp, SMAPS_BAD_HEADER, line, 0, 0)
+    i = _scan_hex(p, i + 1, eol, &end, &nd2)
+    if nd2 == 0 or i >= eol or p[i] != 32:  # ' '
+        return _smaps_fail(sp, SMAPS_BAD_HEADER, line, 0, 0)
+    if nd1 > 16 or nd2 > 16:
+        return _smaps_fail(sp, SMAPS_HEX_TOO_LONG, line, 0, 0)
+    if sp.len and not has_ref[0]:
+        return _smaps_fail(
+            sp, SMAPS_NO_REF, open_line[0], sp.vmas[sp.len - 1].start, sp.vmas[sp.len - 1].end
+        )
+    if end <= start:
+        return _smaps_fail(sp, SMAPS_EMPTY_VMA, line, start, end)
+    if sp.len and start < sp.vmas[sp.len - 1].end:
+        sp.prev_end = sp.vmas[sp.len - 1].end
+        return _smaps_fail(sp, SMAPS_UNSORTED, line, start, end)
+    if sp.len == sp.cap:
+        cap = sp.cap * 2 if sp.cap else 256
+        grown = <SmapsVma *>realloc(sp.vmas, cap * sizeof(SmapsVma))
+        if grown == NULL:
+            return _smaps_fail(sp, SMAPS_NOMEM, line, 0, 0)
+        sp.vmas = grown
+        sp.cap = cap
+    sp.vmas[sp.len].start = start
+    sp.vmas[sp.len].end = end
+    sp.vmas[sp.len].share = 0.0
+    sp.len += 1
+    open_line[0] = line
+    has_ref[0] = False
+    return 0
+
+
+cdef int _smaps_referenced(
+    SmapsParse *sp, const unsigned char *p, Py_ssize_t pos, Py_ssize_t eol,
+    Py_ssize_t line, bint *has_ref,
+) noexcept nogil:
+    cdef Py_ssize_t i = pos + 11, ws, nd
+    cdef u64 kb = 0
+    cdef SmapsVma *v
+    cdef double share
+    if sp.len == 0:
+        return _smaps_fail(sp, SMAPS_REF_OUTSIDE, line, 0, 0)
+    v = &sp.vmas[sp.len - 1]
+    if has_ref[0]:
+        return _smaps_fail(sp, SMAPS_REF_TWICE, line, v.start, v.end)
+    ws = i
+    while i < eol and (p[i] == 32 or p[i] == 9):  # ' ', '\t'
+        i += 1
+    ws = i - ws
+    nd = i
+    while i < eol and 48 <= p[i] <= 57:
+        if i - nd < 19:  # 18 digits never overflow; more are refused below
+            kb = kb * 10 + (p[i] - 48)
+        i += 1
+    nd = i - nd
+    if (
+        ws == 0 or nd == 0 or eol - i != 3
+        or p[i] != 32 or p[i + 1] != 107 or p[i + 2] != 66  # " kB"
+    ):
+        return _smaps_fail(sp, SMAPS_BAD_REF, line, 0, 0)
+    if nd > 18 or kb >= (1ULL << 54):
+        return _smaps_fail(sp, SMAPS_REF_TOO_LARGE, line, 0, 0)
+    share = <double>(kb * 1024) / <double>(v.end - v.start)
+    v.share = 1.0 if share > 1.0 else share
+    has_ref[0] = True
+    return 0
+
+
+cdef int _smaps_parse(SmapsParse *sp, const unsigned char *p, Py_ssize_t n) noexcept nogil:
+    """Fill sp.vmas from the smaps text p[:n] (semantics in kernels/smaps_py.py)."""
+    cdef Py_ssize_t pos = 0, eol, line = 0, open_line = 0
+    cdef const unsigned char *nl
+    cdef bint has_ref = False
+    cdef SmapsVma v
+    while pos < n:
+        line += 1
+        nl = <const unsigned char *>memchr(p + pos, 10, n - pos)
+        eol = nl - p if nl != NULL else n
+        if eol > pos:
+            if _hex_digit(p[pos]) >= 0:
+                if _smaps_header(sp, p, pos, eol, line, &open_line, &has_ref) < 0:
+                    return -1
+            elif eol - pos >= 11 and memcmp(p + pos, b"Referenced:", 11) == 0:
+                if _smaps_referenced(sp, p, pos, eol, line, &has_ref) < 0:
+                    return -1
+        pos = eol + 1
+    if sp.len and not has_ref:
+        v = sp.vmas[sp.len - 1]
+        return _smaps_fail(sp, SMAPS_NO_REF, open_line, v.start, v.end)
+    return 0
+
+
+cdef str _smaps_message(SmapsParse *sp):
+    where = f"smaps line {sp.line}"
+    vma = f"VMA {sp.start:x}-{sp.end:x}"
+    if sp.err == SMAPS_BAD_HEADER:
+        return f"{where}: malformed VMA header (want START-END and a space)"
+    if sp.err == SMAPS_HEX_TOO_LONG:
+        return f"{where}: VMA address longer than 16 hex digits"
+    if sp.err == SMAPS_NO_REF:
+        return f"{where}: {vma} has no Referenced: line"
+    if sp.err == SMAPS_EMPTY_VMA:
+        return f"{where}: {vma} is empty or reversed"
+    if sp.err == SMAPS_UNSORTED:
+        return f"{where}: {vma} starts before the previous one ends ({sp.prev_end:x})"
+    if sp.err == SMAPS_REF_OUTSIDE:
+        return f"{where}: Referenced: line before any VMA header"
+    if sp.err == SMAPS_REF_TWICE:
+        return f"{where}: second Referenced: line in {vma}"
+    if sp.err == SMAPS_BAD_REF:
+        return f"{where}: malformed Referenced: line (want 'Referenced: N kB')"
+    return f"{where}: Referenced: value too large"
+
+
+def smaps_region_accesses(data, starts, ends, max_nr):
+    """Per region, its referenced share per the smaps text ``data``, scaled to max_nr."""
+    cdef Py_ssize_t n = len(starts)
+    if len(ends) != n:
+        raise ValueError("starts and ends differ in length")
+    if not 0 <= max_nr <= U32_MAX:
+        raise ValueError(f"max_nr must be in [0, {U32_MAX}], got {max_nr}")
+    cdef const unsigned char[::1] text = memoryview(data).cast("B")
+    cdef SmapsParse sp
+    memset(&sp, 0, sizeof(sp))
+    cdef array.array out = array.clone(U32_TEMPLATE, n, True)
+    cdef Py_ssize_t bad
+    cdef int rc = 0
+    try:
+        if text.shape[0]:
+            with nogil:
+                rc = _smaps_parse(&sp, &text[0], text.shape[0])
+        if rc < 0:
+            if sp.err == SMAPS_NOMEM:
+                raise MemoryError()
+            raise ValueError(_smaps_message(&sp))
+        if n == 0:
+            return out
+        bad = _smaps_sweep(sp.vmas, sp.len, starts, ends, <u32>max_nr, out.data.as_uints)
+        if bad >= 0:
+            raise ValueError(f"region {bad} [{starts[bad]:#x}, {ends[bad]:#x}) is empty")
+        return out
+    finally:
+        free(sp.vmas)
+
+
+cdef Py_ssize_t _smaps_sweep(
+    const SmapsVma *vmas, Py_ssize_t nv, const u64[::1] starts, const u64[::1] ends,
+    u32 max_nr, u32 *out,
+) noexcept:
+    """Fill out; the index of the first empty region, or -1."""
+    cdef Py_ssize_t i, j = 0, k
+    cdef u64 start, end, lo, hi
+    cdef double referenced, x, scale = <double>max_nr
+    with nogil:
+        for i in range(starts.shape[0]):
+            start = starts[i]
+            end = ends[i]
+            if end <= start:
+                return i
+            while j < nv and vmas[j].end <= start:
+                j += 1
+            referenced = 0.0
+            k = j
+            while k < nv and vmas[k].start < end:
+                hi = end if end < vmas[k].end else vmas[k].end
+                lo = start if start > vmas[k].start else vmas[k].start
+                referenced += <double>(hi - lo) * vmas[k].share
+                k += 1
+            x = rint(scale * referenced / <double>(end - start))
+            out[i] = max_nr if x >= scale else <u32>x
+    return -1

@@ -33,6 +33,7 @@ KERNEL_NAMES = (
     "read_pagemap",
     "idle_bitmap_set",
     "idle_bitmap_get",
+    "smaps_region_accesses",
 )
 
 
@@ -84,6 +85,7 @@ if TYPE_CHECKING:
         pick_samples,
         read_pagemap,
         reset_aggregated,
+        smaps_region_accesses,
         split,
         synthetic_check,
         temperature_order,
@@ -107,6 +109,7 @@ __all__ = [
     "pick_samples",
     "read_pagemap",
     "reset_aggregated",
+    "smaps_region_accesses",
     "split",
     "synthetic_check",
     "temperature_order",

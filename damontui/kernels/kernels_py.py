@@ -16,13 +16,14 @@ import sys
 from array import array
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
+from damontui.kernels.smaps_py import smaps_region_accesses as smaps_region_accesses
 from damontui.kernels.splitmix import MASK64, SPLITMIX_GAMMA, SPLITMIX_MUL1, SPLITMIX_MUL2
 
 if TYPE_CHECKING:  # the engine's mutable container; the kernels only walk its arrays
     from damontui.backends.engine.regionset import Regions
 
 # Bumped whenever the kernel API or semantics change; the loader refuses a stale build.
-KERNELS_API_VERSION = 2
+KERNELS_API_VERSION = 3
 
 BytesLike: TypeAlias = bytes | bytearray | memoryview
 
