@@ -19,7 +19,7 @@ from libc.math cimport rint, trunc
 from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memchr, memcmp, memcpy, memset
 from posix.types cimport off_t
-from posix.unistd cimport pread, pwrite
+from posix.unistd cimport pread, pwrite, read
 
 import array
 
@@ -1144,3 +1144,26 @@ cdef Py_ssize_t _smaps_sweep(
             x = rint(scale * referenced / <double>(end - start))
             out[i] = max_nr if x >= scale else <u32>x
     return -1
+
+
+def read_to_end(int fd, buf, offset):
+    """Read fd into buf[offset:] until end of file or buf is full; bytes now in buf."""
+    cdef unsigned char[::1] view = buf
+    cdef Py_ssize_t size = view.shape[0]
+    if not 0 <= offset <= size:
+        raise ValueError(f"offset must be in [0, {size}], got {offset}")
+    cdef Py_ssize_t n = offset, got = 0
+    cdef int err = 0
+    with nogil:
+        while n < size:
+            got = read(fd, &view[n], <size_t>(size - n))
+            if got > 0:
+                n += got
+            elif got == 0:
+                break
+            elif errno != EINTR:
+                err = errno
+                break
+    if err:
+        _raise_errno(err)
+    return n

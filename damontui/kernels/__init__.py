@@ -34,6 +34,7 @@ KERNEL_NAMES = (
     "idle_bitmap_set",
     "idle_bitmap_get",
     "smaps_region_accesses",
+    "read_to_end",
 )
 
 
@@ -84,6 +85,7 @@ if TYPE_CHECKING:
         merge_to_limit,
         pick_samples,
         read_pagemap,
+        read_to_end,
         reset_aggregated,
         smaps_region_accesses,
         split,
@@ -108,6 +110,7 @@ __all__ = [
     "merge_to_limit",
     "pick_samples",
     "read_pagemap",
+    "read_to_end",
     "reset_aggregated",
     "smaps_region_accesses",
     "split",

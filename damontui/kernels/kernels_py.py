@@ -16,6 +16,7 @@ import sys
 from array import array
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
+from damontui.kernels.smaps_py import read_to_end as read_to_end
 from damontui.kernels.smaps_py import smaps_region_accesses as smaps_region_accesses
 from damontui.kernels.splitmix import MASK64, SPLITMIX_GAMMA, SPLITMIX_MUL1, SPLITMIX_MUL2
 

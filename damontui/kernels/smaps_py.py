@@ -20,6 +20,7 @@ give the same message.
 
 from __future__ import annotations
 
+import os
 import re
 from array import array
 
@@ -132,3 +133,23 @@ def smaps_region_accesses(data: BytesLike, starts: array, ends: array, max_nr: i
             k += 1
         out[i] = min(max_nr, round(scale * referenced / float(end - start)))
     return out
+
+
+def read_to_end(fd: int, buf: bytearray, offset: int) -> int:
+    """Read ``fd`` into ``buf[offset:]`` until end of file or until ``buf`` is full;
+    return how many bytes ``buf`` now holds (offset plus what was read).
+
+    Each read asks for all the room left, as the bench's C floor does (seq_file files
+    such as smaps hand out about a page per read whatever is asked, but an ask that
+    ends mid-record costs an extra read). EINTR is retried; other errors raise OSError.
+    """
+    if not 0 <= offset <= len(buf):
+        raise ValueError(f"offset must be in [0, {len(buf)}], got {offset}")
+    n = offset
+    with memoryview(buf) as view:
+        while n < len(buf):
+            got = os.readv(fd, [view[n:]])  # retries EINTR itself (PEP 475)
+            if got == 0:
+                break
+            n += got
+    return n

@@ -164,23 +164,13 @@ class SmapsSource(AccessSource):
         return data
 
     def _read_all(self, fd: int) -> bytes:
-        """The whole file through one reused buffer, in reads as large as it.
-
-        seq_file hands out at most its own buffer (a page or so of records) per read
-        whatever the size asked, but an ask that ends mid-record costs an extra read
-        (file.read() sizes its asks by what it got so far); a large buffer asks for
-        plenty every time, as the bench's C floor does.
-        """
-        buf = self._buf
-        n = 0
-        while True:
-            if n == len(buf):  # fuller than ever: double it (nothing else views it)
-                buf = self._buf = buf + bytes(len(buf))
-            with memoryview(buf) as view:
-                got = os.readv(fd, [view[n:]])
-                if got == 0:
-                    return bytes(view[:n])
-            n += got
+        """The whole file through one reused buffer, each read asking for all the room
+        left (as the bench's C floor does), the loop in C (kernels.read_to_end)."""
+        n = kernels.read_to_end(fd, self._buf, 0)
+        while n == len(self._buf):  # fuller than ever: double it and read on
+            self._buf += bytes(len(self._buf))
+            n = kernels.read_to_end(fd, self._buf, n)
+        return bytes(memoryview(self._buf)[:n])
 
     def vmas(self) -> list[SmapsVma]:
         try:
