@@ -58,7 +58,7 @@ class SmapsVma:
     referenced: int  # bytes referenced since the last clear_refs
 
 
-def parse_smaps(data: bytes) -> list[SmapsVma]:
+def parse_smaps(data: bytes | bytearray | memoryview) -> list[SmapsVma]:
     """VMAs of an smaps text. Regexes over the whole text keep parsing in C.
 
     Every VMA has exactly one header, one Rss: and one Referenced: line, in order.
@@ -144,7 +144,9 @@ class SmapsSource(AccessSource):
             return ProbeResult(False, f"smaps unavailable: {clear} not writable (run as root)")
         return ProbeResult(True, "")
 
-    def _read(self) -> bytes:
+    def _read(self) -> memoryview:
+        """The whole smaps, as a view of the source's read buffer: valid until the next
+        read (no copy: the callers parse it at once)."""
         try:
             fd = os.open(self.smaps_path, os.O_RDONLY | os.O_CLOEXEC)
         except (FileNotFoundError, ProcessLookupError):
@@ -163,14 +165,14 @@ class SmapsSource(AccessSource):
             ensure_alive(self.proc_root, self.pid)  # zombies read empty
         return data
 
-    def _read_all(self, fd: int) -> bytes:
+    def _read_all(self, fd: int) -> memoryview:
         """The whole file through one reused buffer, each read asking for all the room
         left (as the bench's C floor does), the loop in C (kernels.read_to_end)."""
         n = kernels.read_to_end(fd, self._buf, 0)
-        while n == len(self._buf):  # fuller than ever: double it and read on
-            self._buf += bytes(len(self._buf))
+        while n == len(self._buf):  # fuller than ever: a buffer twice as large
+            self._buf = self._buf + bytes(len(self._buf))  # a new one: views may be held
             n = kernels.read_to_end(fd, self._buf, n)
-        return bytes(memoryview(self._buf)[:n])
+        return memoryview(self._buf)[:n]
 
     def vmas(self) -> list[SmapsVma]:
         try:
