@@ -1,6 +1,7 @@
 """damontui's engine (pageidle) against the kernel's own vaddr DAMON, in one guest boot.
 
 Run (host, root): python bench/bench_engine_vs_kernel.py [--seconds S] [--rounds N]
+                                                          [--fixed-regions N]
 
 Boots the page-idle guest (tests/vm/pageidle/build.sh must have built its kernel)
 once and runs this file inside it with --in-guest. There, the workload (six 8 MiB
@@ -16,7 +17,10 @@ run) is monitored for the same time, one after the other, at the same intervals
 With --rounds N the two alternate N times (seconds / N each) and the CPU times add up:
 under TCG, guest CPU time follows the host's load, and a drift then weighs on both.
 Each run also prints its mean region count: both monitors adapt their regions, and
-the CPU of either grows with it. Run the bench on an otherwise idle host.
+the CPU of either grows with it. ``--fixed-regions N`` pins both to N regions
+(min = max = N) to compare the cost per region without that noise. Run the bench on
+an otherwise idle host: under TCG a loaded host inflates the guest's CPU accounting,
+the engine's (longer bursts) more than the kdamond's.
 
 Hot sets: bytes of the workload's areas in regions with at least HOT_NR of 20 accesses,
 taken over the last 5 seconds (a byte is hot if it is hot in most readings), compared
@@ -104,12 +108,16 @@ def jaccard(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> float:
     return len(pa & pb) / len(union) if union else 1.0
 
 
+MIN_REGIONS, MAX_REGIONS = 10, 1000  # DAMON's defaults; --fixed-regions changes both
+
+
 def run_engine(w, seconds: float) -> tuple[float, float, list]:  # noqa: ANN001
     import guestkit
 
-    from damontui.model import Target, TargetKind
+    from damontui.model import MonitoringAttrs, Target, TargetKind
 
-    run = guestkit.run_engine([Target(TargetKind.PID, pid=w.pid)], "pageidle", seconds)
+    attrs = MonitoringAttrs(min_nr_regions=MIN_REGIONS, max_nr_regions=MAX_REGIONS)
+    run = guestkit.run_engine([Target(TargetKind.PID, pid=w.pid)], "pageidle", seconds, attrs=attrs)
     if run.errors:
         print(f"engine messages: {run.errors}")
     end = run.snapshots[-1].elapsed_us
@@ -143,8 +151,8 @@ def run_kernel(w, seconds: float) -> tuple[float, float, list]:  # noqa: ANN001
     _write(c / "operations", "vaddr")
     for key, value in (("sample_us", 5000), ("aggr_us", 100_000), ("update_us", 60_000_000)):
         _write(c / f"monitoring_attrs/intervals/{key}", value)
-    _write(c / "monitoring_attrs/nr_regions/min", 10)
-    _write(c / "monitoring_attrs/nr_regions/max", 1000)
+    _write(c / "monitoring_attrs/nr_regions/min", MIN_REGIONS)
+    _write(c / "monitoring_attrs/nr_regions/max", MAX_REGIONS)
     _write(c / "targets/nr_targets", 1)
     _write(c / "targets/0/pid_target", w.pid)
     _write(c / "schemes/nr_schemes", 1)
@@ -226,11 +234,13 @@ def in_guest(seconds: float, rounds: int) -> None:
     )
 
 
-def on_host(seconds: float, rounds: int) -> int:
+def on_host(seconds: float, rounds: int, fixed: int | None) -> int:
     from pageidle_guest import run_in_guest
 
     cmd = [sys.executable, str(Path(__file__).resolve()), "--in-guest"]
     cmd += ["--seconds", str(seconds), "--rounds", str(rounds)]
+    if fixed:
+        cmd += ["--fixed-regions", str(fixed)]
     return run_in_guest(cmd, timeout=seconds * 4 + 300)
 
 
@@ -240,14 +250,25 @@ def main() -> int:
     ap.add_argument(
         "--rounds", type=int, default=1, help="alternations of engine and kernel (default 1)"
     )
+    ap.add_argument(
+        "--fixed-regions",
+        type=int,
+        metavar="N",
+        help="pin both monitors to N regions (min = max = N; default: DAMON's 10..1000)",
+    )
     ap.add_argument("--in-guest", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.seconds <= 0 or args.rounds < 1:
         ap.error("--seconds must be > 0 and --rounds >= 1")
+    if args.fixed_regions is not None and not 10 <= args.fixed_regions <= 10_000:
+        ap.error(f"--fixed-regions must be 10..10000, got {args.fixed_regions}")
     if args.in_guest:
+        global MIN_REGIONS, MAX_REGIONS
+        if args.fixed_regions:
+            MIN_REGIONS = MAX_REGIONS = args.fixed_regions
         in_guest(args.seconds, args.rounds)
         return 0
-    return on_host(args.seconds, args.rounds)
+    return on_host(args.seconds, args.rounds, args.fixed_regions)
 
 
 if __name__ == "__main__":

@@ -68,3 +68,59 @@ def test_hidden_pfns_say_root_is_needed(tmp_path: Path) -> None:
     engine = _Engine()
     batch.handle(engine, et, C["ST_NO_PFN"], 0, C["FILE_PAGEMAP"])  # type: ignore[arg-type]
     assert engine.dropped == [] and "CAP_SYS_ADMIN" in engine.reports[0]
+
+
+class _Sampler:
+    def __init__(self) -> None:
+        self.told: list[Any] = []
+
+    def set_mapped(self, ranges: Any) -> None:
+        self.told.append(ranges)
+
+
+def _mapped_target(maps: list[Any]) -> Any:
+    """A target whose source answers mapped_ranges() from ``maps`` (an exception is
+    raised)."""
+
+    def mapped_ranges() -> Any:
+        value = maps.pop(0)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    from damontui.backends.engine.engine import EngineTarget
+
+    fields = {f: getattr(EngineTarget, f) for f in ("mapped_at", "mapped_every", "mapped")}
+    return SimpleNamespace(
+        target=Target(TargetKind.PID, pid=7),
+        source=SimpleNamespace(mapped_ranges=mapped_ranges),
+        sampler=_Sampler(),
+        **fields,
+    )
+
+
+def test_mapped_ranges_are_read_each_second_backing_off_while_unchanged() -> None:
+    a, b = [(0, 4096)], [(0, 4096), (8192, 12288)]
+    et = _mapped_target([a, a, a, b])
+    engine = _Engine()
+    batch.refresh_mapped(engine, et, 100.0)  # type: ignore[arg-type]
+    assert et.sampler.told == [a]
+    batch.refresh_mapped(engine, et, 100.5)  # type: ignore[arg-type]  # not due
+    batch.refresh_mapped(engine, et, 101.0)  # type: ignore[arg-type]  # same: back off
+    assert et.sampler.told == [a] and et.mapped_every == 2.0
+    batch.refresh_mapped(engine, et, 102.5)  # type: ignore[arg-type]  # not due (2 s)
+    batch.refresh_mapped(engine, et, 103.0)  # type: ignore[arg-type]
+    assert et.mapped_every == 4.0
+    batch.refresh_mapped(engine, et, 107.0)  # type: ignore[arg-type]  # changed
+    assert et.sampler.told == [a, b] and et.mapped_every == batch.MAPPED_REFRESH_S
+
+
+def test_mapped_ranges_of_a_gone_process_drop_it_and_unreadable_ones_mean_all_mapped() -> None:
+    from damontui.backends.engine.sources.base import SourceError, TargetGone
+
+    et = _mapped_target([SourceError("cannot read /proc/7/maps"), TargetGone("pid 7 exited")])
+    engine = _Engine()
+    batch.refresh_mapped(engine, et, 10.0)  # type: ignore[arg-type]
+    assert et.sampler.told == [None] and not engine.dropped
+    batch.refresh_mapped(engine, et, 11.0)  # type: ignore[arg-type]
+    assert len(engine.dropped) == 1 and "pid 7 exited" in str(engine.dropped[0][1])

@@ -59,7 +59,11 @@ class EngineTarget:
     actions: TargetActions
     page_size: int
     sampler: Any = None  # the compiled page sampler (batch.py), if the source has one
-    mapped_at: float = float("-inf")  # when the sampler last learnt the mapped ranges
+    # the sampler's view of the mapped ranges (batch.refresh_mapped): when last read,
+    # how long until the next read, and what they were
+    mapped_at: float = float("-inf")
+    mapped_every: float = 1.0
+    mapped: list[tuple[int, int]] | None = None
 
     def ranges(self) -> list[tuple[int, int]]:
         return list(self.target.ranges) or self.source.target_ranges()
