@@ -43,4 +43,5 @@ def run(
     sample_ns: int,
     deadline_ns: int,
     stop: StopFlag,
+    fresh: bool = False,
 ) -> tuple[int, list[tuple[int, int, int]], int, int, int]: ...

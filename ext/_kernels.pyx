@@ -7,7 +7,8 @@ Mirror of damontui/backends/engine/kernels_py.py, which documents the semantics:
 API, bit-identical results, same random-number consumption. Heavy loops run with the
 GIL released on typed memoryviews; the memoryviews hold buffer exports, so no other
 thread can resize an array under us. Arrays are only resized (with the GIL held)
-after those views are gone. -ffp-contract=off keeps C from fusing a*b+c into an FMA,
+after those views are gone. The per-aggregation region kernels (merge, reset, split)
+instead work on the arrays' own storage with the GIL held (see _region_ptrs). -ffp-contract=off keeps C from fusing a*b+c into an FMA,
 which would round differently from Python.
 """
 
@@ -102,6 +103,55 @@ cdef Py_ssize_t _check_lengths(r) except -1:
         if len(a) != n:
             raise ValueError("region arrays differ in length")
     return n
+
+
+cdef struct RegionPtrs:
+    u64 *starts
+    u64 *ends
+    u32 *nr
+    u32 *last
+    u32 *age
+    u64 *samples
+    Py_ssize_t n
+
+
+cdef int _u64s(a, u64 **out) except -1:
+    cdef array.array x = a  # TypeError unless an array.array
+    if x.ob_descr.typecode != 81:  # 'Q'
+        raise TypeError("region arrays must be array('Q') / array('I')")
+    out[0] = x.data.as_ulonglongs
+    return 0
+
+
+cdef int _u32s(a, u32 **out) except -1:
+    cdef array.array x = a
+    if x.ob_descr.typecode != 73:  # 'I'
+        raise TypeError("region arrays must be array('Q') / array('I')")
+    out[0] = x.data.as_uints
+    return 0
+
+
+cdef int _region_ptrs(r, RegionPtrs *p) except -1:
+    """Pointers into the six arrays of ``r`` (valid until one is resized).
+
+    Used with the GIL held by kernels that run once per aggregation: an engine's
+    regions are only touched from its own thread, and acquiring six buffer views per
+    call cost more than the work itself (a TCG guest: ~0.3 ms per merge or split).
+    """
+    p.n = _check_lengths(r)
+    _u64s(r.starts, &p.starts)
+    _u64s(r.ends, &p.ends)
+    _u32s(r.nr_accesses, &p.nr)
+    _u32s(r.last_nr_accesses, &p.last)
+    _u32s(r.age, &p.age)
+    _u64s(r.sample_addrs, &p.samples)
+    return 0
+
+
+cdef int _resize_regions(r, Py_ssize_t n) except -1:
+    for a in (r.starts, r.ends, r.nr_accesses, r.last_nr_accesses, r.age, r.sample_addrs):
+        _resize(a, n)
+    return 0
 
 
 cdef bytes _zeros = b""  # reused zero bytes for growing arrays (never mutated)
@@ -231,97 +281,108 @@ cdef Py_ssize_t _apply_core(u32[::1] nr, const unsigned char[::1] accessed) noex
 
 def merge(r, threshold, sz_limit, age_regions=True):
     """One DAMON merge pass (with aging unless ``age_regions`` is False)."""
-    _check_lengths(r)
+    cdef RegionPtrs p
+    _region_ptrs(r, &p)
     # Counts differ by < 2**32, so clamping the threshold changes no comparison; sizes
     # of valid (non-empty) regions are >= 1, so a negative limit acts like 0.
     cdef i64 thres = max(min(threshold, 1 << 40), -1)
     cdef u64 limit = _clamp_u64(sz_limit, U64_MAX)
-    m = _merge_core(
-        r.starts, r.ends, r.nr_accesses, r.last_nr_accesses, r.age, r.sample_addrs,
-        thres, limit, age_regions,
-    )
-    for a in (r.starts, r.ends, r.nr_accesses, r.last_nr_accesses, r.age, r.sample_addrs):
-        _resize(a, m)
+    cdef Py_ssize_t m = _merge_core(&p, p.n, thres, limit, age_regions)
+    if m != p.n:
+        _resize_regions(r, m)
 
 
 cdef Py_ssize_t _merge_core(
-    u64[::1] starts, u64[::1] ends, u32[::1] nr, u32[::1] last, u32[::1] age,
-    u64[::1] samples, i64 thres, u64 sz_limit, bint age_regions,
-) noexcept:
-    """Compact merged regions to the front; return how many remain."""
+    RegionPtrs *r, Py_ssize_t n, i64 thres, u64 sz_limit, bint age_regions,
+) noexcept nogil:
+    """Compact merged regions (the first n) to the front; return how many remain."""
     cdef Py_ssize_t i, p, m = 0
     cdef u32 cur_nr, cur_last, cur_age
     cdef u64 size, psize
-    with nogil:
-        for i in range(starts.shape[0]):
-            cur_nr = nr[i]
-            cur_last = last[i]
-            cur_age = age[i]
-            if age_regions:
-                if _absdiff(cur_nr, cur_last) > thres:
-                    cur_age = 0
-                elif cur_age != U32_MAX:
-                    cur_age += 1
-            size = ends[i] - starts[i]
-            p = m - 1
-            # Touching is tested first: only then is psize + size sure not to overflow.
-            if (
-                m > 0
-                and ends[p] == starts[i]
-                and _absdiff(nr[p], cur_nr) <= thres
-                and ends[p] - starts[p] + size <= sz_limit
-            ):
-                psize = ends[p] - starts[p]
-                if psize + size:
-                    nr[p] = <u32>dt_weighted_avg(nr[p], psize, cur_nr, size)
-                    last[p] = <u32>dt_weighted_avg(last[p], psize, cur_last, size)
-                    age[p] = <u32>dt_weighted_avg(age[p], psize, cur_age, size)
-                ends[p] = ends[i]
-                continue
-            starts[m] = starts[i]
-            ends[m] = ends[i]
-            samples[m] = samples[i]
-            nr[m] = cur_nr
-            last[m] = cur_last
-            age[m] = cur_age
-            m += 1
+    cdef u64 *starts = r.starts
+    cdef u64 *ends = r.ends
+    cdef u32 *nr = r.nr
+    cdef u32 *last = r.last
+    cdef u32 *age = r.age
+    cdef u64 *samples = r.samples
+    for i in range(n):
+        cur_nr = nr[i]
+        cur_last = last[i]
+        cur_age = age[i]
+        if age_regions:
+            if _absdiff(cur_nr, cur_last) > thres:
+                cur_age = 0
+            elif cur_age != U32_MAX:
+                cur_age += 1
+        size = ends[i] - starts[i]
+        p = m - 1
+        # Touching is tested first: only then is psize + size sure not to overflow.
+        if (
+            m > 0
+            and ends[p] == starts[i]
+            and _absdiff(nr[p], cur_nr) <= thres
+            and ends[p] - starts[p] + size <= sz_limit
+        ):
+            psize = ends[p] - starts[p]
+            if psize + size:
+                nr[p] = <u32>dt_weighted_avg(nr[p], psize, cur_nr, size)
+                last[p] = <u32>dt_weighted_avg(last[p], psize, cur_last, size)
+                age[p] = <u32>dt_weighted_avg(age[p], psize, cur_age, size)
+            ends[p] = ends[i]
+            continue
+        starts[m] = starts[i]
+        ends[m] = ends[i]
+        samples[m] = samples[i]
+        nr[m] = cur_nr
+        last[m] = cur_last
+        age[m] = cur_age
+        m += 1
     return m
 
 
 def merge_to_limit(r, threshold, sz_limit, max_nr_regions, max_threshold):
     """Merge, doubling the threshold, until at most ``max_nr_regions`` remain."""
+    cdef RegionPtrs p
+    _region_ptrs(r, &p)
+    cdef u64 limit = _clamp_u64(sz_limit, U64_MAX)
+    cdef Py_ssize_t m = p.n
     thres = threshold
     first = True
     while True:
-        merge(r, thres, sz_limit, age_regions=first)
+        m = _merge_core(&p, m, max(min(thres, 1 << 40), -1), limit, first)
         first = False
         thres = max(1, thres * 2)
-        if not (len(r) > max_nr_regions and thres // 2 < max_threshold):
-            return
+        if not (m > max_nr_regions and thres // 2 < max_threshold):
+            break
+    if m != p.n:
+        _resize_regions(r, m)
 
 
 def reset_aggregated(r):
     """Start a new aggregation interval: remember the counts, then zero them."""
-    if len(r.last_nr_accesses) != len(r.nr_accesses):
+    cdef u32 *nr
+    cdef u32 *last
+    cdef Py_ssize_t i, n = len(r.nr_accesses)
+    if len(r.last_nr_accesses) != n:
         raise ValueError("region arrays differ in length")
-    if len(r.nr_accesses):
-        _reset_core(r.nr_accesses, r.last_nr_accesses)
-
-
-cdef void _reset_core(u32[::1] nr, u32[::1] last) noexcept:
-    cdef Py_ssize_t i
-    with nogil:
-        for i in range(nr.shape[0]):
-            last[i] = nr[i]
-            nr[i] = 0
+    _u32s(r.nr_accesses, &nr)
+    _u32s(r.last_nr_accesses, &last)
+    for i in range(n):
+        last[i] = nr[i]
+        nr[i] = 0
 
 
 def split(r, nr_subs, min_region_sz, rng):
     """Split each region into up to ``nr_subs`` random pieces (DAMON's split pass)."""
-    cdef u64[::1] state = _rng_view(rng)
+    cdef u64 *state
+    _u64s(rng, &state)
+    if len(rng) < 1:
+        raise ValueError("rng must be a 1-element array('Q') (see regionset.make_rng)")
     if min_region_sz <= 0:
         raise ValueError(f"min_region_sz must be positive, got {min_region_sz}")
-    cdef Py_ssize_t n = _check_lengths(r)
+    cdef RegionPtrs p
+    _region_ptrs(r, &p)
+    cdef Py_ssize_t n = p.n
     if nr_subs <= 1 or n == 0:
         return
     cdef Py_ssize_t *counts = <Py_ssize_t *>malloc(n * sizeof(Py_ssize_t))
@@ -331,16 +392,13 @@ def split(r, nr_subs, min_region_sz, rng):
     try:
         if counts == NULL:
             raise MemoryError()
-        if _plan_splits(r.starts, r.ends, state, nr_subs, min_region_sz, counts, &cuts) < 0:
+        if _plan_splits(&p, state, nr_subs, min_region_sz, counts, &cuts) < 0:
             raise MemoryError()
         if cuts.len == 0:
             return
-        for a in (r.starts, r.ends, r.nr_accesses, r.last_nr_accesses, r.age, r.sample_addrs):
-            _resize(a, n + cuts.len)
-        _apply_splits(
-            r.starts, r.ends, r.nr_accesses, r.last_nr_accesses, r.age, r.sample_addrs,
-            n, counts, &cuts,
-        )
+        _resize_regions(r, n + cuts.len)
+        _region_ptrs(r, &p)  # the arrays may have moved
+        _apply_splits(&p, n, counts, &cuts)
     finally:
         free(counts)
         free(cuts.data)
@@ -368,67 +426,72 @@ cdef int _buf_push(U64Buf *buf, u64 value) noexcept nogil:
 
 
 cdef int _plan_splits(
-    const u64[::1] starts, const u64[::1] ends, u64[::1] state, Py_ssize_t nr_subs,
+    const RegionPtrs *r, u64 *state, Py_ssize_t nr_subs,
     u64 min_sz, Py_ssize_t *counts, U64Buf *cuts,
-) noexcept:
+) noexcept nogil:
     """Draw the cut addresses (RNG order as in the twin); -1 if out of memory."""
     cdef Py_ssize_t i, attempt, k
     cdef u64 start, size, sz_sub, s = state[0]
     cdef int err = 0
-    with nogil:
-        for i in range(starts.shape[0]):
-            start = starts[i]
-            k = 0
-            for attempt in range(nr_subs - 1):
-                size = ends[i] - start
-                if size <= min_sz or size - min_sz <= min_sz:  # size <= 2*min_sz
-                    break
-                sz_sub = dt_tenths(dt_splitmix_next(&s) % 9 + 1, size)
-                sz_sub -= sz_sub % min_sz
-                if sz_sub == 0 or sz_sub >= size:
-                    continue
-                start += sz_sub
-                if _buf_push(cuts, start) < 0:
-                    err = -1
-                    break
-                k += 1
-            counts[i] = k
-            if err:
+    cdef const u64 *starts = r.starts
+    cdef const u64 *ends = r.ends
+    for i in range(r.n):
+        start = starts[i]
+        k = 0
+        for attempt in range(nr_subs - 1):
+            size = ends[i] - start
+            if size <= min_sz or size - min_sz <= min_sz:  # size <= 2*min_sz
                 break
-        state[0] = s
+            sz_sub = dt_tenths(dt_splitmix_next(&s) % 9 + 1, size)
+            sz_sub -= sz_sub % min_sz
+            if sz_sub == 0 or sz_sub >= size:
+                continue
+            start += sz_sub
+            if _buf_push(cuts, start) < 0:
+                err = -1
+                break
+            k += 1
+        counts[i] = k
+        if err:
+            break
+    state[0] = s
     return err
 
 
 cdef void _apply_splits(
-    u64[::1] starts, u64[::1] ends, u32[::1] nr, u32[::1] last, u32[::1] age,
-    u64[::1] samples, Py_ssize_t n, const Py_ssize_t *counts, const U64Buf *cuts,
-) noexcept:
+    RegionPtrs *r, Py_ssize_t n, const Py_ssize_t *counts, const U64Buf *cuts,
+) noexcept nogil:
     """Expand regions 0..n-1 into their pieces, back to front so nothing is overwritten
     before it is read (every region moves right, never left)."""
     cdef Py_ssize_t i, j, k, dst = n + cuts.len - 1, cut = cuts.len
     cdef u64 start, end, addr, piece_start, piece_end
     cdef u32 r_nr, r_last, r_age
-    with nogil:
-        for i in range(n - 1, -1, -1):
-            start = starts[i]
-            end = ends[i]
-            addr = samples[i]
-            r_nr = nr[i]
-            r_last = last[i]
-            r_age = age[i]
-            k = counts[i]
-            cut -= k  # cuts of region i are cuts.data[cut .. cut+k-1]
-            piece_end = end
-            for j in range(k, -1, -1):
-                piece_start = cuts.data[cut + j - 1] if j > 0 else start
-                starts[dst] = piece_start
-                ends[dst] = piece_end
-                samples[dst] = addr if piece_start <= addr < piece_end else piece_start
-                nr[dst] = r_nr
-                last[dst] = r_last
-                age[dst] = r_age
-                dst -= 1
-                piece_end = piece_start
+    cdef u64 *starts = r.starts
+    cdef u64 *ends = r.ends
+    cdef u32 *nr = r.nr
+    cdef u32 *last = r.last
+    cdef u32 *age = r.age
+    cdef u64 *samples = r.samples
+    for i in range(n - 1, -1, -1):
+        start = starts[i]
+        end = ends[i]
+        addr = samples[i]
+        r_nr = nr[i]
+        r_last = last[i]
+        r_age = age[i]
+        k = counts[i]
+        cut -= k  # cuts of region i are cuts.data[cut .. cut+k-1]
+        piece_end = end
+        for j in range(k, -1, -1):
+            piece_start = cuts.data[cut + j - 1] if j > 0 else start
+            starts[dst] = piece_start
+            ends[dst] = piece_end
+            samples[dst] = addr if piece_start <= addr < piece_end else piece_start
+            nr[dst] = r_nr
+            last[dst] = r_last
+            age[dst] = r_age
+            dst -= 1
+            piece_end = piece_start
 
 
 # --- snapshot views ------------------------------------------------------------------

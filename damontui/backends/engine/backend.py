@@ -300,6 +300,7 @@ class EngineBackend:
             if self._realtime and engine.batch_capable:
                 deadline = self._run_batch(deadline)
                 continue
+            engine.prepare_pending()  # before the wait: the check must come after it
             deadline += attrs.sample_us / 1e6
             # Simulated sources need no wall time between prepare and check, and smaps
             # is read once per aggregation: run an aggregation's steps back to back and

@@ -68,13 +68,18 @@ def refresh_mapped(engine: Engine, et: EngineTarget, now: float) -> None:
     et.sampler.set_mapped(ranges)
 
 
-def prepare(engine: Engine, et: EngineTarget) -> None:
+def _before_aggregation(engine: Engine, et: EngineTarget) -> bool:
+    """Maps and pagemap ttl for a new aggregation; False if the target was dropped."""
     refresh_mapped(engine, et, time.monotonic())
     if et not in engine.targets:
-        return  # dropped: its process exited
+        return False  # its process exited
     et.sampler.set_pagemap_ttl(max(1, PAGEMAP_KEEP_US // engine.attrs.aggr_us))
-    st = sampler.impl.prepare(et.sampler, et.regions, et.rng)
-    handle(engine, et, *st)
+    return True
+
+
+def prepare(engine: Engine, et: EngineTarget) -> None:
+    if _before_aggregation(engine, et):
+        handle(engine, et, *sampler.impl.prepare(et.sampler, et.regions, et.rng))
 
 
 def run(
@@ -84,8 +89,14 @@ def run(
     sample_ns: int,
     deadline_ns: int,
     stop: Any,
+    fresh: bool = False,
 ) -> tuple[int, int, int, int]:
-    """``nr`` sampling intervals for ``ets``; (done, deadline, lag ns, max lag ns)."""
+    """``nr`` sampling intervals for ``ets``; (done, deadline, lag ns, max lag ns).
+
+    ``fresh``: start a new aggregation first (what ``prepare`` does, in the same
+    compiled call)."""
+    if fresh:
+        ets = [et for et in ets if _before_aggregation(engine, et)]
     done, statuses, deadline, lag, max_lag = sampler.impl.run(
         [et.sampler for et in ets],
         [et.regions for et in ets],
@@ -94,6 +105,7 @@ def run(
         sample_ns,
         deadline_ns,
         stop,
+        fresh,
     )
     for et, st in zip(list(ets), statuses, strict=True):
         handle(engine, et, *st)

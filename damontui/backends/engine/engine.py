@@ -93,6 +93,7 @@ class Engine:
         self.latest: Snapshot | None = None
         self.targets: list[EngineTarget] = []
         self._samples = 0  # sampling steps in the current aggregation
+        self._fresh = False  # the samplers' next aggregation is not prepared yet
         self._last_split_nr = -1
         self._next_update_us = self._attrs.update_us
         self._messages: list[str] = []
@@ -187,8 +188,18 @@ class Engine:
 
     # --- the loop --------------------------------------------------------------------
 
+    def prepare_pending(self) -> None:
+        """Prepare the samples that run_batch left to its next call (before a switch to
+        sample_step: a target without a sampler was added)."""
+        if self._fresh:
+            self._fresh = False
+            for et in list(self.targets):
+                if et.sampler is not None:
+                    self._prepare(et)
+
     def sample_step(self) -> Snapshot | None:
         """One sampling interval; returns the snapshot if this step aggregated."""
+        self.prepare_pending()  # normally done before the wait (EngineBackend._run)
         attrs = self._attrs
         self.elapsed_us += attrs.sample_us
         with_sampler = [et for et in self.targets if et.sampler is not None]
@@ -208,8 +219,9 @@ class Engine:
         self._samples += 1
         return self._after_samples(attrs)
 
-    def _after_samples(self, attrs: MonitoringAttrs) -> Snapshot | None:
-        """Aggregate if due, refresh ranges if due, prepare the next samples."""
+    def _after_samples(self, attrs: MonitoringAttrs, batched: bool = False) -> Snapshot | None:
+        """Aggregate if due, refresh ranges if due, prepare the next samples (``batched``:
+        the next run_batch prepares the sampler targets, in its compiled call)."""
         snapshot = None
         if self._samples >= attrs.aggr_us // attrs.sample_us:
             self._samples = 0
@@ -221,7 +233,10 @@ class Engine:
             self._next_update_us = self.elapsed_us + self._attrs.update_us
             self._update_ranges()
         for et in list(self.targets):
-            self._prepare(et)
+            if batched and et.sampler is not None:
+                self._fresh = True
+            else:
+                self._prepare(et)
         return snapshot
 
     @property
@@ -238,18 +253,18 @@ class Engine:
         """
         attrs = self._attrs
         nr = max(1, attrs.aggr_us // attrs.sample_us - self._samples)
+        fresh, self._fresh = self._fresh, False
         done, deadline, lag, max_lag = batch.run(
-            self, list(self.targets), nr, attrs.sample_us * 1000, deadline_ns, stop
+            self, list(self.targets), nr, attrs.sample_us * 1000, deadline_ns, stop, fresh
         )
         self.elapsed_us += done * attrs.sample_us
         self._samples += done
         if done < nr:
             return None, deadline, lag, max_lag
-        return self._after_samples(attrs), deadline, lag, max_lag
+        return self._after_samples(attrs, batched=True), deadline, lag, max_lag
 
     def run_for(self, us: int) -> Snapshot | None:
-        """Run steps back to back for `us` of monitoring time; the last snapshot."""
-        return self.step_until(self.elapsed_us + us)
+        return self.step_until(self.elapsed_us + us)  # back to back; the last snapshot
 
     def step_until(self, elapsed_us: int) -> Snapshot | None:
         while self.elapsed_us < elapsed_us:
@@ -337,11 +352,9 @@ class Engine:
                     break
 
     def _grow_to_min(self) -> None:
-        """Halve the biggest regions until min_nr_regions holds again.
-
-        Merging keeps the count up only while no region exceeds sz_limit; shrunk
-        ranges (update) or a raised minimum can leave too few regions.
-        """
+        """Halve the biggest regions until min_nr_regions holds again (merging keeps the
+        count up only while no region exceeds sz_limit; shrunk ranges or a raised
+        minimum can leave too few)."""
         for _ in range(self._attrs.min_nr_regions - self.nr_regions):
             best, best_i, best_sz = None, 0, 0
             for et in self.targets:

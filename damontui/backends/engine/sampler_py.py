@@ -460,17 +460,21 @@ def run(
     sample_ns: int,
     deadline_ns: int,
     stop: StopFlag,
+    fresh: bool = False,
 ) -> tuple[int, list[tuple[int, int, int]], int, int, int]:
     """Run ``nr_samples`` sampling intervals for all targets (see the compiled one)."""
     if not len(samplers) == len(regions) == len(rngs):
         raise ValueError("samplers, regions and rngs differ in length")
-    for s, r in zip(samplers, regions, strict=True):
+    status = [ST_OK] * len(samplers)
+    for t, (s, r, rng) in enumerate(zip(samplers, regions, rngs, strict=True)):
         s._bind(r)
         s.err = s.err_file = 0
-    status = [ST_OK] * len(samplers)
+        if fresh:  # start an aggregation first, as prepare() does
+            status[t] = prepare(s, r, rng)[0]
     if nr_samples > 1:
         for t, (s, r, rng) in enumerate(zip(samplers, regions, rngs, strict=True)):
-            status[t] = s._guarded(s._draw_ahead, r, rng, nr_samples - 1)
+            if status[t] == ST_OK:
+                status[t] = s._guarded(s._draw_ahead, r, rng, nr_samples - 1)
     deadline, lag, max_lag, k = deadline_ns, 0, 0, 0
     while k < nr_samples and not stop.is_set():
         if sample_ns:
