@@ -124,3 +124,57 @@ def test_mapped_ranges_of_a_gone_process_drop_it_and_unreadable_ones_mean_all_ma
     assert et.sampler.told == [None] and not engine.dropped
     batch.refresh_mapped(engine, et, 11.0)  # type: ignore[arg-type]
     assert len(engine.dropped) == 1 and "pid 7 exited" in str(engine.dropped[0][1])
+
+
+def _batch_engine(tmp_path: Path) -> tuple[Any, Path]:
+    """An engine on a fake pid 77 (256 present pages) and a fake idle bitmap file."""
+    import struct
+
+    from damontui.backends.engine.engine import Engine
+    from damontui.backends.engine.sources.pageidle import PageIdleSource
+    from damontui.model import MonitoringAttrs
+
+    d = tmp_path / "proc" / "77"
+    d.mkdir(parents=True)
+    (d / "pagemap").write_bytes(struct.pack("<256Q", *((1 << 63) | 1000 + p for p in range(256))))
+    (d / "comm").write_text("fake\n")
+    (d / "stat").write_text("77 (fake) S 1 1 1\n")
+    (d / "maps").write_text(f"0-{256 * 4096:x} rw-p 0 0:0 0\n")
+    bitmap = tmp_path / "bitmap"
+    bitmap.write_bytes(bytes(8192 // 8))
+    source = PageIdleSource(77, proc_root=str(tmp_path / "proc"), page_idle_path=str(bitmap))
+    target = Target(TargetKind.PID, pid=77, ranges=((0, 256 * 4096),))
+    attrs = MonitoringAttrs(sample_us=1000, aggr_us=4000, min_nr_regions=4, max_nr_regions=20)
+    return Engine([(target, source)], attrs, seed=1), bitmap
+
+
+def test_each_batched_aggregation_resets_its_samples_before_its_first_check(
+    tmp_path: Path,
+) -> None:
+    """The pages of an aggregation are set idle when its compiled run starts: an access
+    during the Python part of the previous aggregation (here: the whole bitmap cleared)
+    is not counted, in batch mode and after a switch to per-step sampling."""
+    engine, bitmap = _batch_engine(tmp_path)
+    stop = batch.make_stop_flag()
+    try:
+        for _ in range(3):
+            snap = None
+            while snap is None:
+                snap = engine.run_batch(0, stop)[0]
+            assert engine.batch_capable and not snap.messages
+            assert set(snap.targets[0].nr_accesses) == {0}
+            bitmap.write_bytes(bytes(8192 // 8))  # every page accessed meanwhile
+        stop.set()  # a run cut short at once still starts its aggregation
+        assert engine.run_batch(0, stop)[0] is None
+        stop.clear()
+        assert any(bitmap.read_bytes())  # the next samples are set idle
+        bitmap.write_bytes(bytes(8192 // 8))
+        engine._fresh = True  # as after an aggregation in batch mode
+        engine.prepare_pending()  # what EngineBackend does before a per-step wait
+        assert any(bitmap.read_bytes())
+        snap = None
+        while snap is None:
+            snap = engine.sample_step()
+        assert set(snap.targets[0].nr_accesses) == {0}
+    finally:
+        engine.close()

@@ -123,11 +123,13 @@ def run_both(
     batches: list[int],
     holes: bool = False,
     ttl: int = 1,
+    fresh: bool = False,
 ) -> list[int]:
     """Run both implementations; the (identical) nr_accesses at the end. With
     ``holes``, the samplers are told mapped ranges that leave holes; with ``ttl`` > 1,
     pagemap blocks are kept that many aggregations and each batch after the first
-    starts a new aggregation (prepare), as the engine does."""
+    starts a new aggregation (prepare, or run(fresh=True) with ``fresh``), as the
+    engine does."""
     pagemap, kpf = make_layout(seed)
     worlds = {
         "cy": World(tmp_path / "cy", pagemap, kpf),
@@ -153,7 +155,8 @@ def run_both(
         got = {n: impls[n].prepare(s, r, rng) for n, (s, r, rng) in state.items()}
         assert got["cy"] == got["py"]
         for b, nr in enumerate(batches):
-            if b and ttl > 1:
+            new_aggregation = bool(b) and ttl > 1
+            if new_aggregation and not fresh:
                 got = {n: impls[n].prepare(s, r, rng) for n, (s, r, rng) in state.items()}
                 assert got["cy"] == got["py"]
             pfns = [rnd.randrange(NR_PFNS) for _ in range(rnd.randrange(0, 4000))]
@@ -167,7 +170,9 @@ def run_both(
                 worlds[name].access(pfns, fault, dirty)
             out = {}
             for name, (s, r, rng) in state.items():
-                out[name] = impls[name].run([s], [r], [rng], nr, 0, 0, impls[name].StopFlag())
+                out[name] = impls[name].run(
+                    [s], [r], [rng], nr, 0, 0, impls[name].StopFlag(), new_aggregation and fresh
+                )
             assert out["cy"] == out["py"]
             (sc, rc, gc), (sp, rp, gp) = state["cy"], state["py"]
             assert rc == rp
@@ -189,6 +194,7 @@ def run_both(
     batches=st.lists(st.integers(1, 4), min_size=1, max_size=4),
     holes=st.booleans(),
     ttl=st.integers(1, 3),
+    fresh=st.booleans(),
 )
 def test_compiled_and_python_samplers_agree(
     tmp_path_factory: pytest.TempPathFactory,
@@ -198,8 +204,33 @@ def test_compiled_and_python_samplers_agree(
     batches: list[int],
     holes: bool,
     ttl: int,
+    fresh: bool,
 ) -> None:
-    run_both(tmp_path_factory.mktemp("w"), mode, seed, nr_regions, batches, holes, ttl)
+    run_both(tmp_path_factory.mktemp("w"), mode, seed, nr_regions, batches, holes, ttl, fresh)
+
+
+@pytest.mark.parametrize("impl", [cy, py], ids=["cython", "python"])
+@pytest.mark.parametrize("mode", [py.MODE_IDLE_VADDR, py.MODE_IDLE_PADDR, py.MODE_SOFTDIRTY])
+def test_fresh_run_is_prepare_then_run(tmp_path: Path, impl: ModuleType, mode: int) -> None:
+    """run(fresh=True) starts the aggregation exactly as prepare() before run() does."""
+    pagemap, kpf = make_layout(7)
+    ranges = [(0, NR_PFNS * PAGE)] if mode == py.MODE_IDLE_PADDR else [(0, NR_VPAGES * PAGE)]
+    results = []
+    for way in ("prepare", "fresh"):
+        w = World(tmp_path / way, pagemap, kpf)
+        try:
+            s = impl.PageSampler(mode, *w.fds, PAGE)
+            r, rng = Regions.from_ranges(ranges, 40, PAGE), make_rng(7)
+            impl.prepare(s, r, rng)
+            impl.run([s], [r], [rng], 3, 0, 0, impl.StopFlag())
+            if way == "prepare":
+                impl.prepare(s, r, rng)
+            out = impl.run([s], [r], [rng], 4, 0, 0, impl.StopFlag(), way == "fresh")
+            results.append((out, list(r.nr_accesses), s.prepared_pfns(), s.counters()))
+            results[-1] += (w.bitmap_path.read_bytes(),)
+        finally:
+            w.close()
+    assert results[0] == results[1]
 
 
 @pytest.mark.parametrize("mode", [py.MODE_IDLE_VADDR, py.MODE_IDLE_PADDR, py.MODE_SOFTDIRTY])

@@ -325,12 +325,12 @@ class EngineBackend:
     def _apply_budget(self) -> None:
         """After each aggregation: let the CPU budget adapt the attrs in force."""
         engine = self._engine
-        if not self._realtime or engine.seq == self._budget_seq:
+        if not self._realtime or engine.seq == self._budget_seq or self.budget.percent is None:
             return
         self._budget_seq = engine.seq
         attrs = engine.attrs
         new = self.budget.after_aggregation(attrs, time.thread_time(), time.monotonic())
-        if new != attrs:
+        if new is not attrs and new != attrs:
             engine.set_attrs(new)
 
     def _run_batch(self, deadline: float) -> float:

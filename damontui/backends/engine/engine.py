@@ -322,7 +322,7 @@ class Engine:
         for et in self.targets:
             kernels.reset_aggregated(et.regions)
         self._split(attrs.max_nr_regions)
-        if new_attrs != attrs:
+        if new_attrs is not attrs and new_attrs != attrs:  # (a dataclass compare is dear)
             self.set_attrs(new_attrs)
         return snapshot
 
