@@ -315,3 +315,23 @@ def test_split_rule_two_or_three_pieces_or_none() -> None:
     reset(16)
     engine._split(30)
     assert len(r) == 16  # above max/2: no split
+
+
+def test_cached_total_size_follows_range_and_target_changes() -> None:
+    """sz_limit comes from a total size summed only when ranges or targets change
+    (merge and split keep it): it must equal the regions' sum at every aggregation."""
+    src, engine = make("hotcold", seed=3)
+    half = Target(TargetKind.SYNTHETIC, name="half", ranges=((0, src.target_ranges()[0][1] // 2),))
+
+    def check() -> None:
+        if engine._total_size is not None:
+            assert engine._total_size == sum(et.regions.total_size() for et in engine.targets)
+
+    for step in range(40):
+        engine.run_for(100_000)
+        check()
+        if step == 10:
+            engine.set_targets([(half, make("hotcold", seed=4)[0])])
+        if step == 25:
+            engine.set_targets([(half, None), (SYN, make("hotcold", seed=5)[0])])
+    assert engine._total_size is not None and len(engine.targets) == 2

@@ -9,8 +9,31 @@ from __future__ import annotations
 
 import heapq
 from array import array
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .regionset import Regions
+
+if TYPE_CHECKING:
+    from .engine import EngineTarget
+
+
+def grow_to_min(targets: Sequence[EngineTarget], min_nr_regions: int) -> None:
+    """Halve the biggest regions until min_nr_regions holds again (merging keeps the
+    count up only while no region exceeds sz_limit; shrunk ranges or a raised minimum
+    can leave too few)."""
+    for _ in range(min_nr_regions - sum(len(et.regions) for et in targets)):
+        best, best_i, best_sz = None, 0, 0
+        for et in targets:
+            r = et.regions
+            for i in range(len(r)):
+                if r.ends[i] - r.starts[i] > best_sz:
+                    best, best_i, best_sz = et, i, r.ends[i] - r.starts[i]
+        if best is None or best_sz < 2 * best.page_size:
+            return
+        r = best.regions
+        half = best_sz // 2
+        split_at(r, best_i, r.starts[best_i] + half - half % best.page_size)
 
 
 def merge_smallest_pairs(r: Regions, want: int) -> int:

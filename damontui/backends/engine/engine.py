@@ -30,7 +30,7 @@ from ... import kernels
 from ...model import MonitoringAttrs, Scheme, Snapshot, Target, TargetKind, TargetSnapshot
 from . import batch
 from .actions import TargetActions, make_actions
-from .bounds import merge_smallest_pairs, split_at
+from .bounds import grow_to_min, merge_smallest_pairs
 from .damos import Damos, TargetView, validate_for_engine
 from .regionset import Regions, make_rng
 from .sources.base import AccessSource, SourceError, TargetGone
@@ -94,6 +94,7 @@ class Engine:
         self.targets: list[EngineTarget] = []
         self._samples = 0  # sampling steps in the current aggregation
         self._fresh = False  # the samplers' next aggregation is not prepared yet
+        self._total_size: int | None = None  # bytes in all regions (None: to be summed)
         self._last_split_nr = -1
         self._next_update_us = self._attrs.update_us
         self._messages: list[str] = []
@@ -154,7 +155,7 @@ class Engine:
         for gone in self.targets:
             if all(gone is not et for et in new):
                 self._close(gone)
-        self.targets = new
+        self.targets, self._total_size = new, None
         self._reported.clear()
 
     def _make_target(self, index: int, target: Target, source: AccessSource) -> EngineTarget:
@@ -310,11 +311,13 @@ class Engine:
 
     def _aggregate(self, attrs: MonitoringAttrs) -> Snapshot:
         max_nr = attrs.max_nr_accesses
-        total = sum(et.regions.total_size() for et in self.targets)
+        if self._total_size is None:  # merge and split keep it: summed on changes only
+            self._total_size = sum(et.regions.total_size() for et in self.targets)
+        total = self._total_size
         min_sz = max((et.page_size for et in self.targets), default=mmap.PAGESIZE)
         sz_limit = max(total // attrs.min_nr_regions, min_sz)
         self._merge(max(1, max_nr // 10), sz_limit, attrs.max_nr_regions, max_nr)
-        self._grow_to_min()
+        grow_to_min(self.targets, self._attrs.min_nr_regions)
         views = tuple(self._target_snapshot(et) for et in self.targets)
         self._apply_schemes(attrs)
         snapshot = self._publish(attrs, views)
@@ -351,23 +354,6 @@ class Engine:
                 if excess <= 0:
                     break
 
-    def _grow_to_min(self) -> None:
-        """Halve the biggest regions until min_nr_regions holds again (merging keeps the
-        count up only while no region exceeds sz_limit; shrunk ranges or a raised
-        minimum can leave too few)."""
-        for _ in range(self._attrs.min_nr_regions - self.nr_regions):
-            best, best_i, best_sz = None, 0, 0
-            for et in self.targets:
-                r = et.regions
-                for i in range(len(r)):
-                    if r.ends[i] - r.starts[i] > best_sz:
-                        best, best_i, best_sz = et, i, r.ends[i] - r.starts[i]
-            if best is None or best_sz < 2 * best.page_size:
-                return
-            r = best.regions
-            half = best_sz // 2
-            split_at(r, best_i, r.starts[best_i] + half - half % best.page_size)
-
     def _split(self, max_nr_regions: int) -> None:
         nr = self.nr_regions
         if nr > max_nr_regions // 2:
@@ -399,6 +385,7 @@ class Engine:
             )
 
     def _update_ranges(self) -> None:
+        self._total_size = None
         for et in list(self.targets):
             if et.target.ranges:
                 continue  # fixed ranges never change
@@ -408,7 +395,7 @@ class Engine:
                 self._drop(et, str(e))
             except SourceError as e:
                 self.report(f"{et.target.label}: {e}")
-        self._grow_to_min()
+        grow_to_min(self.targets, self._attrs.min_nr_regions)
 
     # --- output ----------------------------------------------------------------------
 
@@ -480,6 +467,7 @@ class Engine:
         if et not in self.targets:
             return
         self.targets.remove(et)
+        self._total_size = None
         self._close(et)
         if et.target.kind is TargetKind.PID:
             what = f"pid {et.target.pid} exited"
