@@ -260,6 +260,8 @@ class EngineBackend:
     # --- driving the engine --------------------------------------------------------
 
     def _apply_pending(self) -> None:
+        if (self._pending_attrs, self._pending_schemes, self._pending_targets) == (None,) * 3:
+            return  # (read without the lock: a change made now waits one aggregation)
         with self._lock:
             attrs, self._pending_attrs = self._pending_attrs, None
             schemes, self._pending_schemes = self._pending_schemes, None

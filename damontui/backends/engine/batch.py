@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .engine import Engine, EngineTarget
 
 C = sampler.impl.CONSTANTS
+ST_OK = C["ST_OK"]
 
 
 def make_stop_flag() -> Any:
@@ -108,7 +109,8 @@ def run(
         fresh,
     )
     for et, st in zip(list(ets), statuses, strict=True):
-        handle(engine, et, *st)
+        if st[0] != ST_OK:
+            handle(engine, et, *st)
     return done, deadline, lag, max_lag
 
 

@@ -229,7 +229,8 @@ class Engine:
             self._read_per_aggregation(attrs)
             snapshot = self._aggregate(attrs)
             for et in list(self.targets):
-                self._begin_aggregation(et)
+                if et.source.per_aggregation:
+                    self._begin_aggregation(et)
         if self.elapsed_us >= self._next_update_us:
             self._next_update_us = self.elapsed_us + self._attrs.update_us
             self._update_ranges()
@@ -318,10 +319,14 @@ class Engine:
         sz_limit = max(total // attrs.min_nr_regions, min_sz)
         self._merge(max(1, max_nr // 10), sz_limit, attrs.max_nr_regions, max_nr)
         grow_to_min(self.targets, self._attrs.min_nr_regions)
-        views = tuple(self._target_snapshot(et) for et in self.targets)
+        views = tuple([self._target_snapshot(et) for et in self.targets])
         self._apply_schemes(attrs)
         snapshot = self._publish(attrs, views)
-        new_attrs = self.tuner.after_aggregation(attrs, self._sizes_and_accesses())
+        new_attrs = (
+            self.tuner.after_aggregation(attrs, self._sizes_and_accesses())
+            if attrs.intervals_goal.enabled
+            else attrs
+        )
         for et in self.targets:
             kernels.reset_aggregated(et.regions)
         self._split(attrs.max_nr_regions)
@@ -435,14 +440,15 @@ class Engine:
     def _publish(self, attrs: MonitoringAttrs, views: tuple[TargetSnapshot, ...]) -> Snapshot:
         self.seq += 1
         messages, self._messages = tuple(self._messages), []
+        damos = self.damos
         snapshot = Snapshot(
             seq=self.seq,
             timestamp=time.time(),
             elapsed_us=self.elapsed_us,
             attrs=attrs,
             targets=views,
-            schemes=self.damos.schemes,
-            scheme_stats=self.damos.stats(),
+            schemes=damos.schemes if damos.states else (),
+            scheme_stats=damos.stats() if damos.states else (),
             cpu_percent=self.cpu_meter() if self.cpu_meter else 0.0,
             messages=messages,
         )

@@ -309,8 +309,7 @@ class PageSampler:
             v, end, start = a // ps, ends[i % n] // ps, starts[i % n] // ps
             if v + SLOT_PAGES > end:
                 v = end - SLOT_PAGES if end - start > SLOT_PAGES else start
-            keys.append((v, i))
-        keys.sort()
+            keys.append((v, i))  # in sample order (see the compiled one)
         out: dict[int, int] = {}
         for ws, pos in keys:
             v = samples[pos] // ps
