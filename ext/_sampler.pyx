@@ -267,7 +267,7 @@ cdef class PageSampler:
     """Sampling state of one target (see sampler_py.PageSampler for the semantics)."""
 
     cdef Sampler c
-    cdef object _hold  # the bound arrays' memoryviews, alive while pointers are used
+    cdef object _hold  # the bound arrays, alive while their storage pointers are used
 
     def __cinit__(
         self, int mode, int pagemap_fd, int bitmap_fd, int clear_refs_fd, int kpageflags_fd,
