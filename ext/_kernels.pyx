@@ -8,8 +8,9 @@ API, bit-identical results, same random-number consumption. Heavy loops run with
 GIL released on typed memoryviews; the memoryviews hold buffer exports, so no other
 thread can resize an array under us. Arrays are only resized (with the GIL held)
 after those views are gone. The per-aggregation region kernels (merge, reset, split)
-instead work on the arrays' own storage with the GIL held (see _region_ptrs). -ffp-contract=off keeps C from fusing a*b+c into an FMA,
-which would round differently from Python.
+instead work on the arrays' own storage with the GIL held (see _region_ptrs).
+-ffp-contract=off keeps C from fusing a*b+c into an FMA, which would round
+differently from Python.
 """
 
 import os
