@@ -261,6 +261,7 @@ cdef struct Sampler:
     u64 *mapped  # sorted, disjoint [start, end) pairs: the target's VMAs
     PmBlock *pm  # pagemap block cache (PM_SLOTS), allocated on first use
     u64 pm_ttl  # aggregations a cached block stays valid (1: this aggregation only)
+    u64 zero_pfn  # the shared zero page (0: unknown): present, on no LRU, never accessed
 
 
 cdef class PageSampler:
@@ -341,6 +342,12 @@ cdef class PageSampler:
         if aggregations < 1:
             raise ValueError(f"pagemap ttl must be >= 1 aggregation, got {aggregations}")
         self.c.pm_ttl = aggregations
+
+    def set_zero_pfn(self, pfn) -> None:
+        """The PFN of the shared zero page. A sample mapped to it counts as not accessed
+        and is not checked, as in DAMON (damon_get_folio() finds no LRU folio there); the
+        bitmap would read it as accessed (a page on no LRU reads 0)."""
+        self.c.zero_pfn = pfn
 
     def prepared_pfns(self):
         """(pfn, flag) per region as prepared last (tests and the differential test)."""
@@ -679,14 +686,14 @@ cdef int _owner_room(Sampler *c, u64 w) noexcept nogil:
 cdef inline int _rank(Sampler *c, u64 e, u64 t) noexcept nogil:
     """How well the page of pagemap entry e, t pages from the drawn one, suits as the
     sample (lower is better, 9: not at all; see SLOT_PAGES): 1 the drawn page when it is
-    absent or its PFN hidden, an untracked page, or a page we set idle before; 2 a page
+    absent, its PFN hidden or the zero page, an untracked page, or a page we set idle before; 2 a page
     that starts a word we never set a page idle in (then every later window of
     contiguous pages finds one of ours); 3 another page of such a word; 4 a page of a
     word that holds another page of ours (scattered memory: that page is remembered
     too, so later windows find it)."""
     cdef u64 p = e & PM_PFN_MASK
     cdef u64 o
-    if not (e & PM_PRESENT) or p == 0:
+    if not (e & PM_PRESENT) or p == 0 or p == c.zero_pfn:
         return 1 if t == 0 else 9
     if not _owner_room(c, p >> 6):
         return 1
@@ -794,7 +801,7 @@ cdef int _gather_windows(
         p = e & PM_PFN_MASK
         if best == 4:
             c.conflicts += 1  # a second page of ours in a word: its reads cost more
-        if (e & PM_PRESENT) and p and p >> 6 < c.owner_cap:
+        if (e & PM_PRESENT) and p and p != c.zero_pfn and p >> 6 < c.owner_cap:
             c.owner[p >> 6] |= 1ULL << (p & 63)
         c.words[pos] = e
         samples[pos] = chosen * c.page_size
@@ -840,7 +847,7 @@ cdef int _translate(
                 pfns[i] = e & PM_PFN_MASK
                 if pfns[i]:
                     nonzero += 1
-                    flags[i] = F_BITMAP
+                    flags[i] = F_SKIP if pfns[i] == c.zero_pfn else F_BITMAP
                 else:
                     flags[i] = F_SKIP
             else:

@@ -136,6 +136,9 @@ def run_both(
         "py": World(tmp_path / "py", pagemap, kpf),
     }
     impls: dict[str, ModuleType] = {"cy": cy, "py": py}
+    # one mapped PFN plays the shared zero page (skipped, never set idle)
+    present = [e & (PRESENT - 1) for e in pagemap if e & PRESENT]
+    zero_pfn = present[seed % len(present)] if present else 0
     if mode == py.MODE_IDLE_PADDR:
         ranges = [(0, NR_PFNS * PAGE)]
     else:
@@ -148,6 +151,7 @@ def run_both(
         if holes:
             s.set_mapped(make_mapped(seed))
         s.set_pagemap_ttl(ttl)
+        s.set_zero_pfn(zero_pfn)
         r = Regions.from_ranges(ranges, nr_regions, PAGE)
         state[name] = (s, r, make_rng(seed))
     rnd = random.Random(seed + 1)
@@ -420,4 +424,34 @@ def test_each_bitmap_word_has_one_page_set_idle(
     extra = sum(len(p) - 1 for p in set_idle.values())
     assert extra <= conflicts, (extra, conflicts)
     assert len(set_idle) > 8  # not vacuous: the samples spread over most of the 16 words
+    w.close()
+
+
+@pytest.mark.parametrize("impl", [cy, py], ids=["cython", "python"])
+def test_samples_on_the_zero_page_are_not_accessed_and_not_set_idle(
+    tmp_path: Path, impl: ModuleType
+) -> None:
+    """The shared zero page is on no LRU: the bitmap reads it as accessed (0), DAMON
+    finds no folio there and counts it not accessed. Told its PFN, the sampler does the
+    same and writes no idle bit for it."""
+    zero = 4000
+    # pages 0..255: every other one mapped to the zero page (read, never written)
+    pagemap = [PRESENT | (zero if k % 2 else 64 + k) for k in range(256)]
+    w = World(tmp_path, pagemap, [KPF_LRU] * 4096)
+    pm, bm, cr, kp = w.fds
+    nr = {}
+    for told in (False, True):
+        s = impl.PageSampler(impl.CONSTANTS["MODE_IDLE_VADDR"], pm, bm, cr, kp, PAGE)
+        if told:
+            s.set_zero_pfn(zero)
+        r = Regions.from_ranges([(0, 256 * PAGE)], 8, PAGE)
+        rng = make_rng(5)
+        impl.prepare(s, r, rng)
+        for _ in range(10):
+            w.access([zero], [], [])  # what the kernel's bitmap shows for it
+            impl.run([s], [r], [rng], 1, 0, 0, impl.StopFlag())
+        nr[told] = sum(r.nr_accesses)
+        assert all(f == py.F_SKIP for p, f in s.prepared_pfns() if p == zero) or not told
+    assert nr[False] > 0  # not vacuous: the zero page was sampled, and read as accessed
+    assert nr[True] == 0
     w.close()

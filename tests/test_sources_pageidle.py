@@ -145,3 +145,14 @@ def test_probe_on_this_machine() -> None:
     assert not res.available
     assert res.reason.startswith("page idle tracking unavailable: " + DEFAULT_BITMAP)
     assert "CONFIG_IDLE_PAGE_TRACKING" in res.reason
+
+
+def test_zero_page_pfn_is_found_and_stable() -> None:
+    """Reading untouched anonymous memory maps the shared zero page: its PFN is the
+    same every time (0 without CAP_SYS_ADMIN, which hides PFNs)."""
+    from damontui.backends.engine.sources.pageidle import zero_page_pfn
+
+    first = zero_page_pfn()
+    assert first == zero_page_pfn() >= 0
+    if os.geteuid() == 0:
+        assert first > 0

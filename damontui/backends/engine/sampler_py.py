@@ -4,11 +4,10 @@ Same API, same results, same random-number consumption as the compiled module (t
 differential test in tests/test_sampler_differential.py holds them to it).
 
 A ``PageSampler`` holds the sampling state of one target. ``prepare()`` starts an
-aggregation: picks one page per region (splitmix64, one draw per region in order, as
+aggregation: picks one page per region (splitmix64, in region order, as
 ``kernels.pick_samples``) and resets its accessed state. ``run()`` then does
-``nr_samples`` sampling intervals for all targets: sleep to the next deadline, check
-each target's prepared pages into ``nr_accesses``, and (except after the last one)
-pick and prepare the next pages. Modes:
+``nr_samples`` sampling intervals: sleep, check the prepared pages into ``nr_accesses``,
+pick and prepare the next. Modes:
 
 * ``MODE_IDLE_VADDR``: PFNs from /proc/PID/pagemap (one sorted, coalesced read per
   prepare; the PFN is kept for the check), idle bits set at prepare and read at check.
@@ -111,9 +110,8 @@ class PageSampler:
         self.flag: list[int] = []
         self.thp: list[tuple[int, int, int, int, bool]] = [(0, 0, 0, 0, False)] * THP_SLOTS
         self.gen = 1
-        self._counters = dict.fromkeys(
-            ("checks", "reads", "writes", "kpageflags_reads", "thp_heads", "owner_conflicts"), 0
-        )
+        names = ("checks", "reads", "writes", "kpageflags_reads", "thp_heads", "owner_conflicts")
+        self._counters = dict.fromkeys(names, 0)
         self._starts: array = array("Q")
         self.owner = array("Q")  # per bitmap word: the pages of it we set idle (bits)
         self.err = self.err_file = 0
@@ -123,6 +121,7 @@ class PageSampler:
         self.mapped: list[int] | None = None  # flat sorted [start, end, ...] (VMAs)
         self.pm: list[tuple[int, int, list[int]]] = [(0, 0, [])] * PM_SLOTS
         self.pm_ttl = 1
+        self.zero_pfn = 0  # the shared zero page (set_zero_pfn; 0: unknown)
 
     def counters(self) -> dict[str, int]:
         return dict(self._counters)
@@ -144,6 +143,9 @@ class PageSampler:
         if aggregations < 1:
             raise ValueError(f"pagemap ttl must be >= 1 aggregation, got {aggregations}")
         self.pm_ttl = aggregations
+
+    def set_zero_pfn(self, pfn: int) -> None:
+        self.zero_pfn = pfn  # (the compiled one)
 
     def prepared_pfns(self) -> list[tuple[int, int]]:
         return list(zip(self.pfn, self.flag, strict=True))
@@ -265,7 +267,7 @@ class PageSampler:
     def _rank(self, e: int, t: int) -> int:
         """Suitability of a page as the sample, lower is better (the compiled _rank)."""
         p = e & PM_PFN_MASK
-        if not e & PM_PRESENT or not p:
+        if not e & PM_PRESENT or not p or p == self.zero_pfn:
             return 1 if t == 0 else 9
         if p >> 6 >= OWNER_MAX:
             return 1
@@ -336,7 +338,7 @@ class PageSampler:
             p = e & PM_PFN_MASK
             if best == 4:
                 self._counters["owner_conflicts"] += 1
-            if e & PM_PRESENT and p and p >> 6 < len(self.owner):
+            if e & PM_PRESENT and p and p != self.zero_pfn and p >> 6 < len(self.owner):
                 self.owner[p >> 6] |= 1 << (p & 63)
             out[pos] = e
             samples[pos] = chosen * ps
@@ -368,7 +370,7 @@ class PageSampler:
                     present += 1
                     pfns[i] = e & PM_PFN_MASK
                     nonzero += bool(pfns[i])
-                    flags[i] = F_BITMAP if pfns[i] else F_SKIP
+                    flags[i] = F_BITMAP if pfns[i] and pfns[i] != self.zero_pfn else F_SKIP
             if present and not nonzero:
                 return ST_NO_PFN, pfns, flags
         if self.kpf_fd >= 0 and m:

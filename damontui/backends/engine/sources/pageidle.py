@@ -13,6 +13,8 @@ ranges of /proc/iomem, like DAMON's paddr operations.
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import os
 from array import array
 from typing import Any, ClassVar
@@ -32,6 +34,25 @@ from .softdirty import PAGE_SIZE, open_pagemap, read_entries
 PM_PRESENT = 1 << 63
 PM_PFN_MASK = (1 << 55) - 1
 DEFAULT_BITMAP = "/sys/kernel/mm/page_idle/bitmap"
+
+
+def zero_page_pfn() -> int:
+    """The PFN of the shared zero page, which a read of untouched anonymous memory maps
+    (0 if unknown: PFNs need CAP_SYS_ADMIN). Found by reading a fresh page of our own."""
+    m = mmap.mmap(-1, mmap.PAGESIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:
+        view = ctypes.c_char.from_buffer(m)
+        addr = ctypes.addressof(view)
+        del view
+        _ = m[0]  # read fault: the zero page is mapped
+        with open("/proc/self/pagemap", "rb") as f:
+            f.seek(addr // mmap.PAGESIZE * 8)
+            entry = int.from_bytes(f.read(8), "little")
+    except OSError:
+        return 0
+    finally:
+        m.close()
+    return entry & ((1 << 55) - 1) if entry >> 63 else 0
 
 
 class PageIdleSource(AccessSource):
@@ -178,7 +199,10 @@ class PageIdleSource(AccessSource):
                 self._kpf_fd = -1  # no THP head lookup: tails of huge pages read hot
         mode = impl.CONSTANTS["MODE_IDLE_PADDR" if self.pid is None else "MODE_IDLE_VADDR"]
         pagemap = -1 if self._pagemap_fd is None else self._pagemap_fd
-        return impl.PageSampler(mode, pagemap, self._bitmap_fd, -1, self._kpf_fd, self.page_size)
+        sampler = impl.PageSampler(mode, pagemap, self._bitmap_fd, -1, self._kpf_fd, self.page_size)
+        if self.pid is not None and self.proc_root == "/proc":  # (a fake /proc: tests)
+            sampler.set_zero_pfn(zero_page_pfn())
+        return sampler
 
     def mapped_ranges(self) -> list[tuple[int, int]] | None:
         return None if self.pid is None else read_mapped(self.pid, self.proc_root)
