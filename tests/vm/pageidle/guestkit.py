@@ -171,3 +171,79 @@ def run_engine(
     run.cpu_s = cpu1 - cpu0
     run.elapsed_s = backend._engine.elapsed_us / 1e6
     return run
+
+
+def unidle_shared_files(pid: int) -> tuple[int, int]:
+    """Clear PG_idle on the resident pages of the files ``pid`` maps; (pages, were idle).
+
+    A page set idle stays idle until an rmap walk finds it young (with MGLRU, reading
+    the file does not clear it), and every monitor sets the pages it samples idle
+    (kernel DAMON too: damon_ptep_mkold). File pages (Python, libc) are shared by the
+    workloads of successive runs, so without this a run would pay for the previous
+    runs' leftovers: reading a bitmap word walks the rmap of every idle page in it.
+    Here each resident page is mapped and touched by this process (a young PTE), then
+    its word is read: the walk finds the young PTE and clears the flag."""
+    import ctypes
+    import mmap
+
+    page = mmap.PAGESIZE
+    paths: list[str] = []
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        parts = line.split(None, 5)
+        if len(parts) == 6 and parts[5].startswith("/") and parts[5] not in paths:
+            paths.append(parts[5])
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = (
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_long,
+    )
+    libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+    libc.mincore.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)
+    total = idle = 0
+    with (
+        open("/proc/self/pagemap", "rb", buffering=0) as pm,
+        open("/proc/kpageflags", "rb", buffering=0) as kpf,
+        open(BITMAP, "rb", buffering=0) as bm,
+    ):
+        for path in paths:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                continue  # deleted or unreadable: nothing shared to reset
+            try:
+                size = os.fstat(fd).st_size
+                start = (
+                    libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0) if size else None
+                )
+            finally:
+                os.close(fd)
+            if not start or start == ctypes.c_void_p(-1).value:
+                continue
+            try:
+                n = (size + page - 1) // page
+                vec = ctypes.create_string_buffer(n)
+                if libc.mincore(start, size, vec) != 0:
+                    continue
+                pfns = set()
+                for i, resident in enumerate(vec.raw):
+                    if resident & 1:  # touch only what is cached: never read from disk
+                        ctypes.string_at(start + i * page, 1)
+                        pm.seek((start // page + i) * 8)
+                        e = int.from_bytes(pm.read(8), "little")
+                        if e >> 63:
+                            pfns.add(e & ((1 << 55) - 1))
+                for pfn in sorted(pfns):
+                    kpf.seek(pfn * 8)
+                    idle += (int.from_bytes(kpf.read(8), "little") >> 25) & 1  # KPF_IDLE
+                for word in sorted({p // 64 for p in pfns}):
+                    bm.seek(word * 8)
+                    bm.read(8)  # walks each idle page: our PTE is young, so it is cleared
+                total += len(pfns)
+            finally:
+                libc.munmap(start, size)
+    return total, idle
