@@ -135,8 +135,8 @@ def run_engine(w, seconds: float) -> tuple[float, float, list]:  # noqa: ANN001
         if snap.elapsed_us >= end - READINGS_S * 1e6
     ]
     print(
-        f"engine: {run.elapsed_s:.1f} s monitored in {run.wall_s:.1f} s wall, "
-        f"{sum(s.nr_regions for s in run.snapshots) / len(run.snapshots):.0f} regions (mean), "
+        f"engine: {run.elapsed_s:.1f} s monitored in {run.wall_s:.1f} s wall, {run.cpu_s:.2f} s "
+        f"CPU, {sum(s.nr_regions for s in run.snapshots) / len(run.snapshots):.0f} regions (mean), "
         "per area " + " ".join(f"{p:.0f}%" for p in run.area_percents(w.areas))
     )
     return run.cpu_s, run.wall_s, majority(readings, w.areas)
@@ -192,8 +192,9 @@ def run_kernel(w, seconds: float) -> tuple[float, float, list]:  # noqa: ANN001
     _write(kd / "state", "off")
     _write(ADMIN / "kdamonds/nr_kdamonds", 0)
     print(
-        f"kernel: {len(readings)} readings, {sum(nr_regions) / max(1, len(nr_regions)):.0f} "
-        "regions (mean), per area " + " ".join(f"{p:.0f}%" for p in per_area)
+        f"kernel: {len(readings)} readings, {cpu1 - cpu0:.2f} s CPU, "
+        f"{sum(nr_regions) / max(1, len(nr_regions)):.0f} regions (mean), per area "
+        + " ".join(f"{p:.0f}%" for p in per_area)
     )
     return cpu1 - cpu0, wall, majority(readings, w.areas)
 

@@ -783,17 +783,21 @@ cdef int _gather_windows(
                 return rc
         e0 = c.pm[b0 % PM_SLOTS].e
         e1 = c.pm[b1 % PM_SLOTS].e
-        # scan from the drawn page to the window's end, then from its start
+        # scan from the drawn page to the window's end, then from its start (u runs
+        # over the window's pages in that order: no division per page)
         chosen = v
         best = 9
         d = 0
+        u = v
         while d < lim and best > 1:
-            u = ws + (v - ws + d) % lim
-            e = e0[u - b0 * PM_BLOCK] if u // PM_BLOCK == b0 else e1[u - b1 * PM_BLOCK]
+            if u == ws + lim:
+                u = ws
+            e = e0[u - b0 * PM_BLOCK] if u < (b0 + 1) * PM_BLOCK else e1[u - b1 * PM_BLOCK]
             rank = _rank(c, e, d)
             if rank < best:
                 best, chosen = rank, u
             d += 1
+            u += 1
         if chosen // PM_BLOCK == b0:
             e = e0[chosen - b0 * PM_BLOCK]
         else:
