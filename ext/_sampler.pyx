@@ -662,6 +662,27 @@ cdef inline int _in_hole(Sampler *c, u64 a) noexcept nogil:
     return 0 if lo < c.nmapped and c.mapped[2 * lo] <= a else 1
 
 
+cdef inline void _clip_to_mapped(Sampler *c, u64 a, u64 *start_page, u64 *end_page) noexcept nogil:
+    """Clip pages [start, end) to the mapped range holding address a (binary search): a
+    sample's window never reaches into a hole or a special mapping such as the vDSO,
+    whose present pages DAMON never finds accessed."""
+    cdef Py_ssize_t lo = 0, hi, mid
+    if not c.has_mapped:
+        return
+    hi = c.nmapped
+    while lo < hi:  # first range whose end is above a
+        mid = (lo + hi) // 2
+        if c.mapped[2 * mid + 1] <= a:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < c.nmapped and c.mapped[2 * lo] <= a:
+        if c.mapped[2 * lo] // c.page_size > start_page[0]:
+            start_page[0] = c.mapped[2 * lo] // c.page_size
+        if c.mapped[2 * lo + 1] // c.page_size < end_page[0]:
+            end_page[0] = c.mapped[2 * lo + 1] // c.page_size
+
+
 cdef int _owner_room(Sampler *c, u64 w) noexcept nogil:
     """1 if word w has a slot in the owner table (grown as needed), else 0."""
     cdef u64 cap
@@ -757,6 +778,7 @@ cdef int _gather_windows(
         v = samples[j] // c.page_size
         end_page = c.ends[j % c.n] // c.page_size
         start_page = c.starts[j % c.n] // c.page_size
+        _clip_to_mapped(c, samples[j], &start_page, &end_page)
         if v + SLOT_PAGES > end_page:
             v = end_page - SLOT_PAGES if end_page - start_page > SLOT_PAGES else start_page
         c.keys[nk].word = v
@@ -769,6 +791,8 @@ cdef int _gather_windows(
         ws = c.keys[j].word
         v = samples[pos] // c.page_size
         end_page = c.ends[pos % c.n] // c.page_size
+        start_page = 0
+        _clip_to_mapped(c, samples[pos], &start_page, &end_page)
         lim = SLOT_PAGES if ws + SLOT_PAGES <= end_page else end_page - ws
         if lim == 0:
             lim = 1

@@ -126,8 +126,9 @@ def test_mapped_ranges_of_a_gone_process_drop_it_and_unreadable_ones_mean_all_ma
     assert len(engine.dropped) == 1 and "pid 7 exited" in str(engine.dropped[0][1])
 
 
-def _batch_engine(tmp_path: Path) -> tuple[Any, Path]:
-    """An engine on a fake pid 77 (256 present pages) and a fake idle bitmap file."""
+def _batch_engine(tmp_path: Path, maps: str | None = None) -> tuple[Any, Path]:
+    """An engine on a fake pid 77 (256 present pages; one mapping unless ``maps``) and a
+    fake idle bitmap file."""
     import struct
 
     from damontui.backends.engine.engine import Engine
@@ -139,7 +140,7 @@ def _batch_engine(tmp_path: Path) -> tuple[Any, Path]:
     (d / "pagemap").write_bytes(struct.pack("<256Q", *((1 << 63) | 1000 + p for p in range(256))))
     (d / "comm").write_text("fake\n")
     (d / "stat").write_text("77 (fake) S 1 1 1\n")
-    (d / "maps").write_text(f"0-{256 * 4096:x} rw-p 0 0:0 0\n")
+    (d / "maps").write_text(maps or f"0-{256 * 4096:x} rw-p 0 0:0 0\n")
     bitmap = tmp_path / "bitmap"
     bitmap.write_bytes(bytes(8192 // 8))
     source = PageIdleSource(77, proc_root=str(tmp_path / "proc"), page_idle_path=str(bitmap))
@@ -176,5 +177,41 @@ def test_each_batched_aggregation_resets_its_samples_before_its_first_check(
         while snap is None:
             snap = engine.sample_step()
         assert set(snap.targets[0].nr_accesses) == {0}
+    finally:
+        engine.close()
+
+
+def test_samples_in_the_vdso_and_vvar_are_not_checked(tmp_path: Path) -> None:
+    """Pages of [vdso] (on no LRU) and [vvar] (PFN-mapped) are never accessed for DAMON
+    (damon_get_folio finds no folio), but the idle bitmap reads them as "not idle": the
+    sampler treats those mappings as holes, so their samples are neither set idle nor
+    read (and count as not accessed)."""
+    engine, bitmap = _batch_engine(
+        tmp_path,
+        f"0-{64 * 4096:x} rw-p 0 0:0 0\n"
+        f"{64 * 4096:x}-{128 * 4096:x} r--p 0 0:0 0 [vvar]\n"
+        f"{128 * 4096:x}-{192 * 4096:x} r-xp 0 0:0 0 [vdso]\n"
+        f"{192 * 4096:x}-{256 * 4096:x} rw-p 0 0:0 0 [stack]\n",
+    )
+    stop = batch.make_stop_flag()
+    try:
+        for _ in range(3):
+            snap = None
+            while snap is None:
+                snap = engine.run_batch(0, stop)[0]
+            assert not snap.messages
+        et = engine.targets[0]
+        batch.prepare(engine, et)  # samples of the regions as they are now
+        pairs = zip(et.regions.sample_addrs, et.sampler.prepared_pfns(), strict=True)
+        flags = {start: flag for start, (_pfn, flag) in pairs}
+        special = [a for a in flags if 64 * 4096 <= a < 192 * 4096]
+        plain = [a for a in flags if not 64 * 4096 <= a < 192 * 4096]
+        assert special and plain
+        assert {flags[a] for a in special} == {2}  # F_SKIP: in no trackable mapping
+        assert {flags[a] for a in plain} == {0}  # F_BITMAP: set idle, read back
+        idle = bitmap.read_bytes()
+        for a in special:  # never written: PFN 1000 + page
+            pfn = 1000 + a // 4096
+            assert not (idle[pfn // 8] >> (pfn % 8)) & 1
     finally:
         engine.close()

@@ -139,3 +139,24 @@ def test_read_three_regions_real_and_fake(tmp_path: Path) -> None:
         read_three_regions(5, str(tmp_path / "proc"))
     with pytest.raises(TargetGone, match="pid 6"):
         read_three_regions(6, str(tmp_path / "proc"))
+
+
+def test_read_mapped_for_the_samplers_leaves_out_vdso_and_vvar(tmp_path: Path) -> None:
+    from damontui.backends.engine.layout import read_mapped
+
+    d = tmp_path / "proc" / "5"
+    d.mkdir(parents=True)
+    special = (
+        "7ffc000f0000-7ffc000f4000 r--p 00000000 00:00 0 [vvar]\n"
+        "7ffc000f4000-7ffc000f5000 r--p 00000000 00:00 0 [vvar_vclock]\n"
+    )
+    (d / "maps").write_text(MAPS + special)
+    (d / "stat").write_text("5 (x) S 1\n")
+    root = str(tmp_path / "proc")
+    everything = read_mapped(5, root)
+    trackable = read_mapped(5, root, trackable=True)
+    assert (0x7FFC00100000, 0x7FFC00102000) in everything  # the vDSO, for three regions
+    assert (0x7FFC000F0000, 0x7FFC000F5000) in everything
+    assert all(not (s < 0x7FFC00102000 and e > 0x7FFC000F0000) for s, e in trackable)
+    assert set(trackable) <= set(everything) and len(trackable) == len(everything) - 2
+    assert read_three_regions(5, root) == three_regions(parse_maps(MAPS + special))

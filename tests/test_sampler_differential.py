@@ -318,6 +318,31 @@ def test_samples_in_holes_cost_no_io_and_are_not_accessed(
 
 
 @pytest.mark.parametrize("impl", [cy, py], ids=["cython", "python"])
+def test_sample_windows_stay_in_the_mapped_range_of_their_draw(
+    tmp_path: Path, impl: ModuleType
+) -> None:
+    """A sample moves within SLOT_PAGES of its draw, but never out of the mapped range
+    it was drawn in: present pages of a mapping left out of the ranges (the vDSO and
+    vvar, which DAMON never finds accessed) are never chosen."""
+    # every page present (PFN 1000 + page); 64..127 is like [vvar]: present, not mapped
+    w = World(tmp_path, [PRESENT | (1000 + k) for k in range(256)], [KPF_LRU] * 2048)
+    pm, bm, cr, kp = w.fds
+    s = impl.PageSampler(impl.CONSTANTS["MODE_IDLE_VADDR"], pm, bm, cr, kp, PAGE)
+    s.set_mapped([(0, 64 * PAGE), (128 * PAGE, 256 * PAGE)])
+    r = Regions.from_ranges([(0, 256 * PAGE)], 1, PAGE)  # one region over all of it
+    rng = make_rng(5)
+    checked = 0
+    for _ in range(60):
+        assert impl.prepare(s, r, rng)[0] == py.ST_OK
+        flag = s.prepared_pfns()[0][1]
+        if flag == py.F_BITMAP:
+            checked += 1
+            assert not 64 * PAGE <= r.sample_addrs[0] < 128 * PAGE
+    assert checked > 20
+    w.close()
+
+
+@pytest.mark.parametrize("impl", [cy, py], ids=["cython", "python"])
 def test_huge_page_tails_are_checked_at_their_head(tmp_path: Path, impl: ModuleType) -> None:
     # One THP at PFN 512..1023 mapped at vpages 0..511: every sample must use PFN 512.
     pagemap = [PRESENT | (512 + k) for k in range(512)]

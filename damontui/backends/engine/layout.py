@@ -17,24 +17,30 @@ from ...procfs import system_ram_ranges as system_ram_ranges  # parsed in procfs
 # gate page, far above the stack); counting it would make stack->vsyscall the biggest
 # gap and leave the stack lumped with the mmap area.
 _NOT_VMAS = ("[vsyscall]",)
+# Special mappings whose pages DAMON's vaddr checks never count as accessed: the vDSO's
+# pages are on no LRU and vvar's are PFN-mapped kernel pages, so damon_get_folio()
+# finds no folio. The idle bitmap reads such a page as "not idle" (accessed) at every
+# check: the page samplers treat these mappings as holes (see read_mapped).
+_UNTRACKED = ("[vvar]", "[vvar_vclock]", "[vdso]")
 
 
 # A header line: "start-end perms ..."; smaps field lines ("Size: ...") don't match.
 _HEADER = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (.*)$", re.MULTILINE)
 
 
-def parse_maps(text: str) -> list[Range]:
+def parse_maps(text: str, skip: tuple[str, ...] = _NOT_VMAS) -> list[Range]:
     """Mapped ranges (start, end exclusive) of a /proc/PID/maps (or smaps) text.
 
     Only header lines ``start-end perms offset dev inode [path]`` count; smaps field
     lines (``Size: ...``) are skipped, so both files parse alike. One regular
     expression over the text: the page samplers re-read maps every second, and a
-    per-line split cost ~8 ms for 200 mappings in a TCG guest.
+    per-line split cost ~8 ms for 200 mappings in a TCG guest. Mappings whose name
+    ends with one of ``skip`` are left out.
     """
     return [
         (start, end)
         for start, end, rest in ((int(a, 16), int(b, 16), r) for a, b, r in _HEADER.findall(text))
-        if end > start and not rest.rstrip().endswith(_NOT_VMAS)
+        if end > start and not rest.rstrip().endswith(skip)
     ]
 
 
@@ -83,9 +89,10 @@ def read_three_regions(pid: int, proc_root: str = "/proc") -> list[Range]:
     return three_regions(read_mapped(pid, proc_root))
 
 
-def read_mapped(pid: int, proc_root: str = "/proc") -> list[Range]:
+def read_mapped(pid: int, proc_root: str = "/proc", trackable: bool = False) -> list[Range]:
     """The mapped ranges of /proc/PID/maps, merged; TargetGone/SourceError name the
-    pid/file."""
+    pid/file. ``trackable``: without the special mappings DAMON never finds accessed
+    (_UNTRACKED), for the page samplers."""
     from .sources.base import SourceError, TargetGone
 
     path = f"{proc_root}/{pid}/maps"
@@ -101,6 +108,8 @@ def read_mapped(pid: int, proc_root: str = "/proc") -> list[Range]:
         if not pid_alive(pid, proc_root):
             raise TargetGone(f"pid {pid} exited")
         raise SourceError(f"{path} lists no mappings (kernel thread without address space?)")
+    if trackable:
+        ranges = parse_maps(text, _NOT_VMAS + _UNTRACKED)
     return merge_ranges(ranges)
 
 

@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .regionset import Regions, rng_next
-from .sampler_pyio import StopFlag, _Errno, _Gone, _pread, in_hole
+from .sampler_pyio import StopFlag, _Errno, _Gone, _pread, _pwrite, in_hole, mapped_span
 
 __all__ = ["CONSTANTS", "SAMPLER_API_VERSION", "PageSampler", "StopFlag", "prepare", "run"]
 
@@ -195,17 +195,7 @@ class PageSampler:
             data = b"".join(bits.get(w, 0).to_bytes(8, "little") for w in range(first, last + 1))
             k = j + 1
             self._counters["writes"] += 1
-            done = 0
-            while done < len(data):
-                try:
-                    put = os.pwrite(self.bitmap_fd, data[done:], first * 8 + done)
-                except InterruptedError:
-                    continue
-                except OSError as e:
-                    raise _Errno(e.errno or errno_mod.EIO, FILE_BITMAP) from None
-                if put == 0:
-                    raise _Errno(errno_mod.EIO, FILE_BITMAP)
-                done += put
+            _pwrite(self.bitmap_fd, data, first * 8, FILE_BITMAP)
 
     def _resolve_heads(
         self, samples: list[int], pfns: list[int], flags: list[int], paddr: bool
@@ -309,13 +299,15 @@ class PageSampler:
             if flags[i] == F_SKIP:
                 continue
             v, end, start = a // ps, ends[i % n] // ps, starts[i % n] // ps
+            start, end = mapped_span(self.mapped, a, ps, start, end)
             if v + SLOT_PAGES > end:
                 v = end - SLOT_PAGES if end - start > SLOT_PAGES else start
             keys.append((v, i))  # in sample order (see the compiled one)
         out: dict[int, int] = {}
         for ws, pos in keys:
             v = samples[pos] // ps
-            lim = max(min(SLOT_PAGES, ends[pos % n] // ps - ws), 1)
+            end = mapped_span(self.mapped, v * ps, ps, 0, ends[pos % n] // ps)[1]
+            lim = max(min(SLOT_PAGES, end - ws), 1)
             b0, b1 = ws // PM_BLOCK, (ws + lim - 1) // PM_BLOCK
             if not self._pm_fresh(b0):
                 self._pm_fill(b0, 2 if b1 != b0 and not self._pm_fresh(b1) else 1)

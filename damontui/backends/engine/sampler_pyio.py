@@ -60,6 +60,35 @@ def _pread(fd: int, nbytes: int, offset: int, file: int) -> bytes:
     return out
 
 
+def _pwrite(fd: int, data: bytes, offset: int, file: int) -> None:
+    """All of data at offset (a short write is continued; 0 bytes written is EIO)."""
+    done = 0
+    while done < len(data):
+        try:
+            put = os.pwrite(fd, data[done:], offset + done)
+        except InterruptedError:
+            continue
+        except OSError as e:
+            raise _Errno(e.errno or errno_mod.EIO, file) from None
+        if put == 0:
+            raise _Errno(errno_mod.EIO, file)
+        done += put
+
+
+def mapped_span(
+    mapped: Sequence[int] | None, a: int, ps: int, start: int, end: int
+) -> tuple[int, int]:
+    """Pages [start, end) clipped to the mapped range holding address a (the compiled
+    _clip_to_mapped): a sample's window never reaches into a hole or a special
+    mapping. None means every address is mapped."""
+    if mapped is None:
+        return start, end
+    i = bisect_right(mapped, a)
+    if i % 2 == 0:
+        return start, end  # in a hole: such samples are skipped before windows
+    return max(start, mapped[i - 1] // ps), min(end, mapped[i] // ps)
+
+
 def in_hole(mapped: Sequence[int] | None, a: int) -> bool:
     """True if address a is in none of the flat sorted [start, end, ...] ranges
     (the compiled _in_hole); None means every address is mapped."""

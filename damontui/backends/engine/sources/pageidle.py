@@ -205,7 +205,7 @@ class PageIdleSource(AccessSource):
         return sampler
 
     def mapped_ranges(self) -> list[tuple[int, int]] | None:
-        return None if self.pid is None else read_mapped(self.pid, self.proc_root)
+        return None if self.pid is None else read_mapped(self.pid, self.proc_root, trackable=True)
 
     def sampler_file(self, code: int) -> str:
         return {

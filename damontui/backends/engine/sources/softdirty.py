@@ -145,7 +145,7 @@ class SoftDirtySource(AccessSource):
         return impl.PageSampler(mode, self._fd, -1, self._clear_fd, -1, self.page_size)
 
     def mapped_ranges(self) -> list[tuple[int, int]] | None:
-        return read_mapped(self.pid, self.proc_root)
+        return read_mapped(self.pid, self.proc_root, trackable=True)
 
     def sampler_file(self, code: int) -> str:
         return {1: self.pagemap_path, 3: f"{self.proc_root}/{self.pid}/clear_refs"}.get(
