@@ -647,36 +647,33 @@ cdef void _draw(Sampler *c, u64 *samples, Py_ssize_t sets) noexcept nogil:
     c.rng[0] = s
 
 
-cdef inline int _in_hole(Sampler *c, u64 a) noexcept nogil:
-    """1 if address a is in no mapped range (binary search), else 0."""
-    cdef Py_ssize_t lo = 0, hi, mid
-    if not c.has_mapped:
-        return 0
-    hi = c.nmapped
+cdef inline Py_ssize_t _mapped_index(Sampler *c, u64 a) noexcept nogil:
+    """The index of the mapped range holding address a (binary search), or -1 if a is
+    in none of the ranges told (callers check has_mapped first)."""
+    cdef Py_ssize_t lo = 0, hi = c.nmapped, mid
     while lo < hi:  # first range whose end is above a
         mid = (lo + hi) // 2
         if c.mapped[2 * mid + 1] <= a:
             lo = mid + 1
         else:
             hi = mid
-    return 0 if lo < c.nmapped and c.mapped[2 * lo] <= a else 1
+    return lo if lo < c.nmapped and c.mapped[2 * lo] <= a else -1
+
+
+cdef inline int _in_hole(Sampler *c, u64 a) noexcept nogil:
+    """1 if address a is in no mapped range, else 0."""
+    return 1 if c.has_mapped and _mapped_index(c, a) < 0 else 0
 
 
 cdef inline void _clip_to_mapped(Sampler *c, u64 a, u64 *start_page, u64 *end_page) noexcept nogil:
-    """Clip pages [start, end) to the mapped range holding address a (binary search): a
-    sample's window never reaches into a hole or a special mapping such as the vDSO,
-    whose present pages DAMON never finds accessed."""
-    cdef Py_ssize_t lo = 0, hi, mid
+    """Clip pages [start, end) to the mapped range holding address a: a sample's window
+    never reaches into a hole or a special mapping such as the vDSO, whose present
+    pages DAMON never finds accessed."""
+    cdef Py_ssize_t lo
     if not c.has_mapped:
         return
-    hi = c.nmapped
-    while lo < hi:  # first range whose end is above a
-        mid = (lo + hi) // 2
-        if c.mapped[2 * mid + 1] <= a:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo < c.nmapped and c.mapped[2 * lo] <= a:
+    lo = _mapped_index(c, a)
+    if lo >= 0:
         if c.mapped[2 * lo] // c.page_size > start_page[0]:
             start_page[0] = c.mapped[2 * lo] // c.page_size
         if c.mapped[2 * lo + 1] // c.page_size < end_page[0]:

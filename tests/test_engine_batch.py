@@ -149,6 +149,14 @@ def _batch_engine(tmp_path: Path, maps: str | None = None) -> tuple[Any, Path]:
     return Engine([(target, source)], attrs, seed=1), bitmap
 
 
+def _aggregation(engine: Any, stop: Any) -> Any:
+    """Batched runs until one ends an aggregation; its snapshot."""
+    snap = None
+    while snap is None:
+        snap = engine.run_batch(0, stop)[0]
+    return snap
+
+
 def test_each_batched_aggregation_resets_its_samples_before_its_first_check(
     tmp_path: Path,
 ) -> None:
@@ -159,9 +167,7 @@ def test_each_batched_aggregation_resets_its_samples_before_its_first_check(
     stop = batch.make_stop_flag()
     try:
         for _ in range(3):
-            snap = None
-            while snap is None:
-                snap = engine.run_batch(0, stop)[0]
+            snap = _aggregation(engine, stop)
             assert engine.batch_capable and not snap.messages
             assert set(snap.targets[0].nr_accesses) == {0}
             bitmap.write_bytes(bytes(8192 // 8))  # every page accessed meanwhile
@@ -196,10 +202,7 @@ def test_samples_in_the_vdso_and_vvar_are_not_checked(tmp_path: Path) -> None:
     stop = batch.make_stop_flag()
     try:
         for _ in range(3):
-            snap = None
-            while snap is None:
-                snap = engine.run_batch(0, stop)[0]
-            assert not snap.messages
+            assert not _aggregation(engine, stop).messages
         et = engine.targets[0]
         batch.prepare(engine, et)  # samples of the regions as they are now
         pairs = zip(et.regions.sample_addrs, et.sampler.prepared_pfns(), strict=True)
