@@ -1,14 +1,13 @@
 """damontui's engine (pageidle) against the kernel's own vaddr DAMON, in one guest boot.
 
 Run (host, root): python bench/bench_engine_vs_kernel.py [--seconds S] [--rounds N]
-                                                          [--fixed-regions N]
+                                  [--fixed-regions N] [--workload c|python]
 
 Boots the page-idle guest (tests/vm/pageidle/build.sh must have built its kernel)
 once and runs this file inside it with --in-guest. There, the workload (six 8 MiB
-areas, two touched constantly: tests/vm/pageidle/workload.py; a fresh process for each
-run, and the idle flags the runs before left on its shared file pages cleared) is
-monitored for the same time, one after the other, at the same intervals (5 ms / 100 ms)
-and region bounds (10..1000):
+areas, two touched constantly; a fresh process for each run, and the idle flags the
+runs before left on its shared file pages cleared) is monitored for the same time, one
+after the other, at the same intervals (5 ms / 100 ms) and region bounds (10..1000):
 
 1. by damontui's engine with the pageidle source: CPU of the engine thread only
    (/proc/self/task/TID/stat), not Python's start-up;
@@ -18,7 +17,14 @@ and region bounds (10..1000):
 With --rounds N the two alternate N times (seconds / N each) and the CPU times add up:
 under TCG, guest CPU time follows the host's load, and a drift then weighs on both.
 Each run also prints its mean region count: both monitors adapt their regions, and
-the CPU of either grows with it. ``--fixed-regions N`` pins both to N regions
+the CPU of either grows with it.
+
+The workload is tests/vm/pageidle/workload.c (compiled in the guest with gcc), or with
+``--workload python`` workload.py, the tests' workload: the same areas and sweep, but
+in an interpreter whose own few hot pages (in libpython) both monitors keep finding
+and isolating at random. With it, a run's region counts drift (the kdamond's 16 to 136,
+the engine's 16 to 68 in the same time) and the ratio follows that luck more than the
+cost per region. ``--fixed-regions N`` pins both to N regions
 (min = max = N) to compare the cost per region without that noise. Run the bench on
 an otherwise idle host: under TCG a loaded host inflates the guest's CPU accounting,
 the engine's (longer bursts) more than the kdamond's.
@@ -36,6 +42,7 @@ same guest run, means something.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -199,7 +206,7 @@ def run_kernel(w, seconds: float) -> tuple[float, float, list]:  # noqa: ANN001
     return cpu1 - cpu0, wall, majority(readings, w.areas)
 
 
-def in_guest(seconds: float, rounds: int) -> None:
+def in_guest(seconds: float, rounds: int, program: str) -> None:
     import guestkit
 
     problem = guestkit.guest_problem()
@@ -213,6 +220,11 @@ def in_guest(seconds: float, rounds: int) -> None:
     # libc) are shared and keep the flags of the runs before: those are cleared before
     # each run (guestkit.unidle_shared_files); an engine run after a kernel run
     # otherwise cost 25 % more CPU at the same region count.
+    if program == "c":
+        try:
+            guestkit.workload_c_program()
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+            sys.exit(f"bench_engine_vs_kernel: --workload c: {e} (or use --workload python)")
     part = seconds / rounds
     e_cpu = k_cpu = e_wall = k_wall = 0.0
     e_hot: list = []
@@ -220,12 +232,12 @@ def in_guest(seconds: float, rounds: int) -> None:
     truth: list = []
     reset: list[tuple[int, int]] = []
     for _ in range(rounds):
-        with guestkit.workload("--thp", "off") as w:
+        with guestkit.workload("--thp", "off", program=program) as w:
             reset.append(guestkit.unidle_shared_files(w.pid))
             truth = canonical_areas(w.areas, w.hot)
             cpu, wall, e_hot = run_engine(w, part)
             e_cpu, e_wall = e_cpu + cpu, e_wall + wall
-        with guestkit.workload("--thp", "off") as w:
+        with guestkit.workload("--thp", "off", program=program) as w:
             reset.append(guestkit.unidle_shared_files(w.pid))
             cpu, wall, k_hot = run_kernel(w, part)
             k_cpu, k_wall = k_cpu + cpu, k_wall + wall
@@ -245,11 +257,11 @@ def in_guest(seconds: float, rounds: int) -> None:
     )
 
 
-def on_host(seconds: float, rounds: int, fixed: int | None) -> int:
+def on_host(seconds: float, rounds: int, fixed: int | None, program: str) -> int:
     from pageidle_guest import run_in_guest
 
     cmd = [sys.executable, str(Path(__file__).resolve()), "--in-guest"]
-    cmd += ["--seconds", str(seconds), "--rounds", str(rounds)]
+    cmd += ["--seconds", str(seconds), "--rounds", str(rounds), "--workload", program]
     if fixed:
         cmd += ["--fixed-regions", str(fixed)]
     return run_in_guest(cmd, timeout=seconds * 4 + 300)
@@ -267,6 +279,12 @@ def main() -> int:
         metavar="N",
         help="pin both monitors to N regions (min = max = N; default: DAMON's 10..1000)",
     )
+    ap.add_argument(
+        "--workload",
+        choices=("c", "python"),
+        default="c",
+        help="the workload's program: workload.c (default) or workload.py",
+    )
     ap.add_argument("--in-guest", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.seconds <= 0 or args.rounds < 1:
@@ -277,9 +295,9 @@ def main() -> int:
         global MIN_REGIONS, MAX_REGIONS
         if args.fixed_regions:
             MIN_REGIONS = MAX_REGIONS = args.fixed_regions
-        in_guest(args.seconds, args.rounds)
+        in_guest(args.seconds, args.rounds, args.workload)
         return 0
-    return on_host(args.seconds, args.rounds, args.fixed_regions)
+    return on_host(args.seconds, args.rounds, args.fixed_regions, args.workload)
 
 
 if __name__ == "__main__":

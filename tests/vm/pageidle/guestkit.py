@@ -64,11 +64,35 @@ class Workload:
         self.proc.wait(timeout=30)
 
 
+def workload_c_program() -> Path:
+    """workload.c compiled with gcc (once per source: the binary is keyed by its hash)."""
+    import hashlib
+    import shutil
+    import tempfile
+
+    src = HERE / "workload.c"
+    key = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
+    exe = Path(tempfile.gettempdir()) / f"damontui-workload-{key}"
+    if not exe.exists():
+        gcc = shutil.which("gcc") or shutil.which("cc")
+        if gcc is None:
+            raise RuntimeError("workload.c needs gcc (or cc) on PATH")
+        tmp = exe.with_suffix(f".{os.getpid()}")
+        subprocess.run([gcc, "-O2", "-o", str(tmp), str(src)], check=True)
+        tmp.replace(exe)
+    return exe
+
+
 @contextmanager
-def workload(*args: str) -> Iterator[Workload]:
-    """Start workload.py with ``args``; kill it afterwards."""
+def workload(*args: str, program: str = "python") -> Iterator[Workload]:
+    """Start workload.py (``program="c"``: workload.c) with ``args``; kill it afterwards."""
+    cmd = (
+        [str(workload_c_program())]
+        if program == "c"
+        else [sys.executable, str(HERE / "workload.py")]
+    )
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "workload.py"), *args],
+        [*cmd, *args],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -100,6 +100,17 @@ def test_pageidle_finds_hot_areas(thp, thp_mode: str) -> None:  # noqa: ANN001
     _check(w, run, pct)
 
 
+def test_pageidle_finds_hot_areas_of_the_compiled_workload(thp) -> None:  # noqa: ANN001
+    # workload.c: the same areas without an interpreter (bench_engine_vs_kernel's
+    # default workload); at the default intervals, without a budget, like the bench
+    thp("madvise")
+    with guestkit.workload("--thp", "off", program="c") as w:
+        assert len(w.areas) == 6 and w.hot == [1, 4]
+        run = guestkit.run_engine(_pid(w), "pageidle", SECONDS, until=_converged(w))
+        pct = _report("pageidle, compiled workload", w, run)
+    _check(w, run, pct)
+
+
 @pytest.mark.parametrize("thp_mode", ["off", "on"])
 def test_softdirty_finds_written_areas(thp, thp_mode: str) -> None:  # noqa: ANN001
     thp("always" if thp_mode == "on" else "madvise")
