@@ -80,7 +80,7 @@ SLOT_PAGES = 64
 OWNER_MAX = 1 << 25  # words tracked (8 bytes each, grown on demand)
 # The pagemap block cache (the compiled PM_BLOCK): window entries kept for pm_ttl
 # aggregations, direct-mapped over PM_SLOTS blocks of PM_BLOCK pages.
-PM_BLOCK, PM_SLOTS = 64, 1024
+PM_BLOCK, PM_SLOTS = 512, 128
 THP_SLOTS = 1024
 THP_PAGES = 512
 F_BITMAP, F_ABSENT, F_SKIP, F_DIRTY = 0, 1, 2, 3
