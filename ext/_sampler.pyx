@@ -161,12 +161,16 @@ cdef u64 OWNER_MAX = 1ULL << 25
 # kept for pm_ttl aggregations (set_pagemap_ttl; batch.py makes that one second), not
 # read again for every sample: a page's PFN rarely changes within a second (migration,
 # reclaim, THP collapse), and a stale PFN gives one wrong check until the block is read
-# again. A block is one page table's worth (512 entries): in the TCG guest a read of 512
-# entries costs ~35 us, of 64 ~7 us, of one ~4 us, and samples drawn over a second touch
-# most blocks of their regions, so 512 took the engine's pagemap time from 8 to 3 % of
-# its CPU (64: 310 reads/s at 26 us each; 512: 34/s).
-cdef u64 PM_BLOCK = 512
-cdef u64 PM_SLOTS = 128  # direct-mapped: 128 blocks of 512 pages cover 256 MiB
+# again. Where a region's samples over the cache's lifetime outnumber its blocks (each
+# block is likely needed before it expires: "dense"), a miss reads the whole page
+# table's span around it (PM_GROUP blocks, clipped to the mapping): in the TCG guest a
+# read of 512 entries costs ~35 us, of 64 ~7 us, of one ~4 us. In the page-idle bench
+# that took the engine's pagemap time from 8 to 3 % of its CPU (310 reads/s at 26 us
+# each, then 34/s); sparse regions (huge, or sampled slowly under a CPU budget) keep
+# reading one block per miss, which costs 5x less than a span there.
+cdef u64 PM_BLOCK = 64
+cdef u64 PM_SLOTS = 1024  # direct-mapped: 1024 blocks of 64 pages cover 256 MiB
+cdef u64 PM_GROUP = 8  # blocks per page table (512 pages): what a dense fill reads
 cdef int THP_SLOTS = 1024
 cdef u64 THP_PAGES = 512  # pages per PMD huge page (4 KiB pages)
 
@@ -189,7 +193,7 @@ cdef struct Key:
 cdef struct PmBlock:
     u64 block  # virtual block number + 1 (0: empty)
     u64 gen  # aggregation generation it was read in
-    u64 e[512]  # PM_BLOCK
+    u64 e[64]  # PM_BLOCK
 
 
 cdef struct ThpSlot:
@@ -745,6 +749,21 @@ cdef int _pm_fill(Sampler *c, u64 b, u64 nblocks) noexcept nogil:
     return 0
 
 
+cdef int _pm_fill_span(Sampler *c, u64 b, u64 start_page, u64 end_page) noexcept nogil:
+    """If block b is not fresh: read the page table's span around it (PM_GROUP blocks)
+    within the mapped pages [start_page, end_page)."""
+    if _pm_fresh(c, b):
+        return 0
+    cdef u64 g0 = b - b % PM_GROUP, g1
+    g1 = min(g0 + PM_GROUP, (end_page + PM_BLOCK - 1) // PM_BLOCK)
+    g0 = max(g0, start_page // PM_BLOCK)
+    if g1 <= b:
+        g1 = b + 1
+    if g0 > b:
+        g0 = b
+    return _pm_fill(c, g0, g1 - g0)
+
+
 cdef inline int _pm_fresh(Sampler *c, u64 b) noexcept nogil:
     cdef PmBlock *slot = &c.pm[b % PM_SLOTS]
     return slot.block == b + 1 and c.gen - slot.gen < c.pm_ttl
@@ -760,7 +779,10 @@ cdef int _gather_windows(
     when both are missing). Samples flagged F_SKIP (in holes) are left out.
     """
     cdef Py_ssize_t j, pos, nk = 0
-    cdef u64 v, ws, d, u, lim, e, chosen, end_page, start_page, p, b0, b1
+    cdef u64 v, ws, d, u, lim, e, chosen, end_page, start_page, p, b0, b1, region_pages
+    cdef u64 span_start, span_end
+    # samples per region and aggregation: this call's, or the last draw-ahead's
+    cdef u64 per_region = max(<u64>(m // c.n) if c.n else 0, <u64>c.pre_sets + 1)
     cdef int rc, rank, best
     cdef u64 *e0
     cdef u64 *e1
@@ -797,14 +819,24 @@ cdef int _gather_windows(
         if lim == 0:
             lim = 1
         b0, b1 = ws // PM_BLOCK, (ws + lim - 1) // PM_BLOCK
-        if not _pm_fresh(c, b0):
-            rc = _pm_fill(c, b0, 2 if b1 != b0 and not _pm_fresh(c, b1) else 1)
-            if rc:
-                return rc
-        if b1 != b0 and not _pm_fresh(c, b1):
-            rc = _pm_fill(c, b1, 1)
-            if rc:
-                return rc
+        region_pages = (c.ends[pos % c.n] - c.starts[pos % c.n]) // c.page_size
+        if per_region * c.pm_ttl * PM_BLOCK >= region_pages:  # dense (see PM_BLOCK)
+            # the span may cover other regions of the mapping, not past it (without
+            # mapped ranges: not past the region)
+            span_end = 0xFFFFFFFFFFFFFFFFULL if c.has_mapped else end_page
+            span_start = 0
+            _clip_to_mapped(c, samples[pos], &span_start, &span_end)
+            rc = _pm_fill_span(c, b0, span_start, span_end)
+            if rc == 0 and b1 != b0:
+                rc = _pm_fill_span(c, b1, span_start, span_end)
+        else:
+            rc = 0
+            if not _pm_fresh(c, b0):
+                rc = _pm_fill(c, b0, 2 if b1 != b0 and not _pm_fresh(c, b1) else 1)
+            if rc == 0 and b1 != b0 and not _pm_fresh(c, b1):
+                rc = _pm_fill(c, b1, 1)
+        if rc:
+            return rc
         e0 = c.pm[b0 % PM_SLOTS].e
         e1 = c.pm[b1 % PM_SLOTS].e
         # scan from the drawn page to the window's end, then from its start (u runs

@@ -276,6 +276,39 @@ def test_pagemap_blocks_are_kept_for_the_ttl(tmp_path: Path, impl: ModuleType) -
     w.close()
 
 
+def test_dense_regions_read_pagemap_a_page_table_at_a_time(tmp_path: Path) -> None:
+    """A region sampled more often per block lifetime than it has blocks reads the whole
+    page table's span (PM_GROUP blocks) on a miss, also in the prepare that starts the
+    next aggregation; a sparse one reads one block (two where its window straddles).
+    The compiled sampler makes the same reads (the I/O counters agree)."""
+    pagemap = [PRESENT | (4096 + k) for k in range(4096)]  # 8 page tables' worth
+    fills: dict[str, list[tuple[int, int]]] = {}
+    counters = []
+    for name, nr_regions, nr in (("dense", 16, 20), ("sparse", 1, 2)):
+        for impl in (cy, py):
+            w = World(tmp_path / f"{name}-{impl.__name__}", pagemap, [KPF_LRU] * 8192)
+            s = impl.PageSampler(impl.CONSTANTS["MODE_IDLE_VADDR"], *w.fds, PAGE)
+            s.set_mapped([(0, 4096 * PAGE)])  # one VMA: spans cross the regions in it
+            if impl is py:
+                calls = fills.setdefault(name, [])
+                fill = s._pm_fill
+                s._pm_fill = lambda b, k, fill=fill, calls=calls: (calls.append((b, k)), fill(b, k))
+            r = Regions.from_ranges([(0, 4096 * PAGE)], nr_regions, PAGE)
+            rng = make_rng(5)
+            for _ in range(3):
+                assert impl.prepare(s, r, rng)[0] == py.ST_OK
+                impl.run([s], [r], [rng], nr, 0, 0, impl.StopFlag())
+            counters.append(s.counters())
+            w.close()
+    assert counters[0] == counters[1] and counters[2] == counters[3]
+    # 16 regions of 256 pages (4 blocks), 20 samples each per aggregation: dense from
+    # the first run on (the very first prepare has no draw-ahead yet: one block)
+    dense = fills["dense"][16:]
+    assert dense and all(b % py.PM_GROUP == 0 and k == py.PM_GROUP for b, k in dense)
+    assert len(fills["dense"]) <= 16 + 4096 // 64 // py.PM_GROUP * 3
+    assert fills["sparse"] and all(k <= 2 for _, k in fills["sparse"])
+
+
 @pytest.mark.parametrize("impl", [cy, py], ids=["cython", "python"])
 @pytest.mark.parametrize("mode", ["MODE_IDLE_VADDR", "MODE_SOFTDIRTY"])
 def test_samples_in_holes_cost_no_io_and_are_not_accessed(

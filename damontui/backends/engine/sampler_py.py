@@ -22,11 +22,10 @@ pick and prepare the next. Modes:
 * ``MODE_SOFTDIRTY``: ``clear_refs`` 4 at prepare (the whole process), pagemap bit 55
   at check.
 
-In both vaddr modes a sample outside the target's mapped ranges (``set_mapped()``,
-from /proc/PID/maps) is not accessed and costs no read, as DAMON's page walk finds no
-VMA there: DAMON's three regions keep every gap but the two biggest (between the
-executable and a randomized heap: hundreds of MiB), and their samples would otherwise
-cost a pagemap read each interval.
+In both vaddr modes a sample outside the target's mapped ranges (``set_mapped()``, from
+/proc/PID/maps) is not accessed and costs no read, as DAMON's page walk finds no VMA
+there: DAMON's three regions keep every gap but the two biggest (such as hundreds of MiB
+between the executable and its heap), whose samples would cost a read each interval.
 
 Statuses: ``ST_OK``; ``ST_GONE`` (pagemap read EOF/ESRCH: the address space is gone);
 ``ST_ERRNO`` with an errno and a file code; ``ST_NO_PFN`` (present pages with PFN 0:
@@ -58,9 +57,7 @@ CONSTANTS = {
     if name.startswith(("MODE_", "ST_", "FILE_")) and isinstance(value, int)
 }
 
-PM_PRESENT = 1 << 63
-PM_SOFT_DIRTY = 1 << 55
-PM_PFN_MASK = (1 << 55) - 1
+PM_PRESENT, PM_SOFT_DIRTY, PM_PFN_MASK = 1 << 63, 1 << 55, (1 << 55) - 1
 KPF_LRU, KPF_HEAD, KPF_TAIL, KPF_THP = 1 << 5, 1 << 15, 1 << 16, 1 << 22
 U32_MAX = (1 << 32) - 1
 # Words between two reads that still share one pread: pagemap gaps are cheap page
@@ -80,7 +77,7 @@ SLOT_PAGES = 64
 OWNER_MAX = 1 << 25  # words tracked (8 bytes each, grown on demand)
 # The pagemap block cache (the compiled PM_BLOCK): window entries kept for pm_ttl
 # aggregations, direct-mapped over PM_SLOTS blocks of PM_BLOCK pages.
-PM_BLOCK, PM_SLOTS = 512, 128
+PM_BLOCK, PM_SLOTS, PM_GROUP = 64, 1024, 8
 THP_SLOTS = 1024
 THP_PAGES = 512
 F_BITMAP, F_ABSENT, F_SKIP, F_DIRTY = 0, 1, 2, 3
@@ -120,7 +117,7 @@ class PageSampler:
         self._pre_flag: list[int] = []
         self.mapped: list[int] | None = None  # flat sorted [start, end, ...] (VMAs)
         self.pm: list[tuple[int, int, list[int]]] = [(0, 0, [])] * PM_SLOTS
-        self.pm_ttl = 1
+        self.pm_ttl, self._sets = 1, 0  # _sets: sample sets last drawn ahead
         self.zero_pfn = 0  # the shared zero page (set_zero_pfn; 0: unknown)
 
     def counters(self) -> dict[str, int]:
@@ -294,6 +291,7 @@ class PageSampler:
         """{i: pagemap entry} with sample i moved like the compiled one (SLOT_PAGES),
         entries from the block cache (PM_BLOCK); samples flagged F_SKIP are left out."""
         ps, starts = self.page_size, self._starts
+        dense = max(len(samples) // n, self._sets + 1) * self.pm_ttl * PM_BLOCK  # PM_GROUP
         keys = []
         for i, a in enumerate(samples):
             if flags[i] == F_SKIP:
@@ -309,10 +307,20 @@ class PageSampler:
             end = mapped_span(self.mapped, v * ps, ps, 0, ends[pos % n] // ps)[1]
             lim = max(min(SLOT_PAGES, end - ws), 1)
             b0, b1 = ws // PM_BLOCK, (ws + lim - 1) // PM_BLOCK
-            if not self._pm_fresh(b0):
-                self._pm_fill(b0, 2 if b1 != b0 and not self._pm_fresh(b1) else 1)
-            if b1 != b0 and not self._pm_fresh(b1):
-                self._pm_fill(b1, 1)
+            if dense >= (ends[pos % n] - starts[pos % n]) // ps:
+                # dense: page-table spans (see PM_BLOCK) within the mapping (or region)
+                big = end if self.mapped is None else 1 << 64
+                s0, s1 = mapped_span(self.mapped, v * ps, ps, 0, big)
+                for b in dict.fromkeys((b0, b1)):
+                    if not self._pm_fresh(b):
+                        g0, g1 = b - b % PM_GROUP, -(-s1 // PM_BLOCK)
+                        g0, g1 = min(max(g0, s0 // PM_BLOCK), b), max(min(g0 + PM_GROUP, g1), b + 1)
+                        self._pm_fill(g0, g1 - g0)
+            else:
+                if not self._pm_fresh(b0):
+                    self._pm_fill(b0, 2 if b1 != b0 and not self._pm_fresh(b1) else 1)
+                if b1 != b0 and not self._pm_fresh(b1):
+                    self._pm_fill(b1, 1)
             e0, e1 = self.pm[b0 % PM_SLOTS][2], self.pm[b1 % PM_SLOTS][2]
 
             def entry(u: int, b0: int = b0, b1: int = b1, e0: list = e0, e1: list = e1) -> int:
@@ -394,7 +402,7 @@ class PageSampler:
         return self._reset(len(samples))
 
     def _draw_ahead(self, r: Regions, rng: array, sets: int) -> int:
-        self._pre = self._draw(r, rng, sets)
+        self._pre, self._sets = self._draw(r, rng, sets), sets
         status, self._pre_pfn, self._pre_flag = self._translate(self._pre, r.ends)
         return status
 
