@@ -165,8 +165,8 @@ cdef u64 OWNER_MAX = 1ULL << 25
 # block is likely needed before it expires: "dense"), a miss reads the whole page
 # table's span around it (PM_GROUP blocks, clipped to the mapping): in the TCG guest a
 # read of 512 entries costs ~35 us, of 64 ~7 us, of one ~4 us. In the page-idle bench
-# that took the engine's pagemap time from 8 to 3 % of its CPU (310 reads/s at 26 us
-# each, then 34/s); sparse regions (huge, or sampled slowly under a CPU budget) keep
+# that took the engine's pagemap time from 8 to 4 % of its CPU (310 reads/s at 26 us
+# each, then 36/s at 99 us); sparse regions (huge, or sampled slowly under a CPU budget) keep
 # reading one block per miss, which costs 5x less than a span there.
 cdef u64 PM_BLOCK = 64
 cdef u64 PM_SLOTS = 1024  # direct-mapped: 1024 blocks of 64 pages cover 256 MiB
