@@ -72,6 +72,7 @@ class Recorder:
         self._last: Snapshot | None = None
         self._last_progress = 0.0
         self._progress_width = 0
+        self._signalled = ""  # set by the signal handler (install_signals), read by run()
 
     def stop(self, why: str) -> None:
         if not self.result.stopped_by:
@@ -92,7 +93,11 @@ class Recorder:
             return old
 
         def handler(signum: int, _frame: object) -> None:
-            self.stop(signal.Signals(signum).name)
+            # No lock here (no Event.set, no queue put): the handler runs in the main
+            # thread between two bytecodes, maybe while that thread holds the queue's
+            # lock inside get(), and taking it again would wait forever. run() looks
+            # at the flag at least every 0.5 s.
+            self._signalled = self._signalled or signal.Signals(signum).name
 
         for sig in STOP_SIGNALS:
             old[sig] = signal.signal(sig, handler)
@@ -104,6 +109,9 @@ class Recorder:
         try:
             self.backend.start(self._snapshot, self._error)
             while not self._stop.is_set():
+                if self._signalled:
+                    self.stop(self._signalled)
+                    break
                 timeout = (
                     0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
                 )
